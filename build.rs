@@ -1,0 +1,118 @@
+//! Builds the built-in judges (the crates under `judges/` that coalmine embeds) for `wasm32-wasip2` and puts
+//! the components in `OUT_DIR`, where `src/judge_host/builtin.rs` includes them.
+//!
+//! The judges are built by a nested `cargo build` into `<target>/judges`, a target directory of their own so
+//! that the nested build never waits for the lock the outer build holds.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+const PROFILE: &str = "wasm-judge";
+/// Each built-in judge: its package and the file name of its component.
+const JUDGES: &[(&str, &str)] = &[("coalmine-mann-whitney", "coalmine_mann_whitney.wasm")];
+
+fn main() {
+    for path in ["wit", "judges/sdk/src", "judges/sdk/Cargo.toml", "judges/mann-whitney/src"] {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    println!("cargo:rerun-if-changed=judges/mann-whitney/Cargo.toml");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let target_dir = judges_target_dir(&out_dir);
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+
+    ensure_wasm_target();
+
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(&manifest_dir)
+        .args(["build", "--target", WASM_TARGET, "--profile", PROFILE, "--target-dir"])
+        .arg(&target_dir);
+    for (package, _) in JUDGES {
+        command.args(["-p", package]);
+    }
+    clean_environment(&mut command);
+    let status = command
+        .status()
+        .unwrap_or_else(|error| fail(&format!("cannot run {}: {error}", Path::new(&cargo).display())));
+    if !status.success() {
+        fail("building the built-in judges for wasm32-wasip2 failed (see the output above)");
+    }
+
+    for (_, file) in JUDGES {
+        let built = target_dir.join(WASM_TARGET).join(PROFILE).join(file);
+        std::fs::copy(&built, out_dir.join(file))
+            .unwrap_or_else(|error| fail(&format!("cannot copy {}: {error}", built.display())));
+    }
+}
+
+/// `<target>/judges`, found from `OUT_DIR` = `<target>[/<triple>]/<profile>/build/<pkg>-<hash>/out`.
+fn judges_target_dir(out_dir: &Path) -> PathBuf {
+    let profile_dir = out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(Path::parent)
+        .unwrap_or_else(|| fail(&format!("unexpected OUT_DIR layout: {}", out_dir.display())));
+    let mut target = profile_dir.parent().unwrap_or(profile_dir);
+    if env::var("TARGET").ok() != env::var("HOST").ok() {
+        // Cross builds put <triple>/ between the target directory and the profile.
+        target = target.parent().unwrap_or(target);
+    }
+    target.join("judges")
+}
+
+/// Installs the wasm target with rustup when it is missing; fails with the command to run when that fails.
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let installed = |sysroot: &Path| sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir();
+    if sysroot.as_deref().is_some_and(installed) {
+        return;
+    }
+    println!("cargo:warning=installing the {WASM_TARGET} target with rustup to build the built-in judges");
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !added {
+        fail(&format!(
+            "coalmine embeds its built-in judges as WebAssembly components and needs the {WASM_TARGET} target: \
+             run `rustup target add {WASM_TARGET}`"
+        ));
+    }
+}
+
+/// Removes what the outer build sets for this build script, so the nested build is an ordinary one.
+fn clean_environment(command: &mut Command) {
+    let keep = |name: &str| {
+        name == "CARGO_HOME"
+            || ["CARGO_NET_", "CARGO_HTTP_", "CARGO_REGISTRIES_", "CARGO_REGISTRY_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+    };
+    for (name, _) in env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let build_script_var = [
+            "TARGET", "HOST", "OUT_DIR", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS", "RUSTC_LINKER",
+            "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "MAKEFLAGS", "MFLAGS",
+        ]
+        .contains(&name);
+        if build_script_var || (name.starts_with("CARGO_") && !keep(name)) {
+            command.env_remove(name);
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}

@@ -1,0 +1,311 @@
+//! Kayenta's scoring of classified metric results (`WeightedSumScorer`, `ScoringHelper` and
+//! `ThresholdScoreClassifier` of NetflixACAJudge-v1.0).
+//!
+//! A judge classifies each pair and hands the results to [`judgement`], which:
+//!
+//! 1. leaves out the results of muted metrics ([`counted_results`]); they stay in the judgement;
+//! 2. scores each group ([`group_scores`]);
+//! 3. applies the overrides ([`override_reason`]): a failed critical result, or 50 % or more
+//!    `Nodata` results, sets the score to 0;
+//! 4. otherwise computes the weighted summary score ([`summary_score`]), rounded half-up to two
+//!    decimals ([`round_half_up`]);
+//! 5. classifies the score against the request's thresholds ([`classify`]).
+
+mod groups;
+mod round;
+mod summary;
+
+pub use groups::group_scores;
+pub use round::round_half_up;
+pub use summary::summary_score;
+
+use crate::{
+    JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricResult,
+    ScoreClassification, ScoreThresholds,
+};
+
+/// The share of `Nodata` results, in percent, from which the canary fails.
+pub const NODATA_THRESHOLD_PERCENT: f64 = 50.0;
+
+/// A result that counts in the scores, with the groups of its metric.
+#[derive(Clone, Copy, Debug)]
+pub struct CountedResult<'a> {
+    /// The metric result.
+    pub result: &'a MetricResult,
+    /// The groups of the result's metric (empty when the metric has none or is unknown).
+    pub groups: &'a [String],
+}
+
+/// Scores `results` (one per pair of `request`, as a judge classified them) and returns the
+/// judgement: the results unchanged, the group scores, the summary score, its classification and
+/// the override reason (`""` when no override applied).
+pub fn judgement(request: &JudgeRequest, results: Vec<MetricResult>) -> Judgement {
+    let counted = counted_results(request, &results);
+    let group_scores = group_scores(&counted);
+    let (score, reason) = match override_reason(&counted) {
+        Some(reason) => (0.0, reason),
+        None => (summary_score(&group_scores, &request.group_weights), String::new()),
+    };
+    let classification = classify(score, request.thresholds);
+    Judgement { results, group_scores, score, classification, reason }
+}
+
+/// The results that count in the scores, in order: those whose metric is not muted.
+///
+/// A result is attributed to a metric through its pair (`pair-id` → `metric-pair.metric` →
+/// `metric-config`). A result whose pair or metric the request lacks counts, in no group.
+pub fn counted_results<'a>(
+    request: &'a JudgeRequest,
+    results: &'a [MetricResult],
+) -> Vec<CountedResult<'a>> {
+    results
+        .iter()
+        .enumerate()
+        .filter_map(|(index, result)| {
+            let metric = metric_of(request, index, result);
+            match metric {
+                Some(metric) if metric.muted => None,
+                _ => Some(CountedResult {
+                    result,
+                    groups: metric.map_or(&[][..], |metric| &metric.groups),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The metric config of `result`, the `index`-th result; results usually come in pair order, so
+/// the pair at the same index is tried first.
+fn metric_of<'a>(
+    request: &'a JudgeRequest,
+    index: usize,
+    result: &MetricResult,
+) -> Option<&'a MetricConfig> {
+    let pair = match request.pairs.get(index) {
+        Some(pair) if pair.id == result.pair_id => pair,
+        _ => request.pair(&result.pair_id)?,
+    };
+    request.metric(&pair.metric)
+}
+
+/// The reason the canary fails regardless of its weighted score, if any, checked in order:
+///
+/// 1. the first critical result that is not a pass: `"Canary Failed: <its reason>"`;
+/// 2. `Nodata` results making up [`NODATA_THRESHOLD_PERCENT`] or more of the counted results:
+///    `"Canary Failed: 50% or more metrics returned NODATA"` (never with no counted results).
+pub fn override_reason(counted: &[CountedResult<'_>]) -> Option<String> {
+    let critical_failure = counted.iter().map(|counted| counted.result).find(|result| {
+        result.critical && result.classification != MetricClassification::Pass
+    });
+    if let Some(failure) = critical_failure {
+        return Some(format!("Canary Failed: {}", failure.reason.as_deref().unwrap_or_default()));
+    }
+    let nodata = counted
+        .iter()
+        .filter(|counted| counted.result.classification == MetricClassification::Nodata)
+        .count();
+    // With no counted results this is NaN, and NaN >= 50 is false, as in Kayenta.
+    let nodata_percent = nodata as f64 / counted.len() as f64 * 100.0;
+    (nodata_percent >= NODATA_THRESHOLD_PERCENT).then(|| {
+        format!("Canary Failed: {NODATA_THRESHOLD_PERCENT}% or more metrics returned NODATA")
+    })
+}
+
+/// Classifies a summary score: `score >= pass` passes, else `score >= marginal` is marginal,
+/// else it fails.
+pub fn classify(score: f64, thresholds: ScoreThresholds) -> ScoreClassification {
+    if score >= thresholds.pass {
+        ScoreClassification::Pass
+    } else if score >= thresholds.marginal {
+        ScoreClassification::Marginal
+    } else {
+        ScoreClassification::Fail
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::{
+        Direction, EffectSize, EffectSizeMeasure, GroupScore, GroupWeight, MetricPair,
+        NanStrategy, OutlierStrategy, Outliers, Series, SummaryStats,
+    };
+
+    /// A metric of `groups`.
+    pub(crate) fn metric(name: &str, groups: &[&str], muted: bool) -> MetricConfig {
+        MetricConfig {
+            name: name.into(),
+            groups: groups.iter().map(|&group| group.into()).collect(),
+            direction: Direction::Either,
+            nan_strategy: NanStrategy::Remove,
+            critical: false,
+            must_have_data: false,
+            muted,
+            effect_size: EffectSize {
+                measure: EffectSizeMeasure::MeanRatio,
+                allowed_increase: 1.0,
+                allowed_decrease: 1.0,
+                critical_increase: 1.0,
+                critical_decrease: 1.0,
+            },
+            outliers: Outliers { strategy: OutlierStrategy::Keep, factor: 3.0 },
+            analysis_configurations: "{}".into(),
+        }
+    }
+
+    /// A request with one pair per metric, the pair id being the metric name.
+    pub(crate) fn request(metrics: Vec<MetricConfig>, weights: &[(&str, f64)]) -> JudgeRequest {
+        let series = Series { values: Vec::new(), start_millis: 0, step_millis: 0 };
+        JudgeRequest {
+            pairs: metrics
+                .iter()
+                .map(|metric| MetricPair {
+                    id: metric.name.clone(),
+                    metric: metric.name.clone(),
+                    tags: Vec::new(),
+                    control: series.clone(),
+                    experiment: series.clone(),
+                })
+                .collect(),
+            metrics,
+            group_weights: weights
+                .iter()
+                .map(|&(group, weight)| GroupWeight { group: group.into(), weight })
+                .collect(),
+            thresholds: ScoreThresholds { pass: 95.0, marginal: 75.0 },
+            judge_configuration: "{}".into(),
+        }
+    }
+
+    /// The result of pair `id`.
+    pub(crate) fn result(id: &str, classification: MetricClassification) -> MetricResult {
+        let stats = SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 };
+        MetricResult {
+            pair_id: id.into(),
+            classification,
+            reason: Some(format!("{id} was classified as {classification:?}")),
+            critical: false,
+            control: stats,
+            experiment: stats,
+            details: Vec::new(),
+        }
+    }
+
+    fn critical(id: &str, classification: MetricClassification) -> MetricResult {
+        MetricResult { critical: true, ..result(id, classification) }
+    }
+
+    use MetricClassification::{Error, High, Low, Nodata, NodataFailMetric, Pass};
+
+    #[test]
+    fn muted_results_are_judged_but_not_counted() {
+        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], true)], &[]);
+        let judgement = judgement(&request, vec![result("a", Pass), critical("b", High)]);
+        assert_eq!(judgement.results.len(), 2);
+        assert_eq!(
+            judgement.group_scores,
+            [GroupScore { group: "g".into(), score: 100.0, no_data: false }]
+        );
+        assert_eq!((judgement.score, judgement.reason.as_str()), (100.0, ""));
+        assert_eq!(judgement.classification, ScoreClassification::Pass);
+    }
+
+    #[test]
+    fn results_are_attributed_through_their_pair_in_any_order() {
+        let request = request(vec![metric("a", &["x"], false), metric("b", &["y"], true)], &[]);
+        let results = [result("b", High), result("a", Pass), result("unknown", High)];
+        let counted = counted_results(&request, &results);
+        let attributed: Vec<_> =
+            counted.iter().map(|c| (c.result.pair_id.as_str(), c.groups)).collect();
+        assert_eq!(attributed, [("a", &["x".to_string()][..]), ("unknown", &[][..])]);
+    }
+
+    #[test]
+    fn a_failed_critical_result_overrides_the_score() {
+        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], false)], &[]);
+        let judgement =
+            judgement(&request, vec![result("a", Pass), critical("b", Low), critical("a", High)]);
+        assert_eq!(judgement.score, 0.0);
+        assert_eq!(judgement.reason, "Canary Failed: b was classified as Low");
+        assert_eq!(judgement.classification, ScoreClassification::Fail);
+        // The group scores are still reported.
+        assert_eq!(judgement.group_scores[0].score, 100.0 / 3.0);
+    }
+
+    #[test]
+    fn critical_passes_and_non_critical_failures_do_not_override() {
+        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], false)], &[]);
+        let judgement = judgement(&request, vec![critical("a", Pass), result("b", High)]);
+        assert_eq!((judgement.score, judgement.reason.as_str()), (50.0, ""));
+    }
+
+    #[test]
+    fn half_nodata_overrides_the_score() {
+        let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
+        let judgement = judgement(&request(metrics, &[]), vec![result("a", Pass), result("b", Nodata)]);
+        assert_eq!(judgement.score, 0.0);
+        assert_eq!(judgement.reason, "Canary Failed: 50% or more metrics returned NODATA");
+    }
+
+    #[test]
+    fn less_than_half_nodata_or_other_kinds_of_missing_data_do_not_override() {
+        let metrics = vec![
+            metric("a", &["g"], false),
+            metric("b", &["g"], false),
+            metric("c", &["g"], false),
+            metric("d", &["g"], true),
+        ];
+        let results =
+            vec![result("a", Pass), result("b", Nodata), result("c", Pass), result("d", Nodata)];
+        let judgement = judgement(&request(metrics, &[]), results);
+        // 1 of 3 counted results (the muted Nodata does not count).
+        assert_eq!((judgement.score, judgement.reason.as_str()), (100.0, ""));
+
+        let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
+        let results = vec![result("a", NodataFailMetric), result("b", Error)];
+        let judgement = judgement(&request(metrics, &[]), results);
+        assert_eq!((judgement.score, judgement.reason.as_str()), (0.0, ""));
+    }
+
+    #[test]
+    fn no_counted_results_score_zero_without_an_override() {
+        let judgement = judgement(&request(vec![metric("a", &["g"], true)], &[]), vec![
+            result("a", Nodata),
+        ]);
+        assert!(judgement.group_scores.is_empty());
+        assert_eq!((judgement.score, judgement.reason.as_str()), (0.0, ""));
+        assert_eq!(judgement.classification, ScoreClassification::Fail);
+    }
+
+    #[test]
+    fn the_critical_override_is_checked_before_the_nodata_override() {
+        let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
+        let results = vec![result("a", Nodata), critical("b", High)];
+        let judgement = judgement(&request(metrics, &[]), results);
+        assert_eq!(judgement.reason, "Canary Failed: b was classified as High");
+    }
+
+    #[test]
+    fn scores_are_classified_inclusively_at_the_thresholds() {
+        let thresholds = ScoreThresholds { pass: 95.0, marginal: 75.0 };
+        assert_eq!(classify(100.0, thresholds), ScoreClassification::Pass);
+        assert_eq!(classify(95.0, thresholds), ScoreClassification::Pass);
+        assert_eq!(classify(94.99, thresholds), ScoreClassification::Marginal);
+        assert_eq!(classify(75.0, thresholds), ScoreClassification::Marginal);
+        assert_eq!(classify(74.99, thresholds), ScoreClassification::Fail);
+        assert_eq!(classify(0.0, thresholds), ScoreClassification::Fail);
+    }
+
+    #[test]
+    fn judgement_classifies_with_the_request_thresholds() {
+        let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
+        let mut request = request(metrics, &[]);
+        let results = vec![result("a", Pass), result("b", High)];
+        request.thresholds = ScoreThresholds { pass: 60.0, marginal: 50.0 };
+        let marginal = judgement(&request, results.clone());
+        assert_eq!((marginal.score, marginal.classification), (50.0, ScoreClassification::Marginal));
+        request.thresholds.pass = 50.0;
+        let pass = judgement(&request, results);
+        assert_eq!(pass.classification, ScoreClassification::Pass);
+    }
+}

@@ -1,0 +1,148 @@
+//! Conveniences on the generated WIT types: lookups in a [`JudgeRequest`], constructors for
+//! [`Detail`]s and accessors for reading them back.
+
+use crate::{Detail, DetailValue, JudgeRequest, MetricConfig, MetricPair, MetricResult};
+
+impl JudgeRequest {
+    /// The configuration of the metric called `name`, if the request has one.
+    pub fn metric(&self, name: &str) -> Option<&MetricConfig> {
+        self.metrics.iter().find(|metric| metric.name == name)
+    }
+
+    /// The pair whose id is `id`, if the request has one.
+    pub fn pair(&self, id: &str) -> Option<&MetricPair> {
+        self.pairs.iter().find(|pair| pair.id == id)
+    }
+}
+
+impl Detail {
+    /// A detail whose value is a number.
+    pub fn number(name: impl Into<String>, value: f64) -> Self {
+        Self { name: name.into(), value: DetailValue::Number(value) }
+    }
+
+    /// A detail whose value is an interval `(lower, upper)`, such as a confidence interval.
+    pub fn interval(name: impl Into<String>, lower: f64, upper: f64) -> Self {
+        Self { name: name.into(), value: DetailValue::Interval((lower, upper)) }
+    }
+
+    /// A detail whose value is a text.
+    pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { name: name.into(), value: DetailValue::Text(value.into()) }
+    }
+
+    /// A detail whose value is a flag.
+    pub fn flag(name: impl Into<String>, value: bool) -> Self {
+        Self { name: name.into(), value: DetailValue::Flag(value) }
+    }
+}
+
+impl DetailValue {
+    /// The number, if this is a [`DetailValue::Number`].
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Self::Number(value) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The `(lower, upper)` bounds, if this is a [`DetailValue::Interval`].
+    pub fn as_interval(&self) -> Option<(f64, f64)> {
+        match self {
+            Self::Interval(bounds) => Some(*bounds),
+            _ => None,
+        }
+    }
+}
+
+impl MetricResult {
+    /// The value of the detail called `name`, if the result has one.
+    pub fn detail(&self, name: &str) -> Option<&DetailValue> {
+        self.details.iter().find(|detail| detail.name == name).map(|detail| &detail.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeRequest,
+        MetricClassification, MetricConfig, MetricPair, MetricResult, NanStrategy,
+        OutlierStrategy, Outliers, ScoreThresholds, Series, SummaryStats,
+    };
+
+    fn metric(name: &str) -> MetricConfig {
+        MetricConfig {
+            name: name.into(),
+            groups: Vec::new(),
+            direction: Direction::Either,
+            nan_strategy: NanStrategy::Remove,
+            critical: false,
+            must_have_data: false,
+            muted: false,
+            effect_size: EffectSize {
+                measure: EffectSizeMeasure::MeanRatio,
+                allowed_increase: 1.0,
+                allowed_decrease: 1.0,
+                critical_increase: 1.0,
+                critical_decrease: 1.0,
+            },
+            outliers: Outliers { strategy: OutlierStrategy::Keep, factor: 3.0 },
+            analysis_configurations: "{}".into(),
+        }
+    }
+
+    fn pair(id: &str, metric: &str) -> MetricPair {
+        let series = Series { values: Vec::new(), start_millis: 0, step_millis: 0 };
+        MetricPair {
+            id: id.into(),
+            metric: metric.into(),
+            tags: Vec::new(),
+            control: series.clone(),
+            experiment: series,
+        }
+    }
+
+    #[test]
+    fn request_lookups_find_metrics_and_pairs_by_name_and_id() {
+        let request = JudgeRequest {
+            metrics: vec![metric("cpu"), metric("errors")],
+            pairs: vec![pair("p1", "errors"), pair("p2", "cpu")],
+            group_weights: Vec::new(),
+            thresholds: ScoreThresholds { pass: 95.0, marginal: 75.0 },
+            judge_configuration: "{}".into(),
+        };
+        assert_eq!(request.metric("errors").map(|m| m.name.as_str()), Some("errors"));
+        assert!(request.metric("latency").is_none());
+        assert_eq!(request.pair("p2").map(|p| p.metric.as_str()), Some("cpu"));
+        assert!(request.pair("p3").is_none());
+    }
+
+    #[test]
+    fn details_are_built_and_read_back() {
+        let stats = SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 };
+        let result = MetricResult {
+            pair_id: "p1".into(),
+            classification: MetricClassification::Pass,
+            reason: None,
+            critical: false,
+            control: stats,
+            experiment: stats,
+            details: vec![
+                Detail::number("ratio", 1.5),
+                Detail::interval("confidenceInterval", -1.0, 2.0),
+                Detail::text("note", "hello"),
+                Detail::flag("adjusted", true),
+            ],
+        };
+        assert_eq!(result.detail("ratio").and_then(DetailValue::as_number), Some(1.5));
+        assert_eq!(
+            result.detail("confidenceInterval").and_then(DetailValue::as_interval),
+            Some((-1.0, 2.0))
+        );
+        assert_eq!(result.detail("note"), Some(&DetailValue::Text("hello".into())));
+        assert_eq!(result.detail("adjusted"), Some(&DetailValue::Flag(true)));
+        assert_eq!(result.detail("ratio").and_then(DetailValue::as_interval), None);
+        assert_eq!(result.detail("note").and_then(DetailValue::as_number), None);
+        assert!(result.detail("pValue").is_none());
+    }
+}

@@ -1,0 +1,160 @@
+//! A loaded judge: its identity, where it came from, and calls into it under the host's limits.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::bindings::JudgePluginPre;
+use super::bindings::coalmine::judge::types::{JudgeError, JudgeRequest, Judgement};
+use super::bindings::exports::coalmine::judge::judge::JudgeInfo as WitJudgeInfo;
+use super::call::{CallReport, CallState, with_instance};
+use super::error::{PluginError, truncate};
+use super::limits::Limits;
+use super::validate::check_judgement;
+
+/// Where a judge was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled into the coalmine binary.
+    BuiltIn(&'static str),
+    /// A `.wasm` file, e.g. from `--judges-dir` or `--plugin`.
+    File(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::BuiltIn(name) => write!(f, "built-in {name}"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A judge's identity, as its `info` export reports it, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+impl JudgeInfo {
+    /// Checks what a plugin reported: the name is what users select it by, so it must be usable as one.
+    pub(super) fn checked(plugin: &str, info: WitJudgeInfo) -> Result<Self, PluginError> {
+        let invalid = |reason: String| PluginError::InvalidInfo {
+            plugin: plugin.to_string(),
+            reason,
+        };
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !name_ok(&info.name) {
+            return Err(invalid(format!(
+                "name {:?} must be 1 to 64 letters, digits, '.', '_' or '-'",
+                truncate(&info.name, 100)
+            )));
+        }
+        if info.version.trim().is_empty() || info.version.len() > 64 {
+            return Err(invalid(format!(
+                "version {:?} must be 1 to 64 characters",
+                truncate(&info.version, 100)
+            )));
+        }
+        Ok(JudgeInfo {
+            name: info.name,
+            version: info.version,
+            description: truncate(info.description.trim(), 500),
+        })
+    }
+}
+
+/// A judge ready to be called. Cheap to share: calls take `&self` and run in fresh instances.
+pub struct Judge {
+    info: JudgeInfo,
+    origin: Origin,
+    sha256: String,
+    name: Arc<str>,
+    pre: JudgePluginPre<CallState>,
+    limits: Limits,
+}
+
+impl Judge {
+    pub(super) fn new(
+        info: JudgeInfo,
+        origin: Origin,
+        sha256: String,
+        pre: JudgePluginPre<CallState>,
+        limits: Limits,
+    ) -> Self {
+        let name = info.name.as_str().into();
+        Judge {
+            info,
+            origin,
+            sha256,
+            name,
+            pre,
+            limits,
+        }
+    }
+
+    pub fn info(&self) -> &JudgeInfo {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// SHA-256 of the component's bytes, hex-encoded.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Judges `request` in a fresh instance, returning the checked judgement.
+    pub fn judge(&self, request: &JudgeRequest) -> Result<Judgement, PluginError> {
+        self.judge_with_report(request).0
+    }
+
+    /// Like [`Judge::judge`], also returning what the call logged and measured.
+    pub fn judge_with_report(&self, request: &JudgeRequest) -> (Result<Judgement, PluginError>, CallReport) {
+        let (result, report) = with_instance(&self.pre, &self.name, &self.limits, |plugin, store| {
+            plugin.coalmine_judge_judge().call_judge(store, request)
+        });
+        let plugin = || self.name.to_string();
+        let result = result.and_then(|answer| match answer {
+            Ok(judgement) => {
+                check_judgement(&self.name, &self.limits, request, &judgement)?;
+                Ok(judgement)
+            }
+            Err(JudgeError::InvalidRequest(message)) => Err(PluginError::InvalidRequest {
+                plugin: plugin(),
+                message: truncate(&message, 1000),
+            }),
+            Err(JudgeError::Failed(message)) => Err(PluginError::Failed {
+                plugin: plugin(),
+                message: truncate(&message, 1000),
+            }),
+        });
+        (result, report)
+    }
+}
+
+impl fmt::Debug for Judge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Judge")
+            .field("info", &self.info)
+            .field("origin", &self.origin)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,160 @@
+//! The judge host: loads judge plugins (WebAssembly components implementing `wit/judge.wit`) and runs them in
+//! a sandbox.
+//!
+//! - One process-wide engine ([`engine`]); each plugin compiled once, its artefact cached on disk by content
+//!   hash and engine compatibility, and pre-linked (`InstancePre`).
+//! - Every call gets a fresh store and instance with a wall-clock deadline, a memory cap and a bounded stack
+//!   ([`Limits`]); the plugin sees no files, sockets or environment.
+//! - Every failure, from "not a component" to "returned a judgement for a pair that does not exist", is a
+//!   [`PluginError`] that names the plugin and the cause. Nothing a plugin does panics or stalls the host.
+//!
+//! The host knows nothing of Kayenta's JSON or of HTTP: its vocabulary is the WIT types re-exported here.
+
+mod bindings;
+mod builtin;
+mod call;
+mod engine;
+mod error;
+mod judge;
+mod limits;
+mod loader;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::Linker;
+
+pub use bindings::coalmine::judge::host::Level as LogLevel;
+pub use bindings::coalmine::judge::types::*;
+pub use builtin::DEFAULT_JUDGE;
+pub use call::{CallReport, LogLine};
+pub use error::PluginError;
+pub use judge::{Judge, JudgeInfo, Origin};
+pub use limits::Limits;
+pub use loader::WIT_VERSION;
+
+use call::CallState;
+
+/// The judges available to this process, by name.
+pub struct JudgeHost {
+    linker: Linker<CallState>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    judges: BTreeMap<String, Arc<Judge>>,
+    aliases: BTreeMap<String, String>,
+}
+
+impl JudgeHost {
+    /// A host with no judges. Compiled plugins are cached in `cache_dir` when given.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Self {
+        let linker = engine::linker(engine::engine())
+            // The linker only holds host functions defined by this crate: failure is a bug.
+            .expect("defining the judge host functions");
+        JudgeHost {
+            linker,
+            limits,
+            cache_dir,
+            judges: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+        }
+    }
+
+    /// A host with the built-in judges loaded.
+    pub fn with_built_in(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let mut host = JudgeHost::new(limits, cache_dir);
+        for built_in in builtin::BUILT_IN {
+            let judge = host.load(built_in.component, Origin::BuiltIn(built_in.source))?;
+            let name = host.register(judge)?.name().to_string();
+            for alias in built_in.aliases {
+                host.aliases.insert(alias.to_string(), name.clone());
+            }
+        }
+        Ok(host)
+    }
+
+    /// Compiles and checks a plugin without registering it.
+    pub fn load(&self, bytes: &[u8], origin: Origin) -> Result<Judge, PluginError> {
+        loader::load(
+            engine::engine(),
+            &self.linker,
+            &self.limits,
+            self.cache_dir.as_deref(),
+            bytes,
+            origin,
+        )
+    }
+
+    /// Reads, compiles and checks the plugin at `path` without registering it.
+    pub fn load_file(&self, path: &Path) -> Result<Judge, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load(&bytes, Origin::File(path.to_path_buf()))
+    }
+
+    /// Makes `judge` available under its name; a name already taken is refused.
+    pub fn register(&mut self, judge: Judge) -> Result<Arc<Judge>, PluginError> {
+        let name = judge.name().to_string();
+        if let Some(taken) = self.get(&name) {
+            return Err(PluginError::DuplicateName {
+                plugin: judge.origin().to_string(),
+                name,
+                taken_by: taken.origin().to_string(),
+            });
+        }
+        let judge = Arc::new(judge);
+        self.judges.insert(name, judge.clone());
+        Ok(judge)
+    }
+
+    /// Loads and registers every `*.wasm` file in `dir` (not recursive), in name order.
+    ///
+    /// Returns the judges loaded and, separately, the files that could not be, each with its error; an
+    /// unreadable directory is an error of its own.
+    pub fn load_dir(&mut self, dir: &Path) -> Result<(Vec<Arc<Judge>>, Vec<PluginError>), PluginError> {
+        let read_error = |source| PluginError::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_error)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+            .collect();
+        paths.sort();
+        let (mut loaded, mut failed) = (Vec::new(), Vec::new());
+        for path in paths {
+            match self.load_file(&path).and_then(|judge| self.register(judge)) {
+                Ok(judge) => loaded.push(judge),
+                Err(error) => failed.push(error),
+            }
+        }
+        Ok((loaded, failed))
+    }
+
+    /// The judge registered under `name` or one of its aliases (e.g. `NetflixACAJudge-v1.0`).
+    pub fn get(&self, name: &str) -> Option<&Arc<Judge>> {
+        let name = self.aliases.get(name).map_or(name, String::as_str);
+        self.judges.get(name)
+    }
+
+    /// Every registered judge, in name order.
+    pub fn judges(&self) -> impl Iterator<Item = &Arc<Judge>> {
+        self.judges.values()
+    }
+
+    /// The aliases of the judge registered as `name`.
+    pub fn aliases_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.aliases
+            .iter()
+            .filter(move |(_, target)| target.as_str() == name)
+            .map(|(alias, _)| alias.as_str())
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}

@@ -1,0 +1,17 @@
+//! Kayenta's wire formats, as Kayenta's clients and users' stored configs produce and expect them: canary
+//! configs, metric set pairs, the RemoteJudge request and the CanaryJudgeResult.
+//!
+//! Conventions follow Kayenta's Jackson setup: unknown fields are ignored, NaN and infinities travel as the
+//! strings `"NaN"`, `"Infinity"` and `"-Infinity"`, and absent values are omitted rather than `null`.
+
+pub mod canary_config;
+pub mod canary_settings;
+pub mod judge_result;
+pub mod metric_set_pair;
+pub mod numbers;
+pub mod remote_judge;
+
+pub use canary_config::CanaryConfig;
+pub use judge_result::CanaryJudgeResult;
+pub use metric_set_pair::MetricSetPair;
+pub use remote_judge::{RemoteJudgeRequest, ScoreThresholds};
