@@ -2,6 +2,7 @@
 //! a non-zero exit code.
 
 mod judge;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

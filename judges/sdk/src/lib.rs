@@ -74,6 +74,8 @@
 //!
 //! Build it with `crate-type = ["cdylib"]` for `wasm32-wasip2`, which produces a component.
 
+#![warn(missing_docs)]
+
 pub mod log;
 pub mod preprocess;
 pub mod scoring;
@@ -83,7 +85,9 @@ mod types;
 /// The bindings `wit-bindgen` generates for the `judge-plugin` world of `wit/judge.wit`.
 ///
 /// Everything a judge needs is re-exported at the crate root; this module is public for the
-/// [`export_judge!`] macro and for code that wants the full WIT paths.
+/// [`export_judge!`] macro and for code that wants the full WIT paths. Its documentation is the
+/// WIT's.
+#[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "judge-plugin",
@@ -103,6 +107,8 @@ pub use bindings::coalmine::judge::types::{
 };
 pub use bindings::exports::coalmine::judge::judge::{Guest, JudgeInfo};
 pub use log::{log, log_args};
+/// The `serde_json` that [`JudgeRequest::judge_configuration_object`] returns values of.
+pub use serde_json;
 
 /// Exports a type that implements [`Guest`] as the component's `judge` interface.
 ///

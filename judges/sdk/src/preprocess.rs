@@ -111,7 +111,10 @@ mod tests {
 
     fn assert_close(actual: f64, expected: f64) {
         let tolerance = 1e-13 * expected.abs().max(1.0);
-        assert!((actual - expected).abs() <= tolerance, "{actual} != {expected}");
+        assert!(
+            (actual - expected).abs() <= tolerance,
+            "{actual} != {expected}"
+        );
     }
 
     const SAMPLE: [f64; 11] = [3.1, -2.0, 7.5, 0.0, 10.0, 4.4, 4.4, 1000.0, -50.0, 2.2, 8.0];
@@ -236,7 +239,10 @@ mod tests {
                 critical_increase: 1.0,
                 critical_decrease: 1.0,
             },
-            outliers: Outliers { strategy: outliers, factor: 3.0 },
+            outliers: Outliers {
+                strategy: outliers,
+                factor: 3.0,
+            },
             analysis_configurations: "{}".into(),
         }
     }
@@ -253,6 +259,9 @@ mod tests {
 
         // The replaced 0.0 takes part in the fences (and survives them).
         let replaced = preprocess(&raw, &metric(NanStrategy::Replace, OutlierStrategy::Remove));
-        assert_eq!(replaced, [3.1, -2.0, 7.5, 0.0, 0.0, 10.0, 4.4, 4.4, 2.2, 8.0]);
+        assert_eq!(
+            replaced,
+            [3.1, -2.0, 7.5, 0.0, 0.0, 10.0, 4.4, 4.4, 2.2, 8.0]
+        );
     }
 }

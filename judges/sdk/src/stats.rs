@@ -10,13 +10,27 @@ use crate::SummaryStats;
 /// (n − 1), which is 0 for a single value. An empty slice gives all zeros, as in Kayenta.
 pub fn summary(values: &[f64]) -> SummaryStats {
     if values.is_empty() {
-        return SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 };
+        return SummaryStats {
+            count: 0,
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            std: 0.0,
+        };
     }
     let (min, max) = values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), &v| (min.min(v), max.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), &v| {
+            (min.min(v), max.max(v))
+        });
     let mean = mean(values);
-    SummaryStats { count: values.len() as u64, min, max, mean, std: variance(values, mean).sqrt() }
+    SummaryStats {
+        count: values.len() as u64,
+        min,
+        max,
+        mean,
+        std: variance(values, mean).sqrt(),
+    }
 }
 
 /// The arithmetic mean of `values`, or NaN when there are none.
@@ -96,13 +110,31 @@ mod tests {
     #[test]
     fn summary_of_empty_values_is_all_zeros() {
         let stats = summary(&[]);
-        assert_eq!(stats, SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 });
+        assert_eq!(
+            stats,
+            SummaryStats {
+                count: 0,
+                min: 0.0,
+                max: 0.0,
+                mean: 0.0,
+                std: 0.0
+            }
+        );
     }
 
     #[test]
     fn summary_of_one_value_has_zero_std() {
         let stats = summary(&[4.5]);
-        assert_eq!(stats, SummaryStats { count: 1, min: 4.5, max: 4.5, mean: 4.5, std: 0.0 });
+        assert_eq!(
+            stats,
+            SummaryStats {
+                count: 1,
+                min: 4.5,
+                max: 4.5,
+                mean: 4.5,
+                std: 0.0
+            }
+        );
     }
 
     #[test]
@@ -111,7 +143,7 @@ mod tests {
         let stats = summary(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
         assert_eq!(stats.count, 8);
         assert_eq!((stats.min, stats.max, stats.mean), (2.0, 9.0, 5.0));
-        assert!((stats.std - 2.138_089_935_299_395_2).abs() < 1e-15);
+        assert!((stats.std - 2.138_089_935_299_395).abs() < 1e-15);
     }
 
     #[test]
@@ -133,7 +165,10 @@ mod tests {
         let mut values = [3.0, -1.0, 2.0, -1.0];
         let sorted = Sorted::new(&mut values);
         assert_eq!(sorted.values(), &[-1.0, -1.0, 2.0, 3.0]);
-        assert_eq!((sorted.min(), sorted.max(), sorted.len()), (Some(-1.0), Some(3.0), 4));
+        assert_eq!(
+            (sorted.min(), sorted.max(), sorted.len()),
+            (Some(-1.0), Some(3.0), 4)
+        );
         assert!(!sorted.is_constant() && !sorted.is_empty());
 
         let mut constant = [7.0, 7.0];

@@ -1,7 +1,11 @@
-//! Conveniences on the generated WIT types: lookups in a [`JudgeRequest`], constructors for
-//! [`Detail`]s and accessors for reading them back.
+//! Conveniences on the generated WIT types: lookups in a [`JudgeRequest`], its judge
+//! configuration as JSON, constructors for [`Detail`]s and accessors for reading them back.
 
-use crate::{Detail, DetailValue, JudgeRequest, MetricConfig, MetricPair, MetricResult};
+use serde_json::{Map, Value};
+
+use crate::{
+    Detail, DetailValue, JudgeError, JudgeRequest, MetricConfig, MetricPair, MetricResult,
+};
 
 impl JudgeRequest {
     /// The configuration of the metric called `name`, if the request has one.
@@ -13,27 +17,57 @@ impl JudgeRequest {
     pub fn pair(&self, id: &str) -> Option<&MetricPair> {
         self.pairs.iter().find(|pair| pair.id == id)
     }
+
+    /// `judge-configuration` (Kayenta's `judgeConfigurations`) as a JSON object; an empty string
+    /// counts as `{}`. Anything but a JSON object is a [`JudgeError::InvalidRequest`].
+    pub fn judge_configuration_object(&self) -> Result<Map<String, Value>, JudgeError> {
+        let json = self.judge_configuration.trim();
+        if json.is_empty() {
+            return Ok(Map::new());
+        }
+        match serde_json::from_str(json) {
+            Ok(Value::Object(object)) => Ok(object),
+            Ok(other) => Err(JudgeError::InvalidRequest(format!(
+                "judgeConfigurations must be a JSON object, got {other}"
+            ))),
+            Err(error) => Err(JudgeError::InvalidRequest(format!(
+                "judgeConfigurations is not valid JSON: {error}"
+            ))),
+        }
+    }
 }
 
 impl Detail {
     /// A detail whose value is a number.
     pub fn number(name: impl Into<String>, value: f64) -> Self {
-        Self { name: name.into(), value: DetailValue::Number(value) }
+        Self {
+            name: name.into(),
+            value: DetailValue::Number(value),
+        }
     }
 
     /// A detail whose value is an interval `(lower, upper)`, such as a confidence interval.
     pub fn interval(name: impl Into<String>, lower: f64, upper: f64) -> Self {
-        Self { name: name.into(), value: DetailValue::Interval((lower, upper)) }
+        Self {
+            name: name.into(),
+            value: DetailValue::Interval((lower, upper)),
+        }
     }
 
     /// A detail whose value is a text.
     pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: DetailValue::Text(value.into()) }
+        Self {
+            name: name.into(),
+            value: DetailValue::Text(value.into()),
+        }
     }
 
     /// A detail whose value is a flag.
     pub fn flag(name: impl Into<String>, value: bool) -> Self {
-        Self { name: name.into(), value: DetailValue::Flag(value) }
+        Self {
+            name: name.into(),
+            value: DetailValue::Flag(value),
+        }
     }
 }
 
@@ -58,16 +92,19 @@ impl DetailValue {
 impl MetricResult {
     /// The value of the detail called `name`, if the result has one.
     pub fn detail(&self, name: &str) -> Option<&DetailValue> {
-        self.details.iter().find(|detail| detail.name == name).map(|detail| &detail.value)
+        self.details
+            .iter()
+            .find(|detail| detail.name == name)
+            .map(|detail| &detail.value)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::{
-        Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeRequest,
-        MetricClassification, MetricConfig, MetricPair, MetricResult, NanStrategy,
-        OutlierStrategy, Outliers, ScoreThresholds, Series, SummaryStats,
+        Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeError, JudgeRequest,
+        MetricClassification, MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy,
+        Outliers, ScoreThresholds, Series, SummaryStats,
     };
 
     fn metric(name: &str) -> MetricConfig {
@@ -86,13 +123,20 @@ mod tests {
                 critical_increase: 1.0,
                 critical_decrease: 1.0,
             },
-            outliers: Outliers { strategy: OutlierStrategy::Keep, factor: 3.0 },
+            outliers: Outliers {
+                strategy: OutlierStrategy::Keep,
+                factor: 3.0,
+            },
             analysis_configurations: "{}".into(),
         }
     }
 
     fn pair(id: &str, metric: &str) -> MetricPair {
-        let series = Series { values: Vec::new(), start_millis: 0, step_millis: 0 };
+        let series = Series {
+            values: Vec::new(),
+            start_millis: 0,
+            step_millis: 0,
+        };
         MetricPair {
             id: id.into(),
             metric: metric.into(),
@@ -108,18 +152,70 @@ mod tests {
             metrics: vec![metric("cpu"), metric("errors")],
             pairs: vec![pair("p1", "errors"), pair("p2", "cpu")],
             group_weights: Vec::new(),
-            thresholds: ScoreThresholds { pass: 95.0, marginal: 75.0 },
+            thresholds: ScoreThresholds {
+                pass: 95.0,
+                marginal: 75.0,
+            },
             judge_configuration: "{}".into(),
         };
-        assert_eq!(request.metric("errors").map(|m| m.name.as_str()), Some("errors"));
+        assert_eq!(
+            request.metric("errors").map(|m| m.name.as_str()),
+            Some("errors")
+        );
         assert!(request.metric("latency").is_none());
         assert_eq!(request.pair("p2").map(|p| p.metric.as_str()), Some("cpu"));
         assert!(request.pair("p3").is_none());
     }
 
     #[test]
+    fn the_judge_configuration_is_read_as_a_json_object() {
+        let mut request = JudgeRequest {
+            metrics: Vec::new(),
+            pairs: Vec::new(),
+            group_weights: Vec::new(),
+            thresholds: ScoreThresholds {
+                pass: 95.0,
+                marginal: 75.0,
+            },
+            judge_configuration: r#"{"tolerance": 0.5}"#.into(),
+        };
+        let object = request.judge_configuration_object().unwrap();
+        assert_eq!(
+            object.get("tolerance").and_then(serde_json::Value::as_f64),
+            Some(0.5)
+        );
+
+        for empty in ["{}", "", "  "] {
+            request.judge_configuration = empty.into();
+            assert!(request.judge_configuration_object().unwrap().is_empty());
+        }
+
+        request.judge_configuration = "[1, 2]".into();
+        assert_eq!(
+            request.judge_configuration_object(),
+            Err(JudgeError::InvalidRequest(
+                "judgeConfigurations must be a JSON object, got [1,2]".into()
+            ))
+        );
+        request.judge_configuration = "{tolerance: 1}".into();
+        let Err(JudgeError::InvalidRequest(message)) = request.judge_configuration_object() else {
+            panic!("invalid JSON must be rejected");
+        };
+        assert!(
+            message.starts_with("judgeConfigurations is not valid JSON: "),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn details_are_built_and_read_back() {
-        let stats = SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 };
+        let stats = SummaryStats {
+            count: 0,
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            std: 0.0,
+        };
         let result = MetricResult {
             pair_id: "p1".into(),
             classification: MetricClassification::Pass,
@@ -134,14 +230,25 @@ mod tests {
                 Detail::flag("adjusted", true),
             ],
         };
-        assert_eq!(result.detail("ratio").and_then(DetailValue::as_number), Some(1.5));
         assert_eq!(
-            result.detail("confidenceInterval").and_then(DetailValue::as_interval),
+            result.detail("ratio").and_then(DetailValue::as_number),
+            Some(1.5)
+        );
+        assert_eq!(
+            result
+                .detail("confidenceInterval")
+                .and_then(DetailValue::as_interval),
             Some((-1.0, 2.0))
         );
-        assert_eq!(result.detail("note"), Some(&DetailValue::Text("hello".into())));
+        assert_eq!(
+            result.detail("note"),
+            Some(&DetailValue::Text("hello".into()))
+        );
         assert_eq!(result.detail("adjusted"), Some(&DetailValue::Flag(true)));
-        assert_eq!(result.detail("ratio").and_then(DetailValue::as_interval), None);
+        assert_eq!(
+            result.detail("ratio").and_then(DetailValue::as_interval),
+            None
+        );
         assert_eq!(result.detail("note").and_then(DetailValue::as_number), None);
         assert!(result.detail("pValue").is_none());
     }

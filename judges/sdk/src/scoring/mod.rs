@@ -20,8 +20,8 @@ pub use round::round_half_up;
 pub use summary::summary_score;
 
 use crate::{
-    JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricResult,
-    ScoreClassification, ScoreThresholds,
+    JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricResult, ScoreClassification,
+    ScoreThresholds,
 };
 
 /// The share of `Nodata` results, in percent, from which the canary fails.
@@ -44,10 +44,19 @@ pub fn judgement(request: &JudgeRequest, results: Vec<MetricResult>) -> Judgemen
     let group_scores = group_scores(&counted);
     let (score, reason) = match override_reason(&counted) {
         Some(reason) => (0.0, reason),
-        None => (summary_score(&group_scores, &request.group_weights), String::new()),
+        None => (
+            summary_score(&group_scores, &request.group_weights),
+            String::new(),
+        ),
     };
     let classification = classify(score, request.thresholds);
-    Judgement { results, group_scores, score, classification, reason }
+    Judgement {
+        results,
+        group_scores,
+        score,
+        classification,
+        reason,
+    }
 }
 
 /// The results that count in the scores, in order: those whose metric is not muted.
@@ -94,11 +103,15 @@ fn metric_of<'a>(
 /// 2. `Nodata` results making up [`NODATA_THRESHOLD_PERCENT`] or more of the counted results:
 ///    `"Canary Failed: 50% or more metrics returned NODATA"` (never with no counted results).
 pub fn override_reason(counted: &[CountedResult<'_>]) -> Option<String> {
-    let critical_failure = counted.iter().map(|counted| counted.result).find(|result| {
-        result.critical && result.classification != MetricClassification::Pass
-    });
+    let critical_failure = counted
+        .iter()
+        .map(|counted| counted.result)
+        .find(|result| result.critical && result.classification != MetricClassification::Pass);
     if let Some(failure) = critical_failure {
-        return Some(format!("Canary Failed: {}", failure.reason.as_deref().unwrap_or_default()));
+        return Some(format!(
+            "Canary Failed: {}",
+            failure.reason.as_deref().unwrap_or_default()
+        ));
     }
     let nodata = counted
         .iter()
@@ -127,8 +140,8 @@ pub fn classify(score: f64, thresholds: ScoreThresholds) -> ScoreClassification 
 pub(crate) mod tests {
     use super::*;
     use crate::{
-        Direction, EffectSize, EffectSizeMeasure, GroupScore, GroupWeight, MetricPair,
-        NanStrategy, OutlierStrategy, Outliers, Series, SummaryStats,
+        Direction, EffectSize, EffectSizeMeasure, GroupScore, GroupWeight, MetricPair, NanStrategy,
+        OutlierStrategy, Outliers, Series, SummaryStats,
     };
 
     /// A metric of `groups`.
@@ -148,14 +161,21 @@ pub(crate) mod tests {
                 critical_increase: 1.0,
                 critical_decrease: 1.0,
             },
-            outliers: Outliers { strategy: OutlierStrategy::Keep, factor: 3.0 },
+            outliers: Outliers {
+                strategy: OutlierStrategy::Keep,
+                factor: 3.0,
+            },
             analysis_configurations: "{}".into(),
         }
     }
 
     /// A request with one pair per metric, the pair id being the metric name.
     pub(crate) fn request(metrics: Vec<MetricConfig>, weights: &[(&str, f64)]) -> JudgeRequest {
-        let series = Series { values: Vec::new(), start_millis: 0, step_millis: 0 };
+        let series = Series {
+            values: Vec::new(),
+            start_millis: 0,
+            step_millis: 0,
+        };
         JudgeRequest {
             pairs: metrics
                 .iter()
@@ -170,20 +190,32 @@ pub(crate) mod tests {
             metrics,
             group_weights: weights
                 .iter()
-                .map(|&(group, weight)| GroupWeight { group: group.into(), weight })
+                .map(|&(group, weight)| GroupWeight {
+                    group: group.into(),
+                    weight,
+                })
                 .collect(),
-            thresholds: ScoreThresholds { pass: 95.0, marginal: 75.0 },
+            thresholds: ScoreThresholds {
+                pass: 95.0,
+                marginal: 75.0,
+            },
             judge_configuration: "{}".into(),
         }
     }
 
     /// The result of pair `id`.
     pub(crate) fn result(id: &str, classification: MetricClassification) -> MetricResult {
-        let stats = SummaryStats { count: 0, min: 0.0, max: 0.0, mean: 0.0, std: 0.0 };
+        let stats = SummaryStats {
+            count: 0,
+            min: 0.0,
+            max: 0.0,
+            mean: 0.0,
+            std: 0.0,
+        };
         MetricResult {
             pair_id: id.into(),
             classification,
-            reason: Some(format!("{id} was classified as {classification:?}")),
+            reason: Some(format!("the reason for {id}")),
             critical: false,
             control: stats,
             experiment: stats,
@@ -192,19 +224,29 @@ pub(crate) mod tests {
     }
 
     fn critical(id: &str, classification: MetricClassification) -> MetricResult {
-        MetricResult { critical: true, ..result(id, classification) }
+        MetricResult {
+            critical: true,
+            ..result(id, classification)
+        }
     }
 
     use MetricClassification::{Error, High, Low, Nodata, NodataFailMetric, Pass};
 
     #[test]
     fn muted_results_are_judged_but_not_counted() {
-        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], true)], &[]);
+        let request = request(
+            vec![metric("a", &["g"], false), metric("b", &["g"], true)],
+            &[],
+        );
         let judgement = judgement(&request, vec![result("a", Pass), critical("b", High)]);
         assert_eq!(judgement.results.len(), 2);
         assert_eq!(
             judgement.group_scores,
-            [GroupScore { group: "g".into(), score: 100.0, no_data: false }]
+            [GroupScore {
+                group: "g".into(),
+                score: 100.0,
+                no_data: false
+            }]
         );
         assert_eq!((judgement.score, judgement.reason.as_str()), (100.0, ""));
         assert_eq!(judgement.classification, ScoreClassification::Pass);
@@ -212,29 +254,49 @@ pub(crate) mod tests {
 
     #[test]
     fn results_are_attributed_through_their_pair_in_any_order() {
-        let request = request(vec![metric("a", &["x"], false), metric("b", &["y"], true)], &[]);
-        let results = [result("b", High), result("a", Pass), result("unknown", High)];
+        let request = request(
+            vec![metric("a", &["x"], false), metric("b", &["y"], true)],
+            &[],
+        );
+        let results = [
+            result("b", High),
+            result("a", Pass),
+            result("unknown", High),
+        ];
         let counted = counted_results(&request, &results);
-        let attributed: Vec<_> =
-            counted.iter().map(|c| (c.result.pair_id.as_str(), c.groups)).collect();
-        assert_eq!(attributed, [("a", &["x".to_string()][..]), ("unknown", &[][..])]);
+        let attributed: Vec<_> = counted
+            .iter()
+            .map(|c| (c.result.pair_id.as_str(), c.groups))
+            .collect();
+        assert_eq!(
+            attributed,
+            [("a", &["x".to_string()][..]), ("unknown", &[][..])]
+        );
     }
 
     #[test]
     fn a_failed_critical_result_overrides_the_score() {
-        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], false)], &[]);
-        let judgement =
-            judgement(&request, vec![result("a", Pass), critical("b", Low), critical("a", High)]);
+        let request = request(
+            vec![metric("a", &["g"], false), metric("b", &["g"], false)],
+            &[],
+        );
+        let judgement = judgement(
+            &request,
+            vec![result("a", Pass), critical("b", Low), critical("a", High)],
+        );
         assert_eq!(judgement.score, 0.0);
-        assert_eq!(judgement.reason, "Canary Failed: b was classified as Low");
+        assert_eq!(judgement.reason, "Canary Failed: the reason for b");
         assert_eq!(judgement.classification, ScoreClassification::Fail);
         // The group scores are still reported.
-        assert_eq!(judgement.group_scores[0].score, 100.0 / 3.0);
+        assert_eq!(judgement.group_scores[0].score, 1.0 / 3.0 * 100.0);
     }
 
     #[test]
     fn critical_passes_and_non_critical_failures_do_not_override() {
-        let request = request(vec![metric("a", &["g"], false), metric("b", &["g"], false)], &[]);
+        let request = request(
+            vec![metric("a", &["g"], false), metric("b", &["g"], false)],
+            &[],
+        );
         let judgement = judgement(&request, vec![critical("a", Pass), result("b", High)]);
         assert_eq!((judgement.score, judgement.reason.as_str()), (50.0, ""));
     }
@@ -242,9 +304,15 @@ pub(crate) mod tests {
     #[test]
     fn half_nodata_overrides_the_score() {
         let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
-        let judgement = judgement(&request(metrics, &[]), vec![result("a", Pass), result("b", Nodata)]);
+        let judgement = judgement(
+            &request(metrics, &[]),
+            vec![result("a", Pass), result("b", Nodata)],
+        );
         assert_eq!(judgement.score, 0.0);
-        assert_eq!(judgement.reason, "Canary Failed: 50% or more metrics returned NODATA");
+        assert_eq!(
+            judgement.reason,
+            "Canary Failed: 50% or more metrics returned NODATA"
+        );
     }
 
     #[test]
@@ -255,23 +323,28 @@ pub(crate) mod tests {
             metric("c", &["g"], false),
             metric("d", &["g"], true),
         ];
-        let results =
-            vec![result("a", Pass), result("b", Nodata), result("c", Pass), result("d", Nodata)];
-        let judgement = judgement(&request(metrics, &[]), results);
+        let results = vec![
+            result("a", Pass),
+            result("b", Nodata),
+            result("c", Pass),
+            result("d", Nodata),
+        ];
+        let one_third = judgement(&request(metrics, &[]), results);
         // 1 of 3 counted results (the muted Nodata does not count).
-        assert_eq!((judgement.score, judgement.reason.as_str()), (100.0, ""));
+        assert_eq!((one_third.score, one_third.reason.as_str()), (100.0, ""));
 
         let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
         let results = vec![result("a", NodataFailMetric), result("b", Error)];
-        let judgement = judgement(&request(metrics, &[]), results);
-        assert_eq!((judgement.score, judgement.reason.as_str()), (0.0, ""));
+        let not_nodata = judgement(&request(metrics, &[]), results);
+        assert_eq!((not_nodata.score, not_nodata.reason.as_str()), (0.0, ""));
     }
 
     #[test]
     fn no_counted_results_score_zero_without_an_override() {
-        let judgement = judgement(&request(vec![metric("a", &["g"], true)], &[]), vec![
-            result("a", Nodata),
-        ]);
+        let judgement = judgement(
+            &request(vec![metric("a", &["g"], true)], &[]),
+            vec![result("a", Nodata)],
+        );
         assert!(judgement.group_scores.is_empty());
         assert_eq!((judgement.score, judgement.reason.as_str()), (0.0, ""));
         assert_eq!(judgement.classification, ScoreClassification::Fail);
@@ -282,12 +355,15 @@ pub(crate) mod tests {
         let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
         let results = vec![result("a", Nodata), critical("b", High)];
         let judgement = judgement(&request(metrics, &[]), results);
-        assert_eq!(judgement.reason, "Canary Failed: b was classified as High");
+        assert_eq!(judgement.reason, "Canary Failed: the reason for b");
     }
 
     #[test]
     fn scores_are_classified_inclusively_at_the_thresholds() {
-        let thresholds = ScoreThresholds { pass: 95.0, marginal: 75.0 };
+        let thresholds = ScoreThresholds {
+            pass: 95.0,
+            marginal: 75.0,
+        };
         assert_eq!(classify(100.0, thresholds), ScoreClassification::Pass);
         assert_eq!(classify(95.0, thresholds), ScoreClassification::Pass);
         assert_eq!(classify(94.99, thresholds), ScoreClassification::Marginal);
@@ -301,9 +377,15 @@ pub(crate) mod tests {
         let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
         let mut request = request(metrics, &[]);
         let results = vec![result("a", Pass), result("b", High)];
-        request.thresholds = ScoreThresholds { pass: 60.0, marginal: 50.0 };
+        request.thresholds = ScoreThresholds {
+            pass: 60.0,
+            marginal: 50.0,
+        };
         let marginal = judgement(&request, results.clone());
-        assert_eq!((marginal.score, marginal.classification), (50.0, ScoreClassification::Marginal));
+        assert_eq!(
+            (marginal.score, marginal.classification),
+            (50.0, ScoreClassification::Marginal)
+        );
         request.thresholds.pass = 50.0;
         let pass = judgement(&request, results);
         assert_eq!(pass.classification, ScoreClassification::Pass);
