@@ -14,13 +14,19 @@ const PROFILE: &str = "wasm-judge";
 const JUDGES: &[(&str, &str)] = &[("coalmine-mann-whitney", "coalmine_mann_whitney.wasm")];
 
 fn main() {
-    for path in ["wit", "judges/sdk/src", "judges/sdk/Cargo.toml", "judges/mann-whitney/src"] {
+    for path in [
+        "wit",
+        "judges/sdk/src",
+        "judges/sdk/Cargo.toml",
+        "judges/mann-whitney/src",
+    ] {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=judges/mann-whitney/Cargo.toml");
     println!("cargo:rerun-if-changed=Cargo.lock");
 
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target_dir = judges_target_dir(&out_dir);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -30,15 +36,25 @@ fn main() {
     let mut command = Command::new(&cargo);
     command
         .current_dir(&manifest_dir)
-        .args(["build", "--target", WASM_TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (package, _) in JUDGES {
         command.args(["-p", package]);
     }
     clean_environment(&mut command);
-    let status = command
-        .status()
-        .unwrap_or_else(|error| fail(&format!("cannot run {}: {error}", Path::new(&cargo).display())));
+    let status = command.status().unwrap_or_else(|error| {
+        fail(&format!(
+            "cannot run {}: {error}",
+            Path::new(&cargo).display()
+        ))
+    });
     if !status.success() {
         fail("building the built-in judges for wasm32-wasip2 failed (see the output above)");
     }
@@ -78,7 +94,9 @@ fn ensure_wasm_target() {
     if sysroot.as_deref().is_some_and(installed) {
         return;
     }
-    println!("cargo:warning=installing the {WASM_TARGET} target with rustup to build the built-in judges");
+    println!(
+        "cargo:warning=installing the {WASM_TARGET} target with rustup to build the built-in judges"
+    );
     let added = Command::new("rustup")
         .args(["target", "add", WASM_TARGET])
         .status()
@@ -95,15 +113,31 @@ fn ensure_wasm_target() {
 fn clean_environment(command: &mut Command) {
     let keep = |name: &str| {
         name == "CARGO_HOME"
-            || ["CARGO_NET_", "CARGO_HTTP_", "CARGO_REGISTRIES_", "CARGO_REGISTRY_"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_NET_",
+                "CARGO_HTTP_",
+                "CARGO_REGISTRIES_",
+                "CARGO_REGISTRY_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
     };
     for (name, _) in env::vars_os() {
         let Some(name) = name.to_str() else { continue };
         let build_script_var = [
-            "TARGET", "HOST", "OUT_DIR", "PROFILE", "OPT_LEVEL", "DEBUG", "NUM_JOBS", "RUSTC_LINKER",
-            "RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "MAKEFLAGS", "MFLAGS",
+            "TARGET",
+            "HOST",
+            "OUT_DIR",
+            "PROFILE",
+            "OPT_LEVEL",
+            "DEBUG",
+            "NUM_JOBS",
+            "RUSTC_LINKER",
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "MAKEFLAGS",
+            "MFLAGS",
         ]
         .contains(&name);
         if build_script_var || (name.starts_with("CARGO_") && !keep(name)) {

@@ -107,7 +107,9 @@ fn main() {
     let host_request = request!(coalmine::judge_host, &data);
 
     let host = JudgeHost::with_built_in(Limits::default(), None).expect("the built-in judges load");
-    let judge = host.get("mann-whitney").expect("the default judge is built in");
+    let judge = host
+        .get("mann-whitney")
+        .expect("the default judge is built in");
 
     // Both must reach the same verdict, or the comparison means nothing.
     let native = coalmine_mann_whitney::judge(&sdk_request).expect("native judgement");
@@ -124,10 +126,18 @@ fn main() {
     println!("mann-whitney, {METRICS} metrics x {POINTS} points per side (median of 21 runs):");
     println!("  native: {:>8.2} ms/call", native_time.as_secs_f64() * 1e3);
     println!("  wasm:   {:>8.2} ms/call", wasm_time.as_secs_f64() * 1e3);
-    println!("wasm/native ratio: {:.2}", wasm_time.as_secs_f64() / native_time.as_secs_f64());
+    println!(
+        "wasm/native ratio: {:.2}",
+        wasm_time.as_secs_f64() / native_time.as_secs_f64()
+    );
 
-    let trivial = host.load_file(&common::plugin("scripted")).expect("the scripted test judge loads");
-    let request = common::request(&[("latency", vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0])], "{}");
+    let trivial = host
+        .load_file(&common::plugin("scripted"))
+        .expect("the scripted test judge loads");
+    let request = common::request(
+        &[("latency", vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0])],
+        "{}",
+    );
     const CALLS: u32 = 2_000;
     let batch = median(1, 9, || {
         for _ in 0..CALLS {

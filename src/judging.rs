@@ -15,7 +15,9 @@ use crate::kayenta::canary_settings::metric_settings;
 use crate::kayenta::judge_result::{
     CanaryAnalysisResult, CanaryJudgeGroupScore, CanaryJudgeScore, SideMetadata, Stats,
 };
-use crate::kayenta::{CanaryJudgeResult, MetricSetPair, RemoteJudgeRequest, ScoreThresholds, numbers};
+use crate::kayenta::{
+    CanaryJudgeResult, MetricSetPair, RemoteJudgeRequest, ScoreThresholds, numbers,
+};
 
 /// Why a canary could not be judged.
 #[derive(Debug, thiserror::Error)]
@@ -24,23 +26,27 @@ pub enum JudgingError {
     #[error("{0}")]
     Invalid(String),
     #[error("no judge named {name:?}; available judges: {}", available.join(", "))]
-    UnknownJudge { name: String, available: Vec<String> },
+    UnknownJudge {
+        name: String,
+        available: Vec<String>,
+    },
     #[error(transparent)]
     Plugin(#[from] PluginError),
 }
 
 /// A judge chosen for a request, and the name the result reports it under.
-pub struct SelectedJudge<'a> {
-    pub judge: &'a Arc<Judge>,
+#[derive(Debug, Clone)]
+pub struct SelectedJudge {
+    pub judge: Arc<Judge>,
     pub name: String,
 }
 
 /// The judge named `explicit`, else the config's `judge.name`, else the default judge.
-pub fn select_judge<'a>(
-    host: &'a JudgeHost,
+pub fn select_judge(
+    host: &JudgeHost,
     explicit: Option<&str>,
     config: &CanaryConfig,
-) -> Result<SelectedJudge<'a>, JudgingError> {
+) -> Result<SelectedJudge, JudgingError> {
     let name = explicit.or(config.judge_name()).unwrap_or(DEFAULT_JUDGE);
     let judge = host.get(name).ok_or_else(|| JudgingError::UnknownJudge {
         name: name.to_string(),
@@ -51,17 +57,39 @@ pub fn select_judge<'a>(
             .collect(),
     })?;
     Ok(SelectedJudge {
-        judge,
+        judge: judge.clone(),
         name: name.to_string(),
     })
 }
 
 /// Judges a RemoteJudge request with `judge`.
-pub fn judge_remote(judge: &SelectedJudge, request: &RemoteJudgeRequest) -> Result<CanaryJudgeResult, JudgingError> {
-    let wit_request = build_request(&request.canary_config, &request.metric_set_pair_list, request.score_thresholds)
-        .map_err(JudgingError::Invalid)?;
+pub fn judge_remote(
+    judge: &SelectedJudge,
+    request: &RemoteJudgeRequest,
+) -> Result<CanaryJudgeResult, JudgingError> {
+    judge_pairs(
+        judge,
+        &request.canary_config,
+        &request.metric_set_pair_list,
+        request.score_thresholds,
+    )
+}
+
+/// Judges `pairs` by the rules of `config` against `thresholds` with `judge`.
+pub fn judge_pairs(
+    judge: &SelectedJudge,
+    config: &CanaryConfig,
+    pairs: &[MetricSetPair],
+    thresholds: ScoreThresholds,
+) -> Result<CanaryJudgeResult, JudgingError> {
+    let wit_request = build_request(config, pairs, thresholds).map_err(JudgingError::Invalid)?;
     let judgement = judge.judge.judge(&wit_request)?;
-    Ok(canary_judge_result(&judge.name, &wit_request, &request.metric_set_pair_list, &judgement))
+    Ok(canary_judge_result(
+        &judge.name,
+        &wit_request,
+        pairs,
+        &judgement,
+    ))
 }
 
 /// The judge contract's request for `pairs` judged by the rules of `config` against `thresholds`.
@@ -72,8 +100,16 @@ pub fn build_request(
 ) -> Result<wit::JudgeRequest, String> {
     config.validate_for_judging()?;
     thresholds.validate("scoreThresholds")?;
-    let metrics = config.metrics.iter().map(metric_settings).collect::<Result<Vec<_>, _>>()?;
-    let known: BTreeSet<&str> = config.metrics.iter().map(|metric| metric.name.as_str()).collect();
+    let metrics = config
+        .metrics
+        .iter()
+        .map(metric_settings)
+        .collect::<Result<Vec<_>, _>>()?;
+    let known: BTreeSet<&str> = config
+        .metrics
+        .iter()
+        .map(|metric| metric.name.as_str())
+        .collect();
 
     let mut ids = BTreeSet::new();
     let mut wit_pairs = Vec::with_capacity(pairs.len());
@@ -84,15 +120,24 @@ pub fn build_request(
                 pair.name
             ));
         }
-        let id = if pair.id.is_empty() { index.to_string() } else { pair.id.clone() };
-        if !ids.insert(id.clone()) {
-            return Err(format!("metricSetPairList[{index}]: id '{id}' is used by another pair"));
-        }
-        let series = |values: &[f64], scope: Option<&crate::kayenta::metric_set_pair::PairScope>| wit::Series {
-            values: values.to_vec(),
-            start_millis: scope.and_then(|s| s.start_time_millis).unwrap_or(0),
-            step_millis: scope.and_then(|s| s.step_millis).unwrap_or(0),
+        let id = if pair.id.is_empty() {
+            index.to_string()
+        } else {
+            pair.id.clone()
         };
+        if !ids.insert(id.clone()) {
+            return Err(format!(
+                "metricSetPairList[{index}]: id '{id}' is used by another pair"
+            ));
+        }
+        let series =
+            |values: &[f64], scope: Option<&crate::kayenta::metric_set_pair::PairScope>| {
+                wit::Series {
+                    values: values.to_vec(),
+                    start_millis: scope.and_then(|s| s.start_time_millis).unwrap_or(0),
+                    step_millis: scope.and_then(|s| s.step_millis).unwrap_or(0),
+                }
+            };
         wit_pairs.push(wit::MetricPair {
             id,
             metric: pair.name.clone(),
@@ -144,8 +189,11 @@ pub fn canary_judge_result(
     pairs: &[MetricSetPair],
     judgement: &wit::Judgement,
 ) -> CanaryJudgeResult {
-    let metrics: BTreeMap<&str, &wit::MetricConfig> =
-        request.metrics.iter().map(|metric| (metric.name.as_str(), metric)).collect();
+    let metrics: BTreeMap<&str, &wit::MetricConfig> = request
+        .metrics
+        .iter()
+        .map(|metric| (metric.name.as_str(), metric))
+        .collect();
     let by_id: BTreeMap<&str, (&wit::MetricPair, &MetricSetPair)> = request
         .pairs
         .iter()

@@ -5,7 +5,9 @@
 //! The data flows one way: Kayenta wire formats ([`kayenta`]) → the judge contract's request ([`judging`]) →
 //! the sandboxed judge ([`judge_host`]) → Kayenta's `CanaryJudgeResult`.
 
+pub mod analysis;
 pub mod cli;
 pub mod judge_host;
 pub mod judging;
 pub mod kayenta;
+pub mod metrics;

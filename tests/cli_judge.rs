@@ -24,13 +24,18 @@ fn coalmine_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("running coalmine");
     let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+    pipe.write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
     drop(pipe);
     child.wait_with_output().unwrap()
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judge").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/judge")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -74,7 +79,10 @@ fn the_healthy_example_passes_and_the_regressed_one_fails_on_latency() {
     assert_eq!(healthy["results"].as_array().unwrap().len(), 3);
 
     let regressed = stdout_json(&coalmine(&["judge", "--input", &example("regressed.json")]));
-    assert_eq!(regressed["score"]["classification"], "Fail", "{regressed:#}");
+    assert_eq!(
+        regressed["score"]["classification"], "Fail",
+        "{regressed:#}"
+    );
     assert_eq!(regressed["score"]["score"], 0.0);
     let latency = &regressed["results"][0];
     assert_eq!(latency["name"], "http_latency_p99_seconds");
@@ -85,8 +93,18 @@ fn the_healthy_example_passes_and_the_regressed_one_fails_on_latency() {
         "Canary Failed: The metric http_latency_p99_seconds was classified as High (Critical)"
     );
     let explained = &latency["resultMetadata"];
-    for key in ["ratio", "estimate", "confidenceInterval", "confidenceLevel", "pValue", "effectSize"] {
-        assert!(explained.get(key).is_some(), "resultMetadata lacks {key}: {explained:#}");
+    for key in [
+        "ratio",
+        "estimate",
+        "confidenceInterval",
+        "confidenceLevel",
+        "pValue",
+        "effectSize",
+    ] {
+        assert!(
+            explained.get(key).is_some(),
+            "resultMetadata lacks {key}: {explained:#}"
+        );
     }
     assert!(explained["pValue"].as_f64().unwrap() < 0.001);
     assert_eq!(latency["experimentMetadata"]["stats"]["count"], 60);
@@ -95,7 +113,10 @@ fn the_healthy_example_passes_and_the_regressed_one_fails_on_latency() {
 #[test]
 fn the_request_can_come_from_stdin_and_the_judge_from_the_command_line() {
     let text = std::fs::read_to_string(example("healthy.json")).unwrap();
-    let result = stdout_json(&coalmine_with_stdin(&["judge", "--input", "-", "--judge", "mann-whitney"], Some(&text)));
+    let result = stdout_json(&coalmine_with_stdin(
+        &["judge", "--input", "-", "--judge", "mann-whitney"],
+        Some(&text),
+    ));
     assert_eq!(result["judgeName"], "mann-whitney");
     assert_eq!(result["score"]["classification"], "Pass");
 }
@@ -103,7 +124,13 @@ fn the_request_can_come_from_stdin_and_the_judge_from_the_command_line() {
 #[test]
 fn a_plugin_file_or_a_judges_directory_supplies_other_judges() {
     let scripted = common::plugin("scripted").display().to_string();
-    let result = stdout_json(&coalmine(&["judge", "--input", &example("regressed.json"), "--plugin", &scripted]));
+    let result = stdout_json(&coalmine(&[
+        "judge",
+        "--input",
+        &example("regressed.json"),
+        "--plugin",
+        &scripted,
+    ]));
     assert_eq!(result["judgeName"], "scripted");
     assert_eq!(result["score"]["classification"], "Pass");
 
@@ -113,12 +140,24 @@ fn a_plugin_file_or_a_judges_directory_supplies_other_judges() {
     let listing = coalmine(&["judges", "--judges-dir", &dir]);
     assert!(listing.status.success());
     let listing = String::from_utf8(listing.stdout).unwrap();
-    assert!(listing.contains("mann-whitney 0.1.0 (built-in"), "{listing}");
-    assert!(listing.contains("also known as: NetflixACAJudge-v1.0"), "{listing}");
+    assert!(
+        listing.contains("mann-whitney 0.1.0 (built-in"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("also known as: NetflixACAJudge-v1.0"),
+        "{listing}"
+    );
     assert!(listing.contains("scripted 0.1.0 ("), "{listing}");
 
     let result = stdout_json(&coalmine(&[
-        "judge", "--input", &example("regressed.json"), "--judges-dir", &dir, "--judge", "scripted",
+        "judge",
+        "--input",
+        &example("regressed.json"),
+        "--judges-dir",
+        &dir,
+        "--judge",
+        "scripted",
     ]));
     assert_eq!(result["judgeName"], "scripted");
 }
@@ -127,14 +166,20 @@ fn a_plugin_file_or_a_judges_directory_supplies_other_judges() {
 fn bad_files_get_one_line_errors_that_name_the_problem() {
     let missing = coalmine(&["judge", "--input", "/nonexistent/request.json"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error: cannot read /nonexistent/request.json"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("error: cannot read /nonexistent/request.json")
+    );
 
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "{\"canaryConfig\": ").unwrap();
     let output = coalmine(&["judge", "--input", &file.path().display().to_string()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr.contains("EOF while parsing") && stderr.contains("line 1"), "{stderr}");
+    assert!(
+        stderr.contains("EOF while parsing") && stderr.contains("line 1"),
+        "{stderr}"
+    );
 
     let usage = coalmine(&["judge"]);
     assert_eq!(usage.status.code(), Some(2), "a usage error exits 2");
@@ -145,7 +190,10 @@ fn bad_requests_get_one_line_errors_that_name_the_field() {
     let mut request = healthy();
     request["metricSetPairList"][0]["values"]["control"][3] = json!("fast");
     let error = judge_error(&request, &[]);
-    assert!(error.contains("metricSetPairList[0].values.control[3]") && error.contains("\"fast\""), "{error}");
+    assert!(
+        error.contains("metricSetPairList[0].values.control[3]") && error.contains("\"fast\""),
+        "{error}"
+    );
 
     let mut request = healthy();
     request.as_object_mut().unwrap().remove("scoreThresholds");
@@ -157,10 +205,14 @@ fn bad_requests_get_one_line_errors_that_name_the_field() {
 
     let mut request = healthy();
     request["metricSetPairList"][1]["name"] = json!("memory");
-    assert!(judge_error(&request, &[]).contains("metricSetPairList[1]: there is no metric named 'memory'"));
+    assert!(
+        judge_error(&request, &[])
+            .contains("metricSetPairList[1]: there is no metric named 'memory'")
+    );
 
     let mut request = healthy();
-    request["canaryConfig"]["metrics"][0]["analysisConfigurations"]["canary"]["critical"] = json!("true");
+    request["canaryConfig"]["metrics"][0]["analysisConfigurations"]["canary"]["critical"] =
+        json!("true");
     let error = judge_error(&request, &[]);
     assert!(
         error.contains("metric 'http_latency_p99_seconds': analysisConfigurations.canary.critical must be true or false"),
@@ -168,13 +220,23 @@ fn bad_requests_get_one_line_errors_that_name_the_field() {
     );
 
     let mut request = healthy();
-    request["canaryConfig"]["metrics"][2]["analysisConfigurations"]["canary"]["direction"] = json!("up");
+    request["canaryConfig"]["metrics"][2]["analysisConfigurations"]["canary"]["direction"] =
+        json!("up");
     let error = judge_error(&request, &[]);
-    assert!(error.contains("direction must be one of \"increase\", \"decrease\", \"either\", got \"up\""), "{error}");
+    assert!(
+        error.contains(
+            "direction must be one of \"increase\", \"decrease\", \"either\", got \"up\""
+        ),
+        "{error}"
+    );
 
     let mut request = healthy();
     request["canaryConfig"]["metrics"][1]["name"] = json!("http_latency_p99_seconds");
-    assert!(judge_error(&request, &[]).contains("Metric config name must be unique. 'http_latency_p99_seconds' is duplicated."));
+    assert!(
+        judge_error(&request, &[]).contains(
+            "Metric config name must be unique. 'http_latency_p99_seconds' is duplicated."
+        )
+    );
 
     let mut request = healthy();
     request["canaryConfig"]["metrics"] = json!([]);
@@ -183,22 +245,35 @@ fn bad_requests_get_one_line_errors_that_name_the_field() {
     let mut request = healthy();
     request["canaryConfig"]["judge"]["judgeConfigurations"] = json!({"confidenceLevel": 1.5});
     let error = judge_error(&request, &[]);
-    assert!(error.contains("judge mann-whitney rejected the request") && error.contains("confidenceLevel"), "{error}");
+    assert!(
+        error.contains("judge mann-whitney rejected the request")
+            && error.contains("confidenceLevel"),
+        "{error}"
+    );
 }
 
 #[test]
 fn unknown_judges_and_broken_plugins_are_named() {
     let error = judge_error(&healthy(), &["--judge", "t-test"]);
-    assert!(error.contains("no judge named \"t-test\"") && error.contains("mann-whitney"), "{error}");
+    assert!(
+        error.contains("no judge named \"t-test\"") && error.contains("mann-whitney"),
+        "{error}"
+    );
 
     let not_wasm = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(not_wasm.path(), "hello").unwrap();
-    let error = judge_error(&healthy(), &["--plugin", &not_wasm.path().display().to_string()]);
+    let error = judge_error(
+        &healthy(),
+        &["--plugin", &not_wasm.path().display().to_string()],
+    );
     assert!(error.contains("is not a WebAssembly component"), "{error}");
 
     let scripted = common::plugin("scripted").display().to_string();
     let mut request = healthy();
     request["canaryConfig"]["judge"]["judgeConfigurations"] = json!({"behaviour": "loop"});
     let error = judge_error(&request, &["--plugin", &scripted]);
-    assert!(error.contains("judge scripted did not finish within its deadline of 2000 ms"), "{error}");
+    assert!(
+        error.contains("judge scripted did not finish within its deadline of 2000 ms"),
+        "{error}"
+    );
 }

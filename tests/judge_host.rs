@@ -21,12 +21,15 @@ fn host() -> JudgeHost {
 }
 
 fn scripted_judge(host: &JudgeHost) -> coalmine::judge_host::Judge {
-    host.load_file(&plugin("scripted")).expect("the scripted test judge loads")
+    host.load_file(&plugin("scripted"))
+        .expect("the scripted test judge loads")
 }
 
 /// After a failure the same judge must serve the next call normally.
 fn assert_serves(judge: &coalmine::judge_host::Judge) {
-    let judgement = judge.judge(&scripted("pass")).expect("a well-behaved call succeeds");
+    let judgement = judge
+        .judge(&scripted("pass"))
+        .expect("a well-behaved call succeeds");
     assert_eq!(judgement.results.len(), 2);
     assert_eq!(judgement.score, 100.0);
 }
@@ -37,11 +40,17 @@ fn a_well_behaved_judge_is_loaded_and_called() {
     let judge = scripted_judge(&host);
     assert_eq!(judge.name(), "scripted");
     assert_eq!(judge.sha256().len(), 64);
-    assert!(matches!(judge.origin(), Origin::File(path) if path.ends_with("coalmine_test_scripted.wasm")));
+    assert!(
+        matches!(judge.origin(), Origin::File(path) if path.ends_with("coalmine_test_scripted.wasm"))
+    );
     let (judgement, report) = judge.judge_with_report(&scripted("pass"));
     let judgement = judgement.unwrap();
     assert_eq!(
-        judgement.results.iter().map(|r| r.pair_id.as_str()).collect::<Vec<_>>(),
+        judgement
+            .results
+            .iter()
+            .map(|r| r.pair_id.as_str())
+            .collect::<Vec<_>>(),
         ["pair-0", "pair-1"]
     );
     assert!(report.peak_memory > 0, "a call reports the memory it used");
@@ -59,8 +68,16 @@ fn an_infinite_loop_ends_at_the_deadline() {
         }
         other => panic!("expected a deadline error, got {other:?}"),
     }
-    assert!(report.elapsed >= Duration::from_millis(500), "stopped early: {:?}", report.elapsed);
-    assert!(report.elapsed < Duration::from_secs(3), "stopped late: {:?}", report.elapsed);
+    assert!(
+        report.elapsed >= Duration::from_millis(500),
+        "stopped early: {:?}",
+        report.elapsed
+    );
+    assert!(
+        report.elapsed < Duration::from_secs(3),
+        "stopped late: {:?}",
+        report.elapsed
+    );
     assert_serves(&judge);
 }
 
@@ -73,7 +90,11 @@ fn memory_growth_stops_at_the_cap() {
         matches!(result, Err(PluginError::MemoryLimitExceeded { limit, .. }) if limit == 64 << 20),
         "{result:?}"
     );
-    assert!(report.peak_memory <= 64 << 20 && report.peak_memory > 32 << 20, "{}", report.peak_memory);
+    assert!(
+        report.peak_memory <= 64 << 20 && report.peak_memory > 32 << 20,
+        "{}",
+        report.peak_memory
+    );
     assert_serves(&judge);
 }
 
@@ -82,7 +103,10 @@ fn deep_recursion_is_a_stack_overflow() {
     let host = host();
     let judge = scripted_judge(&host);
     let result = judge.judge(&scripted("recursion"));
-    assert!(matches!(result, Err(PluginError::StackOverflow { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(PluginError::StackOverflow { .. })),
+        "{result:?}"
+    );
     assert_serves(&judge);
 }
 
@@ -118,13 +142,19 @@ fn errors_returned_by_the_judge_keep_their_kind_and_message() {
     let host = host();
     let judge = scripted_judge(&host);
     let failed = judge.judge(&scripted("error")).unwrap_err();
-    assert!(matches!(&failed, PluginError::Failed { message, .. } if message == "scripted failure"), "{failed:?}");
+    assert!(
+        matches!(&failed, PluginError::Failed { message, .. } if message == "scripted failure"),
+        "{failed:?}"
+    );
     let invalid = judge.judge(&scripted("invalid")).unwrap_err();
     assert!(
         matches!(&invalid, PluginError::InvalidRequest { message, .. } if message == "scripted invalid request"),
         "{invalid:?}"
     );
-    assert_eq!(invalid.to_string(), "judge scripted rejected the request: scripted invalid request");
+    assert_eq!(
+        invalid.to_string(),
+        "judge scripted rejected the request: scripted invalid request"
+    );
 }
 
 #[test]
@@ -135,9 +165,18 @@ fn a_judgement_that_does_not_answer_the_request_is_refused() {
         Err(PluginError::InvalidJudgement { reason, .. }) => reason,
         other => panic!("{behaviour}: expected InvalidJudgement, got {other:?}"),
     };
-    assert_eq!(reason("unknown-pair"), "result 0 is for pair \"no-such-pair\", which is not in the request");
-    assert_eq!(reason("missing-result"), "pair \"pair-0\" of metric \"latency\" has no result");
-    assert_eq!(reason("nan-score"), "score is NaN, not a number from 0 to 100");
+    assert_eq!(
+        reason("unknown-pair"),
+        "result 0 is for pair \"no-such-pair\", which is not in the request"
+    );
+    assert_eq!(
+        reason("missing-result"),
+        "pair \"pair-0\" of metric \"latency\" has no result"
+    );
+    assert_eq!(
+        reason("nan-score"),
+        "score is NaN, not a number from 0 to 100"
+    );
     assert_serves(&judge);
 }
 
@@ -150,16 +189,34 @@ fn logs_reach_the_report_and_are_capped() {
     let levels: Vec<LogLevel> = report.logs.iter().map(|line| line.level).collect();
     assert_eq!(
         levels,
-        [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
+        [
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error
+        ]
     );
-    assert!(report.logs.iter().any(|line| line.message == "scripted log at info"), "{:?}", report.logs);
+    assert!(
+        report
+            .logs
+            .iter()
+            .any(|line| line.message == "scripted log at info"),
+        "{:?}",
+        report.logs
+    );
 
     let (result, report) = judge.judge_with_report(&scripted("log-flood"));
     result.unwrap();
     let limits = Limits::default();
     assert_eq!(report.logs.len(), limits.max_log_lines);
     assert_eq!(report.dropped_log_lines, 10_000 - limits.max_log_lines);
-    assert!(report.logs.iter().all(|line| line.message.len() <= limits.max_log_line_bytes + '…'.len_utf8()));
+    assert!(
+        report
+            .logs
+            .iter()
+            .all(|line| line.message.len() <= limits.max_log_line_bytes + '…'.len_utf8())
+    );
 }
 
 #[test]
@@ -168,9 +225,18 @@ fn a_plugin_that_imports_files_or_sockets_is_refused_at_load() {
     let PluginError::UnsupportedImports { imports, .. } = &error else {
         panic!("expected UnsupportedImports, got {error:?}");
     };
-    assert!(imports.iter().any(|i| i.starts_with("wasi:filesystem/")), "{imports:?}");
-    assert!(imports.iter().any(|i| i.starts_with("wasi:sockets/")), "{imports:?}");
-    assert!(error.to_string().contains("judges get no files, sockets"), "{error}");
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:filesystem/")),
+        "{imports:?}"
+    );
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:sockets/")),
+        "{imports:?}"
+    );
+    assert!(
+        error.to_string().contains("judges get no files, sockets"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -180,7 +246,12 @@ fn a_plugin_built_for_another_contract_version_is_refused_at_load() {
         matches!(&error, PluginError::IncompatibleVersion { found, supported, .. } if found == "0.2.0" && *supported == "0.1.0"),
         "{error:?}"
     );
-    assert!(error.to_string().contains("rebuild it against this coalmine's wit/"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("rebuild it against this coalmine's wit/"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -198,7 +269,9 @@ fn files_that_are_not_components_are_refused_with_the_reason() {
     assert!(reason(b"").contains("magic bytes"));
     // A component header followed by garbage fails in the compiler, which says why.
     assert!(!reason(b"\0asm\x0d\0\x01\0\xff\xff\xff").is_empty());
-    let missing = host.load_file(std::path::Path::new("/nonexistent/judge.wasm")).unwrap_err();
+    let missing = host
+        .load_file(std::path::Path::new("/nonexistent/judge.wasm"))
+        .unwrap_err();
     assert!(matches!(missing, PluginError::Read { .. }), "{missing:?}");
     assert!(missing.to_string().contains("/nonexistent/judge.wasm"));
 }
@@ -208,17 +281,26 @@ fn compiled_judges_are_cached_and_a_broken_artefact_is_replaced() {
     let cache = tempfile::tempdir().unwrap();
     let host = JudgeHost::new(Limits::default(), Some(cache.path().to_path_buf()));
     let judge = scripted_judge(&host);
-    let artefacts: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let artefacts: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(artefacts.len(), 1, "{artefacts:?}");
     let artefact = &artefacts[0];
     let name = artefact.file_name().unwrap().to_str().unwrap();
-    assert!(name.starts_with(judge.sha256()) && name.ends_with(".cwasm"), "{name}");
+    assert!(
+        name.starts_with(judge.sha256()) && name.ends_with(".cwasm"),
+        "{name}"
+    );
 
     // A second load uses the artefact; a corrupted one is recompiled and rewritten.
     assert_serves(&scripted_judge(&host));
     std::fs::write(artefact, b"not an artefact").unwrap();
     assert_serves(&scripted_judge(&host));
-    assert!(std::fs::metadata(artefact).unwrap().len() > 1000, "the artefact was rewritten");
+    assert!(
+        std::fs::metadata(artefact).unwrap().len() > 1000,
+        "the artefact was rewritten"
+    );
 }
 
 #[test]
@@ -230,9 +312,14 @@ fn a_judges_directory_loads_what_it_can_and_reports_the_rest() {
     std::fs::write(dir.path().join("README.md"), b"not a plugin").unwrap();
     let mut host = host();
     let (loaded, failed) = host.load_dir(dir.path()).unwrap();
-    assert_eq!(loaded.iter().map(|j| j.name()).collect::<Vec<_>>(), ["scripted"]);
+    assert_eq!(
+        loaded.iter().map(|j| j.name()).collect::<Vec<_>>(),
+        ["scripted"]
+    );
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert!(matches!(&failed[0], PluginError::NotAComponent { plugin, .. } if plugin.ends_with("broken.wasm")));
+    assert!(
+        matches!(&failed[0], PluginError::NotAComponent { plugin, .. } if plugin.ends_with("broken.wasm"))
+    );
     assert!(
         matches!(&failed[1], PluginError::DuplicateName { name, .. } if name == "scripted"),
         "{:?}",
@@ -253,14 +340,25 @@ fn a_runaway_call_does_not_hold_up_calls_on_other_threads() {
     for _ in 0..20 {
         assert_serves(&judge);
     }
-    assert!(matches!(runaway.join().unwrap(), Err(PluginError::DeadlineExceeded { .. })));
+    assert!(matches!(
+        runaway.join().unwrap(),
+        Err(PluginError::DeadlineExceeded { .. })
+    ));
 }
 
 #[test]
 fn the_built_in_judges_answer_to_their_names_and_aliases() {
     let host = JudgeHost::with_built_in(Limits::default(), None).unwrap();
-    let judge = host.get("mann-whitney").expect("the default judge is built in");
-    assert!(Arc::ptr_eq(judge, host.get("NetflixACAJudge-v1.0").unwrap()));
+    let judge = host
+        .get("mann-whitney")
+        .expect("the default judge is built in");
+    assert!(Arc::ptr_eq(
+        judge,
+        host.get("NetflixACAJudge-v1.0").unwrap()
+    ));
     assert!(matches!(judge.origin(), Origin::BuiltIn(_)));
-    assert_eq!(host.aliases_of("mann-whitney").collect::<Vec<_>>(), ["NetflixACAJudge-v1.0"]);
+    assert_eq!(
+        host.aliases_of("mann-whitney").collect::<Vec<_>>(),
+        ["NetflixACAJudge-v1.0"]
+    );
 }

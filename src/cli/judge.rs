@@ -43,16 +43,18 @@ pub fn judge(cli: &Cli, args: &JudgeArgs) -> anyhow::Result<ExitCode> {
     let request = read_request(&args.input)?;
     let result = match &args.plugin {
         Some(path) => {
-            let judge = Arc::new(JudgeHost::new(Limits::default(), cli.cache_dir()).load_file(path)?);
+            let judge =
+                Arc::new(JudgeHost::new(Limits::default(), cli.cache_dir()).load_file(path)?);
             let selected = SelectedJudge {
                 name: judge.name().to_string(),
-                judge: &judge,
+                judge,
             };
             judging::judge_remote(&selected, &request)?
         }
         None => {
             let host = cli.judge_host(args.judges_dir.as_deref())?;
-            let selected = judging::select_judge(&host, args.judge.as_deref(), &request.canary_config)?;
+            let selected =
+                judging::select_judge(&host, args.judge.as_deref(), &request.canary_config)?;
             judging::judge_remote(&selected, &request)?
         }
     };
@@ -72,7 +74,13 @@ pub fn judges(cli: &Cli, args: &JudgesArgs) -> anyhow::Result<ExitCode> {
             Origin::BuiltIn(_) => "built-in".to_string(),
             Origin::File(path) => path.display().to_string(),
         };
-        writeln!(stdout, "{} {} ({origin}, sha256 {})", info.name, info.version, &judge.sha256()[..12])?;
+        writeln!(
+            stdout,
+            "{} {} ({origin}, sha256 {})",
+            info.name,
+            info.version,
+            &judge.sha256()[..12]
+        )?;
         if !aliases.is_empty() {
             writeln!(stdout, "    also known as: {}", aliases.join(", "))?;
         }
@@ -85,10 +93,13 @@ pub fn judges(cli: &Cli, args: &JudgesArgs) -> anyhow::Result<ExitCode> {
 fn read_request(input: &Path) -> anyhow::Result<RemoteJudgeRequest> {
     let (name, text) = if input == Path::new("-") {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read the request from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the request from stdin")?;
         ("stdin".to_string(), text)
     } else {
-        let text = std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?;
+        let text = std::fs::read_to_string(input)
+            .with_context(|| format!("cannot read {}", input.display()))?;
         (input.display().to_string(), text)
     };
     let deserializer = &mut serde_json::Deserializer::from_str(&text);

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, logging setup, and turning every failure into one line on stderr and
 //! a non-zero exit code.
 
+mod analyze;
 mod judge;
 mod report;
 
@@ -45,6 +46,9 @@ enum Command {
     Judge(judge::JudgeArgs),
     /// List the available judges
     Judges(judge::JudgesArgs),
+    /// Fetch a canary's metrics from Prometheus or Datadog, judge them, and exit 0 (Pass), 3 (Marginal) or
+    /// 4 (Fail)
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Judge(args) => judge::judge(&cli, args),
         Command::Judges(args) => judge::judges(&cli, args),
+        Command::Analyze(args) => analyze::analyze(&cli, args),
     };
     match result {
         Ok(code) => code,
@@ -91,7 +96,10 @@ impl Cli {
 fn init_logging(format: LogFormat, filter: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -11,7 +11,15 @@ use crate::kayenta::judge_result::CanaryAnalysisResult;
 
 /// Renders `result` as text, thresholds included in the verdict line.
 pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
-    let header = ["METRIC", "RESULT", "RATIO", "ESTIMATE", "INTERVAL", "P-VALUE", "POINTS C/E"];
+    let header = [
+        "METRIC",
+        "RESULT",
+        "RATIO",
+        "ESTIMATE",
+        "INTERVAL",
+        "P-VALUE",
+        "POINTS C/E",
+    ];
     let rows: Vec<[String; 7]> = result.results.iter().map(row).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
@@ -69,10 +77,20 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
 fn row(result: &CanaryAnalysisResult) -> [String; 7] {
     let meta = result.result_metadata.as_ref();
     let get = |key: &str| meta.and_then(|m| m.get(key));
-    let interval = match get("confidenceInterval").and_then(Value::as_array).map(Vec::as_slice) {
+    let interval = match get("confidenceInterval")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
         Some([lower, upper]) => {
-            let level = get("confidenceLevel").and_then(Value::as_f64).map(|l| format!("{}% ", number(l * 100.0)));
-            format!("{}[{}, {}]", level.unwrap_or_default(), value(lower), value(upper))
+            let level = get("confidenceLevel")
+                .and_then(Value::as_f64)
+                .map(|l| format!("{}% ", number(l * 100.0)));
+            format!(
+                "{}[{}, {}]",
+                level.unwrap_or_default(),
+                value(lower),
+                value(upper)
+            )
         }
         _ => "-".to_string(),
     };
@@ -90,7 +108,10 @@ fn row(result: &CanaryAnalysisResult) -> [String; 7] {
         get("estimate").map_or("-".to_string(), value),
         interval,
         get("pValue").map_or("-".to_string(), value),
-        format!("{}/{}", result.control_metadata.stats.count, result.experiment_metadata.stats.count),
+        format!(
+            "{}/{}",
+            result.control_metadata.stats.count, result.experiment_metadata.stats.count
+        ),
     ]
 }
 
@@ -99,7 +120,11 @@ fn label(result: &CanaryAnalysisResult) -> String {
     if result.tags.is_empty() {
         return result.name.clone();
     }
-    let tags: Vec<String> = result.tags.iter().map(|(key, value)| format!("{key}={value}")).collect();
+    let tags: Vec<String> = result
+        .tags
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
     format!("{}{{{}}}", result.name, tags.join(","))
 }
 

@@ -142,7 +142,12 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 }
 
 /// Turns a wasmtime error from instantiating or calling a judge into the error users see.
-fn classify(plugin: &Arc<str>, limits: &Limits, error: &wasmtime::Error, stderr: &[u8]) -> PluginError {
+fn classify(
+    plugin: &Arc<str>,
+    limits: &Limits,
+    error: &wasmtime::Error,
+    stderr: &[u8],
+) -> PluginError {
     let plugin = plugin.to_string();
     if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
         return PluginError::MemoryLimitExceeded {

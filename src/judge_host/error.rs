@@ -22,7 +22,10 @@ pub enum PluginError {
          environment or network; remove the code that needs them",
         imports.join(", ")
     )]
-    UnsupportedImports { plugin: String, imports: Vec<String> },
+    UnsupportedImports {
+        plugin: String,
+        imports: Vec<String>,
+    },
     #[error(
         "judge plugin {plugin} was built for coalmine:judge@{found}, but this coalmine speaks \
          coalmine:judge@{supported}: rebuild it against this coalmine's wit/"
@@ -60,8 +63,14 @@ pub enum PluginError {
     Failed { plugin: String, message: String },
     #[error("judge {plugin} returned an invalid judgement: {reason}")]
     InvalidJudgement { plugin: String, reason: String },
-    #[error("judge {plugin} returned a judgement of {size} bytes, more than the limit of {limit} bytes")]
-    JudgementTooLarge { plugin: String, size: usize, limit: usize },
+    #[error(
+        "judge {plugin} returned a judgement of {size} bytes, more than the limit of {limit} bytes"
+    )]
+    JudgementTooLarge {
+        plugin: String,
+        size: usize,
+        limit: usize,
+    },
     #[error("judge name {name:?} from {plugin} is already taken by the judge from {taken_by}")]
     DuplicateName {
         plugin: String,

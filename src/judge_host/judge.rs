@@ -48,7 +48,8 @@ impl JudgeInfo {
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         };
         if !name_ok(&info.name) {
             return Err(invalid(format!(
@@ -126,10 +127,14 @@ impl Judge {
     }
 
     /// Like [`Judge::judge`], also returning what the call logged and measured.
-    pub fn judge_with_report(&self, request: &JudgeRequest) -> (Result<Judgement, PluginError>, CallReport) {
-        let (result, report) = with_instance(&self.pre, &self.name, &self.limits, |plugin, store| {
-            plugin.coalmine_judge_judge().call_judge(store, request)
-        });
+    pub fn judge_with_report(
+        &self,
+        request: &JudgeRequest,
+    ) -> (Result<Judgement, PluginError>, CallReport) {
+        let (result, report) =
+            with_instance(&self.pre, &self.name, &self.limits, |plugin, store| {
+                plugin.coalmine_judge_judge().call_judge(store, request)
+            });
         let plugin = || self.name.to_string();
         let result = result.and_then(|answer| match answer {
             Ok(judgement) => {

@@ -45,10 +45,13 @@ pub(super) fn load(
     let sha256 = hex(&Sha256::digest(bytes));
     let component = compile(engine, cache_dir, &label, &sha256, bytes)?;
     check_contract(engine, &component, &label)?;
-    let instance_pre = linker.instantiate_pre(&component).map_err(|error| PluginError::Instantiate {
-        plugin: label.clone(),
-        reason: truncate(&format!("{error:#}"), 1000),
-    })?;
+    let instance_pre =
+        linker
+            .instantiate_pre(&component)
+            .map_err(|error| PluginError::Instantiate {
+                plugin: label.clone(),
+                reason: truncate(&format!("{error:#}"), 1000),
+            })?;
     let pre = JudgePluginPre::new(instance_pre).map_err(|error| PluginError::MissingExport {
         plugin: label.clone(),
         exports: truncate(&format!("{error:#}"), 1000),
@@ -63,7 +66,11 @@ pub(super) fn load(
 
 fn check_header(label: &str, bytes: &[u8]) -> Result<(), PluginError> {
     let reason = if bytes.len() > MAX_PLUGIN_BYTES {
-        format!("it is {} MiB, more than the {} MiB a plugin may be", bytes.len() >> 20, MAX_PLUGIN_BYTES >> 20)
+        format!(
+            "it is {} MiB, more than the {} MiB a plugin may be",
+            bytes.len() >> 20,
+            MAX_PLUGIN_BYTES >> 20
+        )
     } else if bytes.starts_with(&COMPONENT_HEADER) {
         return Ok(());
     } else if bytes.starts_with(&MODULE_HEADER) {
@@ -94,7 +101,10 @@ fn compile(
         // encodes the engine compatibility hash; wasmtime rejects artefacts of other versions with an error.
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(component) => return Ok(component),
-            Err(error) => tracing::warn!("recompiling {label}: cached artefact {} is unusable: {error}", path.display()),
+            Err(error) => tracing::warn!(
+                "recompiling {label}: cached artefact {} is unusable: {error}",
+                path.display()
+            ),
         }
     }
     let component = Component::new(engine, bytes).map_err(|error| PluginError::NotAComponent {
@@ -103,7 +113,10 @@ fn compile(
     })?;
     if let Some(path) = cached {
         if let Err(error) = store_artefact(&component, &path) {
-            tracing::warn!("cannot cache the compiled judge {label} at {}: {error}", path.display());
+            tracing::warn!(
+                "cannot cache the compiled judge {label} at {}: {error}",
+                path.display()
+            );
         }
     }
     Ok(component)
@@ -138,7 +151,11 @@ fn check_contract(engine: &Engine, component: &Component, label: &str) -> Result
     let unsupported: Vec<String> = ty
         .imports(engine)
         .map(|(name, _)| name)
-        .filter(|name| !ALLOWED_IMPORTS.iter().any(|prefix| name.starts_with(prefix)))
+        .filter(|name| {
+            !ALLOWED_IMPORTS
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })
         .map(str::to_string)
         .collect();
     if !unsupported.is_empty() {
@@ -148,7 +165,11 @@ fn check_contract(engine: &Engine, component: &Component, label: &str) -> Result
         });
     }
     for (name, _) in ty.imports(engine) {
-        if let Some(version) = name.strip_prefix("coalmine:judge/").and_then(|rest| rest.split_once('@')).map(|(_, v)| v) {
+        if let Some(version) = name
+            .strip_prefix("coalmine:judge/")
+            .and_then(|rest| rest.split_once('@'))
+            .map(|(_, v)| v)
+        {
             if !compatible(version) {
                 return Err(incompatible(version));
             }
@@ -156,12 +177,19 @@ fn check_contract(engine: &Engine, component: &Component, label: &str) -> Result
     }
 
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    match exports.iter().find_map(|name| name.strip_prefix("coalmine:judge/judge@")) {
+    match exports
+        .iter()
+        .find_map(|name| name.strip_prefix("coalmine:judge/judge@"))
+    {
         Some(version) if compatible(version) => Ok(()),
         Some(version) => Err(incompatible(version)),
         None => Err(PluginError::MissingExport {
             plugin: label.to_string(),
-            exports: if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") },
+            exports: if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            },
         }),
     }
 }

@@ -28,7 +28,11 @@ pub(super) fn check_judgement(
 }
 
 fn check(request: &JudgeRequest, judgement: &Judgement) -> Result<(), String> {
-    let mut judged: HashMap<&str, bool> = request.pairs.iter().map(|pair| (pair.id.as_str(), false)).collect();
+    let mut judged: HashMap<&str, bool> = request
+        .pairs
+        .iter()
+        .map(|pair| (pair.id.as_str(), false))
+        .collect();
     for (index, result) in judgement.results.iter().enumerate() {
         match judged.get_mut(result.pair_id.as_str()) {
             None => {
@@ -37,16 +41,27 @@ fn check(request: &JudgeRequest, judgement: &Judgement) -> Result<(), String> {
                     truncate(&result.pair_id, 100)
                 ));
             }
-            Some(true) => return Err(format!("pair {:?} has more than one result", result.pair_id)),
+            Some(true) => {
+                return Err(format!(
+                    "pair {:?} has more than one result",
+                    result.pair_id
+                ));
+            }
             Some(seen) => *seen = true,
         }
     }
     if let Some(pair) = request.pairs.iter().find(|pair| !judged[pair.id.as_str()]) {
-        return Err(format!("pair {:?} of metric {:?} has no result", pair.id, pair.metric));
+        return Err(format!(
+            "pair {:?} of metric {:?} has no result",
+            pair.id, pair.metric
+        ));
     }
     check_score("score", judgement.score)?;
     for group in &judgement.group_scores {
-        check_score(&format!("score of group {:?}", truncate(&group.group, 100)), group.score)?;
+        check_score(
+            &format!("score of group {:?}", truncate(&group.group, 100)),
+            group.score,
+        )?;
     }
     Ok(())
 }
@@ -80,6 +95,10 @@ fn judgement_size(judgement: &Judgement) -> usize {
             result.pair_id.len() + result.reason.as_ref().map_or(0, String::len) + details + 96
         })
         .sum();
-    let groups: usize = judgement.group_scores.iter().map(|group| group.group.len() + 16).sum();
+    let groups: usize = judgement
+        .group_scores
+        .iter()
+        .map(|group| group.group.len() + 16)
+        .sum();
     results + groups + judgement.reason.len() + 16
 }

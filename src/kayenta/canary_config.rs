@@ -21,7 +21,11 @@ pub struct CanaryConfig {
     pub judge: Option<JudgeConfig>,
     #[serde(default, deserialize_with = "nullable")]
     pub metrics: Vec<MetricConfig>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub templates: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierConfig>,
@@ -74,14 +78,19 @@ pub struct ClassifierConfig {
 impl MetricConfig {
     /// `analysisConfigurations`, or legacy `extensions` when only that is present.
     pub fn analysis_configurations(&self) -> Option<&Map<String, Value>> {
-        self.analysis_configurations.as_ref().or(self.extensions.as_ref())
+        self.analysis_configurations
+            .as_ref()
+            .or(self.extensions.as_ref())
     }
 }
 
 impl CanaryConfig {
     /// The judge the config names, if any (`judge.name`).
     pub fn judge_name(&self) -> Option<&str> {
-        self.judge.as_ref().map(|judge| judge.name.as_str()).filter(|name| !name.is_empty())
+        self.judge
+            .as_ref()
+            .map(|judge| judge.name.as_str())
+            .filter(|name| !name.is_empty())
     }
 
     /// Checks what judging needs, with Kayenta's messages where Kayenta has one.
@@ -95,10 +104,15 @@ impl CanaryConfig {
         let mut seen = BTreeSet::new();
         for (index, metric) in self.metrics.iter().enumerate() {
             if metric.name.trim().is_empty() {
-                return Err(format!("canaryConfig.metrics[{index}].name must not be empty"));
+                return Err(format!(
+                    "canaryConfig.metrics[{index}].name must not be empty"
+                ));
             }
             if !seen.insert(metric.name.as_str()) {
-                return Err(format!("Metric config name must be unique. '{}' is duplicated.", metric.name));
+                return Err(format!(
+                    "Metric config name must be unique. '{}' is duplicated.",
+                    metric.name
+                ));
             }
         }
         if let Some(classifier) = &self.classifier {
@@ -115,6 +129,8 @@ impl CanaryConfig {
 }
 
 /// Reads `null` as the default value, as Jackson does for absent collections.
-fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }

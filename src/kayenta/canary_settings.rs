@@ -17,7 +17,12 @@ pub fn metric_settings(metric: &MetricConfig) -> Result<wit::MetricConfig, Strin
     let canary = match analysis.and_then(|a| a.get("canary")) {
         None | Some(Value::Null) => &*EMPTY,
         Some(Value::Object(canary)) => canary,
-        Some(other) => return Err(format!("metric '{}': analysisConfigurations.canary must be an object, got {other}", metric.name)),
+        Some(other) => {
+            return Err(format!(
+                "metric '{}': analysisConfigurations.canary must be an object, got {other}",
+                metric.name
+            ));
+        }
     };
     let settings = Settings {
         metric: &metric.name,
@@ -25,34 +30,54 @@ pub fn metric_settings(metric: &MetricConfig) -> Result<wit::MetricConfig, Strin
         map: canary,
     };
 
-    let direction = settings.choice("direction", wit::Direction::Either, &[
-        ("increase", wit::Direction::Increase),
-        ("decrease", wit::Direction::Decrease),
-        ("either", wit::Direction::Either),
-    ])?;
-    let nan_strategy = settings.choice("nanStrategy", wit::NanStrategy::Remove, &[
-        ("remove", wit::NanStrategy::Remove),
-        ("replace", wit::NanStrategy::Replace),
-    ])?;
+    let direction = settings.choice(
+        "direction",
+        wit::Direction::Either,
+        &[
+            ("increase", wit::Direction::Increase),
+            ("decrease", wit::Direction::Decrease),
+            ("either", wit::Direction::Either),
+        ],
+    )?;
+    let nan_strategy = settings.choice(
+        "nanStrategy",
+        wit::NanStrategy::Remove,
+        &[
+            ("remove", wit::NanStrategy::Remove),
+            ("replace", wit::NanStrategy::Replace),
+        ],
+    )?;
 
     let effect = settings.object("effectSize")?;
-    let measure = effect.choice("measure", wit::EffectSizeMeasure::MeanRatio, &[
-        ("meanRatio", wit::EffectSizeMeasure::MeanRatio),
-        ("cles", wit::EffectSizeMeasure::Cles),
-    ])?;
+    let measure = effect.choice(
+        "measure",
+        wit::EffectSizeMeasure::MeanRatio,
+        &[
+            ("meanRatio", wit::EffectSizeMeasure::MeanRatio),
+            ("cles", wit::EffectSizeMeasure::Cles),
+        ],
+    )?;
     let neutral = match measure {
         wit::EffectSizeMeasure::MeanRatio => 1.0,
         wit::EffectSizeMeasure::Cles => 0.5,
     };
 
     let outliers = settings.object("outliers")?;
-    let strategy = outliers.choice("strategy", wit::OutlierStrategy::Keep, &[
-        ("keep", wit::OutlierStrategy::Keep),
-        ("remove", wit::OutlierStrategy::Remove),
-    ])?;
+    let strategy = outliers.choice(
+        "strategy",
+        wit::OutlierStrategy::Keep,
+        &[
+            ("keep", wit::OutlierStrategy::Keep),
+            ("remove", wit::OutlierStrategy::Remove),
+        ],
+    )?;
     let factor = outliers.number("outlierFactor", 3.0)?;
     if strategy == wit::OutlierStrategy::Remove && factor <= 0.0 {
-        return Err(outliers.wrong("outlierFactor", &Value::from(factor), "a number greater than 0"));
+        return Err(outliers.wrong(
+            "outlierFactor",
+            &Value::from(factor),
+            "a number greater than 0",
+        ));
     }
 
     Ok(wit::MetricConfig {
@@ -90,7 +115,10 @@ impl<'a> Settings<'a> {
     }
 
     fn wrong(&self, key: &str, value: &Value, expected: &str) -> String {
-        format!("metric '{}': {}.{key} must be {expected}, got {value}", self.metric, self.path)
+        format!(
+            "metric '{}': {}.{key} must be {expected}, got {value}",
+            self.metric, self.path
+        )
     }
 
     fn flag(&self, key: &str) -> Result<bool, String> {
@@ -112,13 +140,18 @@ impl<'a> Settings<'a> {
     }
 
     fn choice<T: Copy>(&self, key: &str, default: T, allowed: &[(&str, T)]) -> Result<T, String> {
-        let Some(value) = self.get(key) else { return Ok(default) };
+        let Some(value) = self.get(key) else {
+            return Ok(default);
+        };
         value
             .as_str()
             .and_then(|s| allowed.iter().find(|(name, _)| *name == s))
             .map(|(_, choice)| *choice)
             .ok_or_else(|| {
-                let names: Vec<String> = allowed.iter().map(|(name, _)| format!("\"{name}\"")).collect();
+                let names: Vec<String> = allowed
+                    .iter()
+                    .map(|(name, _)| format!("\"{name}\""))
+                    .collect();
                 self.wrong(key, value, &format!("one of {}", names.join(", ")))
             })
     }

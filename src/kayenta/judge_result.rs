@@ -46,13 +46,25 @@ pub struct SideMetadata {
 /// Summary statistics of the values a side was judged on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub min: f64,
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub max: f64,
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub mean: f64,
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub std: f64,
     pub count: u64,
 }
@@ -62,7 +74,10 @@ pub struct Stats {
 #[serde(rename_all = "camelCase")]
 pub struct CanaryJudgeGroupScore {
     pub name: String,
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub score: f64,
     pub classification: String,
     pub classification_reason: String,
@@ -72,7 +87,10 @@ pub struct CanaryJudgeGroupScore {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryJudgeScore {
-    #[serde(serialize_with = "numbers::serialize", deserialize_with = "numbers::deserialize_value")]
+    #[serde(
+        serialize_with = "numbers::serialize",
+        deserialize_with = "numbers::deserialize_value"
+    )]
     pub score: f64,
     pub classification: String,
     pub classification_reason: String,

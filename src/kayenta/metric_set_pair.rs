@@ -29,9 +29,15 @@ pub struct MetricSetPair {
 /// The values of both sides. Missing values are NaN (`null` or `"NaN"` on the wire, or absent at the end).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairValues {
-    #[serde(deserialize_with = "numbers::deserialize_values", serialize_with = "numbers::serialize_values")]
+    #[serde(
+        deserialize_with = "numbers::deserialize_values",
+        serialize_with = "numbers::serialize_values"
+    )]
     pub control: Vec<f64>,
-    #[serde(deserialize_with = "numbers::deserialize_values", serialize_with = "numbers::serialize_values")]
+    #[serde(
+        deserialize_with = "numbers::deserialize_values",
+        serialize_with = "numbers::serialize_values"
+    )]
     pub experiment: Vec<f64>,
 }
 

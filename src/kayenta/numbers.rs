@@ -6,7 +6,10 @@ use serde_json::Value;
 
 /// A JSON value for `x`: a number when finite, else Kayenta's string for it.
 pub fn to_json(x: f64) -> Value {
-    serde_json::Number::from_f64(x).map_or_else(|| Value::String(non_finite_name(x).to_string()), Value::Number)
+    serde_json::Number::from_f64(x).map_or_else(
+        || Value::String(non_finite_name(x).to_string()),
+        Value::Number,
+    )
 }
 
 fn non_finite_name(x: f64) -> &'static str {
@@ -38,7 +41,9 @@ pub fn deserialize_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f
 }
 
 /// A list of metric values, each read as [`deserialize_value`] reads it.
-pub fn deserialize_values<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+pub fn deserialize_values<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<f64>, D::Error> {
     #[derive(serde::Deserialize)]
     struct Item(#[serde(deserialize_with = "deserialize_value")] f64);
     let items: Vec<Item> = serde::Deserialize::deserialize(deserializer)?;
@@ -92,12 +97,19 @@ mod tests {
     fn values_accept_numbers_null_and_kayenta_strings() {
         #[derive(serde::Deserialize)]
         struct V(#[serde(deserialize_with = "deserialize_values")] Vec<f64>);
-        let V(values) = serde_json::from_str(r#"[1, 2.5, null, "NaN", "Infinity", "-Infinity", -3]"#).unwrap();
+        let V(values) =
+            serde_json::from_str(r#"[1, 2.5, null, "NaN", "Infinity", "-Infinity", -3]"#).unwrap();
         assert_eq!(values[..2], [1.0, 2.5]);
         assert!(values[2].is_nan() && values[3].is_nan());
         assert_eq!(values[4..], [f64::INFINITY, f64::NEG_INFINITY, -3.0]);
-        let error = serde_json::from_str::<V>(r#"[1, "two"]"#).err().unwrap().to_string();
-        assert!(error.contains("\"two\"") && error.contains("\"NaN\""), "{error}");
+        let error = serde_json::from_str::<V>(r#"[1, "two"]"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("\"two\"") && error.contains("\"NaN\""),
+            "{error}"
+        );
     }
 
     #[test]

@@ -26,10 +26,14 @@ impl ScoreThresholds {
     pub fn validate(&self, what: &str) -> Result<(), String> {
         let ScoreThresholds { pass, marginal } = *self;
         if !(0.0..=100.0).contains(&pass) || !(0.0..=100.0).contains(&marginal) {
-            return Err(format!("{what}: pass ({pass}) and marginal ({marginal}) must be numbers from 0 to 100"));
+            return Err(format!(
+                "{what}: pass ({pass}) and marginal ({marginal}) must be numbers from 0 to 100"
+            ));
         }
         if marginal > pass {
-            return Err(format!("{what}: marginal ({marginal}) must not be above pass ({pass})"));
+            return Err(format!(
+                "{what}: marginal ({marginal}) must not be above pass ({pass})"
+            ));
         }
         Ok(())
     }

@@ -15,16 +15,34 @@ pub fn test_plugins() -> &'static Path {
         let target_dir = judges_target_dir();
         let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm-judge", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--target",
+                "wasm32-wasip2",
+                "--profile",
+                "wasm-judge",
+                "--target-dir",
+            ])
             .arg(&target_dir)
-            .args(["-p", "coalmine-test-scripted", "-p", "coalmine-test-sneaky", "-p", "coalmine-test-future-version"])
+            .args([
+                "-p",
+                "coalmine-test-scripted",
+                "-p",
+                "coalmine-test-sneaky",
+                "-p",
+                "coalmine-test-future-version",
+            ])
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .status()
             .expect("running cargo to build the test plugins");
-        assert!(status.success(), "building the test plugins in tests/plugins failed");
+        assert!(
+            status.success(),
+            "building the test plugins in tests/plugins failed"
+        );
         target_dir.join("wasm32-wasip2").join("wasm-judge")
     })
 }
@@ -70,7 +88,10 @@ pub fn metric(name: &str) -> wit::MetricConfig {
 }
 
 /// A request with one pair per `(metric, control, experiment)`, thresholds 95/75, and `judge_configuration`.
-pub fn request(pairs: &[(&str, Vec<f64>, Vec<f64>)], judge_configuration: &str) -> wit::JudgeRequest {
+pub fn request(
+    pairs: &[(&str, Vec<f64>, Vec<f64>)],
+    judge_configuration: &str,
+) -> wit::JudgeRequest {
     let series = |values: &Vec<f64>| wit::Series {
         values: values.clone(),
         start_millis: 0,
@@ -107,7 +128,10 @@ pub fn request(pairs: &[(&str, Vec<f64>, Vec<f64>)], judge_configuration: &str) 
 /// A request for the scripted test judge, which behaves as `behaviour` says.
 pub fn scripted(behaviour: &str) -> wit::JudgeRequest {
     request(
-        &[("latency", vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 4.0]), ("errors", vec![0.0; 3], vec![0.0; 3])],
+        &[
+            ("latency", vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 4.0]),
+            ("errors", vec![0.0; 3], vec![0.0; 3]),
+        ],
         &format!(r#"{{"behaviour": "{behaviour}"}}"#),
     )
 }

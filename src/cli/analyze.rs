@@ -1,0 +1,276 @@
+//! `coalmine analyze`: one canary analysis from the command line, for a CI job that gates a deploy without
+//! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog,
+//! judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use super::{Cli, report};
+use crate::analysis::{self, AnalysisOutcome, AnalysisRequest};
+use crate::judging;
+use crate::kayenta::{CanaryConfig, ScoreThresholds};
+use crate::metrics::{
+    DatadogAccount, DatadogSource, MetricSource, PrometheusAccount, PrometheusSource, Scope,
+    ScopePair,
+};
+
+/// Exit code of a Marginal verdict.
+pub const EXIT_MARGINAL: u8 = 3;
+/// Exit code of a Fail verdict.
+pub const EXIT_FAIL: u8 = 4;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 Pass, 3 Marginal, 4 Fail, 1 the analysis could not be made, 2 usage error."
+)]
+pub struct AnalyzeArgs {
+    /// The canary config: Kayenta's JSON, or YAML of the same shape
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+
+    /// Fetch metrics from this Prometheus (or Thanos, Mimir, VictoriaMetrics) URL
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "datadog_url",
+        conflicts_with = "datadog_url"
+    )]
+    prometheus_url: Option<String>,
+
+    /// Fetch metrics from this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
+    #[arg(long, value_name = "URL")]
+    datadog_url: Option<String>,
+
+    /// The control's scope, e.g. `checkout-baseline`
+    #[arg(long, value_name = "SCOPE")]
+    control_scope: String,
+
+    /// The experiment's scope, e.g. `checkout-canary`
+    #[arg(long, value_name = "SCOPE")]
+    experiment_scope: String,
+
+    /// The control's location (region)
+    #[arg(long, value_name = "LOCATION", default_value = "")]
+    control_location: String,
+
+    /// The experiment's location (region)
+    #[arg(long, value_name = "LOCATION", default_value = "")]
+    experiment_location: String,
+
+    /// The scope name the config's metrics use (`scopeName`)
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    scope_name: String,
+
+    /// An extended scope parameter for both sides (template variable), repeatable
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+
+    /// Start of the window (ISO 8601, e.g. 2026-11-22T10:00:00Z)
+    #[arg(
+        long,
+        value_name = "TIME",
+        required_unless_present = "lookback",
+        conflicts_with = "lookback"
+    )]
+    start: Option<jiff::Timestamp>,
+
+    /// End of the window (ISO 8601), or `now`
+    #[arg(long, value_name = "TIME", default_value = "now", value_parser = parse_end)]
+    end: jiff::Timestamp,
+
+    /// Instead of --start: the window is this long and ends at --end (e.g. 30m, 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lookback: Option<Duration>,
+
+    /// Seconds between data points
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    step: u64,
+
+    /// Score at or above which the canary passes
+    #[arg(long, value_name = "SCORE", default_value_t = 75.0)]
+    pass: f64,
+
+    /// Score at or above which the canary is marginal
+    #[arg(long, value_name = "SCORE", default_value_t = 50.0)]
+    marginal: f64,
+
+    /// The judge [default: the config's judge.name, else mann-whitney]
+    #[arg(long, value_name = "NAME")]
+    judge: Option<String>,
+
+    /// Also load the judge plugins (*.wasm) in this directory
+    #[arg(long, env = "COALMINE_JUDGES_DIR", value_name = "DIR")]
+    judges_dir: Option<PathBuf>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// A table: one row per metric, then the group scores and the verdict
+    Text,
+    /// {"judgeResult", "metricSetPairList", "queries"}
+    Json,
+}
+
+pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let config = read_config(&args.config)?;
+    let thresholds = ScoreThresholds {
+        pass: args.pass,
+        marginal: args.marginal,
+    };
+    thresholds
+        .validate("--pass/--marginal")
+        .map_err(anyhow::Error::msg)?;
+    let end = args.end;
+    let start = match (args.start, args.lookback) {
+        (Some(start), _) => start,
+        (None, Some(lookback)) => end
+            .checked_sub(jiff::SignedDuration::try_from(lookback)?)
+            .context("--lookback reaches before the year -9999")?,
+        (None, None) => bail!("give --start or --lookback"),
+    };
+    if start >= end {
+        bail!("the window is empty: --start {start} is not before --end {end}");
+    }
+    let scope = |scope: &str, location: &str| Scope {
+        scope: scope.to_string(),
+        location: location.to_string(),
+        extended_params: args.params.iter().cloned().collect(),
+        start,
+        end,
+        step: Duration::from_secs(args.step),
+    };
+    let request = AnalysisRequest {
+        config,
+        scopes: BTreeMap::from([(
+            args.scope_name.clone(),
+            ScopePair {
+                control: scope(&args.control_scope, &args.control_location),
+                experiment: scope(&args.experiment_scope, &args.experiment_location),
+            },
+        )]),
+        thresholds,
+    };
+
+    let source: Box<dyn MetricSource> = match (&args.prometheus_url, &args.datadog_url) {
+        (Some(url), _) => Box::new(PrometheusSource::new(PrometheusAccount::new(
+            "prometheus",
+            url,
+        ))?),
+        (None, Some(url)) => Box::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+        (None, None) => bail!("give --prometheus-url or --datadog-url"),
+    };
+    let host = cli.judge_host(args.judges_dir.as_deref())?;
+    let judge = judging::select_judge(&host, args.judge.as_deref(), &request.config)?;
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(analysis::analyze(
+        source.as_ref(),
+        &judge,
+        &request,
+        analysis::DEFAULT_CONCURRENCY,
+    ))?;
+
+    let mut stdout = std::io::stdout().lock();
+    match args.output {
+        Output::Text => write!(
+            stdout,
+            "{}",
+            report::render(&outcome.judge_result, args.pass, args.marginal)
+        )?,
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &json_output(&outcome))?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(match outcome.judge_result.score.classification.as_str() {
+        "Pass" => ExitCode::SUCCESS,
+        "Marginal" => ExitCode::from(EXIT_MARGINAL),
+        _ => ExitCode::from(EXIT_FAIL),
+    })
+}
+
+fn json_output(outcome: &AnalysisOutcome) -> Value {
+    let queries: Vec<Value> = outcome
+        .queries
+        .iter()
+        .map(|query| {
+            json!({
+                "metric": query.metric,
+                "side": query.side,
+                "query": query.query,
+                "series": query.series,
+                "points": query.points,
+                "durationMillis": query.duration.as_millis() as u64,
+            })
+        })
+        .collect();
+    json!({
+        "judgeResult": outcome.judge_result,
+        "metricSetPairList": outcome.pairs,
+        "queries": queries,
+    })
+}
+
+/// Reads a canary config, JSON or YAML (by extension, else by content), naming the file and field of any
+/// error.
+fn read_config(path: &Path) -> anyhow::Result<CanaryConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let yaml = match path.extension().and_then(|ext| ext.to_str()) {
+        Some("yaml" | "yml") => true,
+        Some("json") => false,
+        _ => !text.trim_start().starts_with('{'),
+    };
+    let name = path.display();
+    let located = |field: String, error: String| {
+        if field == "." {
+            anyhow::anyhow!("{name}: {error}")
+        } else {
+            anyhow::anyhow!("{name}: {field}: {error}")
+        }
+    };
+    if yaml {
+        serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(&text))
+            .map_err(|error| located(error.path().to_string(), error.into_inner().to_string()))
+    } else {
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .map_err(|error| located(error.path().to_string(), error.into_inner().to_string()))
+    }
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+fn parse_end(text: &str) -> Result<jiff::Timestamp, String> {
+    if text == "now" {
+        return Ok(jiff::Timestamp::now());
+    }
+    text.parse().map_err(|error| {
+        format!("expected an ISO 8601 time such as 2026-11-22T10:00:00Z or `now`: {error}")
+    })
+}
+
+/// A duration such as `30m`, `1h`, `90s` or ISO 8601 `PT30M`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let span: jiff::Span = text
+        .parse()
+        .map_err(|error| format!("expected a duration such as 30s, 5m, 1h or PT5M: {error}"))?;
+    let duration = jiff::SignedDuration::try_from(span)
+        .map_err(|error| format!("{text}: use units of hours or smaller: {error}"))?;
+    Duration::try_from(duration).map_err(|_| format!("{text}: a duration must not be negative"))
+}

@@ -1,0 +1,496 @@
+//! What the HTTP sources share: secrets that never print, the retry policy, and running one query under a
+//! deadline with bounded retries, turning every failure into a [`SourceError`] that names the metric, the
+//! store and the query and carries no secret.
+//!
+//! Retried: connection errors, HTTP 5xx, 408 and 429, after an exponential backoff or the store's
+//! `Retry-After` (capped). The account's timeout bounds the whole query, retries included: a retry that could
+//! not finish before the deadline is not attempted.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use tokio::time::Instant;
+
+use super::error::{QueryContext, SourceError};
+
+/// A password, token or API key. Its `Debug` output is `***`; only [`Secret::expose`] gives the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How a failed query is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles for each further attempt.
+    pub initial_backoff: Duration,
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+    /// The longest wait a store's `Retry-After` can ask for.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The default per-query timeout of an account.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why one attempt failed.
+pub(crate) enum AttemptError {
+    /// No HTTP answer (connection refused, DNS, TLS, reset, …).
+    Transport(String),
+    /// An HTTP error status, with the response's headers and body.
+    Status {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: String,
+    },
+    /// A successful status with a body that is not what the store should send.
+    Unreadable(String),
+}
+
+impl AttemptError {
+    /// A transport error, described by its kind and its chain of causes (never the URL).
+    pub(crate) fn transport(error: &reqwest::Error) -> AttemptError {
+        let mut reason = if error.is_connect() {
+            "cannot connect"
+        } else if error.is_timeout() {
+            "timed out"
+        } else if error.is_body() || error.is_decode() {
+            "reading the response failed"
+        } else {
+            "the request failed"
+        }
+        .to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !reason.contains(&text) {
+                reason = format!("{reason}: {text}");
+            }
+            source = cause.source();
+        }
+        AttemptError::Transport(reason)
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            AttemptError::Transport(_) => true,
+            AttemptError::Status { status, .. } => {
+                status.is_server_error()
+                    || *status == StatusCode::REQUEST_TIMEOUT
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            AttemptError::Unreadable(_) => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        let AttemptError::Status { headers, .. } = self else {
+            return None;
+        };
+        let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+        Some(
+            Duration::try_from(at.duration_since(jiff::Timestamp::now())).unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+/// A store's address and how patiently it is queried.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    /// The kind of store, e.g. `Prometheus`.
+    pub store: &'static str,
+    /// The base URL without credentials, for messages.
+    pub url: String,
+    pub timeout: Duration,
+    pub retries: RetryPolicy,
+    /// Secrets to strip from anything a store sends back, in case it echoes them.
+    pub secrets: Vec<Secret>,
+}
+
+impl Endpoint {
+    /// Runs `attempt` until it succeeds, fails for good, runs out of attempts or passes the deadline.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        metric: &str,
+        query: &str,
+        mut attempt: F,
+    ) -> Result<T, SourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AttemptError>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let attempts = self.retries.attempts.max(1);
+        let mut backoff = self.retries.initial_backoff;
+        for number in 1..=attempts {
+            let error = match tokio::time::timeout_at(deadline, attempt()).await {
+                Err(_) => {
+                    return Err(SourceError::Timeout {
+                        context: self.context(metric, query),
+                        timeout: self.timeout,
+                        attempts: number,
+                    });
+                }
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => error,
+            };
+            let wait = error
+                .retry_after()
+                .map_or(backoff, |asked| asked.min(self.retries.max_retry_after));
+            if number == attempts || !error.retryable() || Instant::now() + wait >= deadline {
+                return Err(self.failure(metric, query, error, number));
+            }
+            tracing::warn!(metric, store = self.store, attempt = number, wait = ?wait, "{}; retrying", self.describe(&error));
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(self.retries.max_backoff);
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    pub(crate) fn context(&self, metric: &str, query: &str) -> QueryContext {
+        QueryContext {
+            metric: metric.to_string(),
+            store: self.store,
+            endpoint: self.url.clone(),
+            query: query.to_string(),
+        }
+    }
+
+    fn failure(
+        &self,
+        metric: &str,
+        query: &str,
+        error: AttemptError,
+        attempts: u32,
+    ) -> SourceError {
+        let context = self.context(metric, query);
+        match error {
+            AttemptError::Transport(reason) => SourceError::Unreachable {
+                context,
+                attempts,
+                reason: self.scrub(&reason),
+            },
+            AttemptError::Status { status, body, .. } => SourceError::Http {
+                context,
+                status: status.as_u16(),
+                body: self.scrub(&summarize_body(&body)),
+                attempts,
+            },
+            AttemptError::Unreadable(reason) => SourceError::BadResponse {
+                context,
+                reason: self.scrub(&reason),
+            },
+        }
+    }
+
+    fn describe(&self, error: &AttemptError) -> String {
+        match error {
+            AttemptError::Transport(reason) => self.scrub(reason),
+            AttemptError::Status { status, body, .. } => {
+                format!("HTTP {status}: {}", self.scrub(&summarize_body(body)))
+            }
+            AttemptError::Unreadable(reason) => self.scrub(reason),
+        }
+    }
+
+    /// `text` with every secret replaced by `***`.
+    fn scrub(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|secret| !secret.expose().is_empty())
+            .fold(text.to_string(), |text, secret| {
+                text.replace(secret.expose(), "***")
+            })
+    }
+}
+
+/// The explanation in an error body: Prometheus's `errorType: error`, Datadog's `errors`, or else the start
+/// of the body.
+fn summarize_body(body: &str) -> String {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(body) {
+        let error = json.get("error").and_then(|e| e.as_str());
+        let error_type = json.get("errorType").and_then(|e| e.as_str());
+        let errors = json.get("errors").and_then(|e| e.as_array());
+        match (error_type, error, errors) {
+            (Some(kind), Some(error), _) => return excerpt(&format!("{kind}: {error}")),
+            (None, Some(error), _) => return excerpt(error),
+            (_, None, Some(errors)) => {
+                let texts: Vec<String> = errors
+                    .iter()
+                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
+                    .collect();
+                return excerpt(&texts.join("; "));
+            }
+            _ => {}
+        }
+    }
+    excerpt(body)
+}
+
+/// At most 300 characters of `text` on one line.
+pub(crate) fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 300;
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.is_empty() => "(empty body)".to_string(),
+        None => line,
+    }
+}
+
+/// `url` without a username or password, for messages and logs.
+pub(crate) fn redact_url(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Cannot fail on a URL that had credentials: it has a host.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url.to_string().trim_end_matches('/').to_string()
+}
+
+/// The HTTP client of one account: connection timeout, user agent and the headers every request carries.
+pub(crate) fn client(
+    timeout: Duration,
+    headers: HeaderMap,
+) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .user_agent(concat!("coalmine/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn error_bodies_are_summarized() {
+        assert_eq!(
+            summarize_body(r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#),
+            "bad_data: parse error"
+        );
+        assert_eq!(summarize_body(r#"{"errors": ["Forbidden"]}"#), "Forbidden");
+        assert_eq!(
+            summarize_body("upstream\n  connect error"),
+            "upstream connect error"
+        );
+        assert_eq!(summarize_body(""), "(empty body)");
+        let long = "x".repeat(1000);
+        assert_eq!(summarize_body(&long).chars().count(), 301);
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        let url = reqwest::Url::parse("https://user:pa55@prom.example.com:9090/prefix/").unwrap();
+        assert_eq!(redact_url(&url), "https://prom.example.com:9090/prefix");
+        let url = reqwest::Url::parse("http://127.0.0.1:9090").unwrap();
+        assert_eq!(redact_url(&url), "http://127.0.0.1:9090");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "3".parse().unwrap());
+        let error = AttemptError::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            body: String::new(),
+        };
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+        assert!(error.retryable());
+
+        let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(&later)
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, date.parse().unwrap());
+        let error = AttemptError::Status {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers,
+            body: String::new(),
+        };
+        let wait = error.retry_after().unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let status = |code: u16| AttemptError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            headers: HeaderMap::new(),
+            body: String::new(),
+        };
+        for code in [500, 502, 503, 504, 408, 429] {
+            assert!(status(code).retryable(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 422] {
+            assert!(!status(code).retryable(), "{code}");
+        }
+        assert!(AttemptError::Transport("connection refused".into()).retryable());
+        assert!(!AttemptError::Unreadable("not JSON".into()).retryable());
+    }
+
+    fn endpoint(timeout: Duration, initial_backoff: Duration) -> Endpoint {
+        Endpoint {
+            store: "Test",
+            url: "http://store".into(),
+            timeout,
+            retries: RetryPolicy {
+                initial_backoff,
+                ..RetryPolicy::default()
+            },
+            secrets: vec![Secret::new("s3cret")],
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_back_off_exponentially() {
+        let endpoint = endpoint(Duration::from_secs(60), Duration::from_millis(20));
+        let started = Instant::now();
+        let mut calls = Vec::new();
+        let result: Result<(), _> = endpoint
+            .run("m", "q", || {
+                calls.push(started.elapsed());
+                async { Err(AttemptError::Transport("refused, key s3cret".into())) }
+            })
+            .await;
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, SourceError::Unreachable { attempts: 4, .. }),
+            "{error:?}"
+        );
+        assert!(
+            !error.to_string().contains("s3cret") && error.to_string().contains("key ***"),
+            "{error}"
+        );
+        let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+        for (gap, expected) in gaps.iter().zip([20, 40, 80].map(Duration::from_millis)) {
+            assert!(*gap >= expected, "{gaps:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_retry_is_started_that_would_end_after_the_deadline() {
+        let endpoint = endpoint(Duration::from_secs(1), Duration::from_millis(400));
+        let mut count = 0;
+        let result: Result<(), _> = endpoint
+            .run("m", "q", || {
+                count += 1;
+                async { Err(AttemptError::Transport("refused".into())) }
+            })
+            .await;
+        // Attempts at 0 s and 0.4 s; the next wait (0.8 s) would pass the deadline.
+        assert!(
+            matches!(result, Err(SourceError::Unreachable { attempts: 2, .. })),
+            "{result:?}"
+        );
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_times_out_at_the_deadline() {
+        let endpoint = endpoint(Duration::from_millis(200), Duration::from_millis(20));
+        let started = Instant::now();
+        let result: Result<(), _> = endpoint
+            .run("m", "q", || async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(())
+            })
+            .await;
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, SourceError::Timeout { attempts: 1, .. }),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("did not answer within 200ms"),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried() {
+        let endpoint = endpoint(Duration::from_secs(10), Duration::from_millis(20));
+        let mut count = 0;
+        let result: Result<(), _> = endpoint
+            .run("latency", "up{", || {
+                count += 1;
+                async {
+                    Err(AttemptError::Status {
+                        status: StatusCode::BAD_REQUEST,
+                        headers: HeaderMap::new(),
+                        body: r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#
+                            .into(),
+                    })
+                }
+            })
+            .await;
+        assert_eq!(count, 1);
+        let error = result.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SourceError::Http {
+                    status: 400,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "metric 'latency': Test at http://store answered HTTP 400 (1 attempt): bad_data: parse error. The store \
+             rejected the query: check the metric's query config. Query: up{"
+        );
+    }
+}

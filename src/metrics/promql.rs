@@ -1,0 +1,251 @@
+//! Where a value lands in PromQL, and how it may be written there, so that no value changes a query's
+//! structure:
+//!
+//! - inside a `"…"` or `'…'` string literal, any value, escaped (backslash, the quote, control characters);
+//! - inside a `` `…` `` raw string, any value without a backtick (raw strings have no escapes);
+//! - anywhere else (including comments), only a single name, number or duration: letters, digits, `_`, `:`
+//!   and `.`, after at most one leading `-`.
+
+use std::borrow::Cow;
+
+use super::template::Lexer;
+
+/// Where the template text read so far leaves a PromQL reader.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum PromqlLexer {
+    /// Outside strings and comments.
+    #[default]
+    Code,
+    /// After `#`, up to the end of the line.
+    Comment,
+    /// Inside a string quoted with `quote`; `escaped` right after a backslash.
+    Quoted { quote: char, escaped: bool },
+}
+
+impl Lexer for PromqlLexer {
+    fn read(&mut self, text: &str) {
+        for c in text.chars() {
+            *self = match (*self, c) {
+                (PromqlLexer::Code, '"' | '\'' | '`') => PromqlLexer::Quoted {
+                    quote: c,
+                    escaped: false,
+                },
+                (PromqlLexer::Code, '#') => PromqlLexer::Comment,
+                (PromqlLexer::Comment, '\n') => PromqlLexer::Code,
+                (
+                    PromqlLexer::Quoted {
+                        quote,
+                        escaped: true,
+                    },
+                    _,
+                ) => PromqlLexer::Quoted {
+                    quote,
+                    escaped: false,
+                },
+                (
+                    PromqlLexer::Quoted {
+                        quote,
+                        escaped: false,
+                    },
+                    '\\',
+                ) if quote != '`' => PromqlLexer::Quoted {
+                    quote,
+                    escaped: true,
+                },
+                (
+                    PromqlLexer::Quoted {
+                        quote,
+                        escaped: false,
+                    },
+                    _,
+                ) if c == quote => PromqlLexer::Code,
+                (state, _) => state,
+            };
+        }
+    }
+
+    fn embed<'v>(&self, value: &'v str) -> Result<Cow<'v, str>, String> {
+        match *self {
+            PromqlLexer::Code | PromqlLexer::Comment => {
+                if is_token(value) {
+                    Ok(Cow::Borrowed(value))
+                } else {
+                    Err("it lands outside a string literal, where only a single name, number or duration may go \
+                         (letters, digits, '_', ':' and '.', after at most one leading '-'). Quote the placeholder \
+                         in the template, e.g. app=\"${scope}\", to use any value"
+                        .to_string())
+                }
+            }
+            PromqlLexer::Quoted { escaped: true, .. } => {
+                Err("it follows a backslash inside a string literal in the template; remove the backslash".to_string())
+            }
+            PromqlLexer::Quoted { quote: '`', .. } if value.contains('`') => {
+                Err("it lands inside a `…` raw string, which cannot hold a backtick; quote the placeholder with \" \
+                     in the template instead"
+                    .to_string())
+            }
+            PromqlLexer::Quoted { quote: '`', .. } => Ok(Cow::Borrowed(value)),
+            PromqlLexer::Quoted { quote, .. } => Ok(escape(value, quote)),
+        }
+    }
+}
+
+/// A single name, number or duration: letters, digits, `_`, `:` and `.`, after at most one leading `-`.
+fn is_token(value: &str) -> bool {
+    let body = value.strip_prefix('-').unwrap_or(value);
+    body.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '.'))
+}
+
+/// `value` escaped for a PromQL string literal quoted with `quote` (`"` or `'`).
+pub(crate) fn escape(value: &str, quote: char) -> Cow<'_, str> {
+    if !value
+        .chars()
+        .any(|c| c == '\\' || c == quote || c.is_control())
+    {
+        return Cow::Borrowed(value);
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            '\t' => escaped.push_str("\\t"),
+            c if c == quote => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            c if c.is_control() => escaped.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_after(text: &str) -> PromqlLexer {
+        let mut lexer = PromqlLexer::default();
+        lexer.read(text);
+        lexer
+    }
+
+    #[test]
+    fn follows_strings_comments_and_escapes() {
+        assert_eq!(
+            state_after(r#"up{app=""#),
+            PromqlLexer::Quoted {
+                quote: '"',
+                escaped: false
+            }
+        );
+        assert_eq!(state_after(r#"up{app="x"}"#), PromqlLexer::Code);
+        assert_eq!(
+            state_after(r#"up{app="a\"b"#),
+            PromqlLexer::Quoted {
+                quote: '"',
+                escaped: false
+            }
+        );
+        assert_eq!(
+            state_after(r#"up{app="a\"#),
+            PromqlLexer::Quoted {
+                quote: '"',
+                escaped: true
+            }
+        );
+        assert_eq!(
+            state_after(r#"up{app='it"s"#),
+            PromqlLexer::Quoted {
+                quote: '\'',
+                escaped: false
+            }
+        );
+        assert_eq!(
+            state_after(r"up{app=`a\"),
+            PromqlLexer::Quoted {
+                quote: '`',
+                escaped: false
+            }
+        );
+        assert_eq!(state_after(r"up{app=`a\`"), PromqlLexer::Code);
+        assert_eq!(state_after("up # a \"comment"), PromqlLexer::Comment);
+        assert_eq!(state_after("up # a \"comment\nsum("), PromqlLexer::Code);
+        assert_eq!(state_after("up{a=\"#\"} "), PromqlLexer::Code);
+    }
+
+    #[test]
+    fn values_in_string_literals_are_escaped() {
+        let injection = r#"app"} or vector(1) or x{a=""#;
+        let double = PromqlLexer::Quoted {
+            quote: '"',
+            escaped: false,
+        };
+        assert_eq!(
+            double.embed(injection).unwrap(),
+            r#"app\"} or vector(1) or x{a=\""#
+        );
+        assert_eq!(double.embed("it's").unwrap(), "it's");
+        assert_eq!(double.embed("a\\b\nc\u{7}").unwrap(), "a\\\\b\\nc\\u0007");
+        let single = PromqlLexer::Quoted {
+            quote: '\'',
+            escaped: false,
+        };
+        assert_eq!(single.embed("it's \"x\"").unwrap(), "it\\'s \"x\"");
+        let raw = PromqlLexer::Quoted {
+            quote: '`',
+            escaped: false,
+        };
+        assert_eq!(raw.embed("a\\b\"c").unwrap(), "a\\b\"c");
+        assert!(
+            raw.embed("a`b")
+                .unwrap_err()
+                .contains("cannot hold a backtick")
+        );
+        let escaped = PromqlLexer::Quoted {
+            quote: '"',
+            escaped: true,
+        };
+        assert!(
+            escaped
+                .embed("x")
+                .unwrap_err()
+                .contains("follows a backslash")
+        );
+    }
+
+    #[test]
+    fn values_outside_literals_must_be_single_tokens() {
+        for ok in [
+            "",
+            "http_requests_total",
+            "job:rate5m",
+            "5m",
+            "0.95",
+            "-1",
+            "1e3",
+            "NaN",
+        ] {
+            assert_eq!(PromqlLexer::Code.embed(ok).unwrap(), ok);
+        }
+        for bad in [
+            "up or vector(1)",
+            "a-b",
+            "--1",
+            "x}",
+            "a b",
+            "\"",
+            "1\n# x",
+            "up[5m]",
+            "a,b",
+            "a=b",
+        ] {
+            let error = PromqlLexer::Code.embed(bad).unwrap_err();
+            assert!(error.contains("outside a string literal"), "{bad}: {error}");
+            assert!(PromqlLexer::Comment.embed(bad).is_err(), "{bad}");
+        }
+    }
+}
