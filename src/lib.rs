@@ -11,3 +11,5 @@ pub mod judge_host;
 pub mod judging;
 pub mod kayenta;
 pub mod metrics;
+pub mod server;
+pub mod store;

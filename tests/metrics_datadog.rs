@@ -63,8 +63,15 @@ fn metric(name: &str, query: Value) -> MetricConfig {
     serde_json::from_value(json!({"name": name, "query": query})).unwrap()
 }
 
-fn config(metrics: Value) -> CanaryConfig {
-    serde_json::from_value(json!({"name": "checkout", "metrics": metrics})).unwrap()
+/// A config with one metric, `latency`, whose Datadog query has `fields`.
+fn latency_config(fields: Value) -> CanaryConfig {
+    let mut query = json!({"type": "datadog"});
+    query
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    let config = json!({"name": "checkout", "metrics": [{"name": "latency", "query": query}]});
+    serde_json::from_value(config).unwrap()
 }
 
 fn answers(entries: Vec<(&str, Vec<Value>)>) -> HashMap<String, Vec<Value>> {
@@ -176,8 +183,8 @@ async fn wrong_keys_are_forbidden_and_never_shown() {
     assert_eq!(
         message,
         format!(
-            "metric 'latency': Datadog at {} answered HTTP 403 (1 attempt): Forbidden. Check the account's \
-             credentials. Query: avg:x{{*}}",
+            "metric 'latency': Datadog at {} answered HTTP 403 (1 attempt): Forbidden. Check the \
+             account's credentials. Query: avg:x{{*}}",
             double.url
         )
     );
@@ -205,7 +212,10 @@ async fn wrong_keys_are_forbidden_and_never_shown() {
 
 #[tokio::test]
 async fn a_custom_template_is_the_whole_query() {
-    let query = "sum:checkout.errors{service:checkout,version:canary}.as_count()/sum:checkout.hits{service:checkout,version:canary}.as_count()";
+    let query = concat!(
+        "sum:checkout.errors{service:checkout,version:canary}.as_count()/",
+        "sum:checkout.hits{service:checkout,version:canary}.as_count()"
+    );
     let points: Vec<(i64, Option<f64>)> = (0..=60)
         .map(|m| (START + m * MINUTE, Some(0.01 * (m % 4) as f64)))
         .collect();
@@ -280,17 +290,23 @@ async fn several_series_are_paired_by_their_group_tags() {
             // An answer without tag_set: the tags the series do not share are their group.
             (
                 experiment_query,
-                vec![
-                    json!({"scope": "availability-zone:us-east-1b,service:checkout,version:canary", "pointlist": [[START, 25.0]], "start": START, "end": START + 2 * MINUTE, "interval": 60}),
-                    json!({"scope": "availability-zone:us-east-1a,service:checkout,version:canary", "pointlist": [[START, 15.0]], "start": START, "end": START + 2 * MINUTE, "interval": 60}),
-                ],
+                ["us-east-1b", "us-east-1a"]
+                    .into_iter()
+                    .zip([25.0, 15.0])
+                    .map(|(zone, value)| {
+                        let scope =
+                            format!("availability-zone:{zone},service:checkout,version:canary");
+                        json!({"scope": scope, "pointlist": [[START, value]], "start": START,
+                               "end": START + 2 * MINUTE, "interval": 60})
+                    })
+                    .collect(),
             ),
         ]),
         ..DoubleOptions::default()
     };
     let double = DatadogDouble::start(options).await;
-    let config = config(json!([{"name": "latency", "query": {"type": "datadog",
-        "customInlineTemplate": "avg:checkout.latency{${scope}} by {availability-zone}"}}]));
+    let template = "avg:checkout.latency{${scope}} by {availability-zone}";
+    let config = latency_config(json!({ "customInlineTemplate": template }));
     let fetched = fetch_canary(&source(&double.url), &config, &scopes(), 8)
         .await
         .unwrap();
@@ -322,9 +338,7 @@ async fn several_series_are_paired_by_their_group_tags() {
 #[tokio::test]
 async fn no_series_gives_kayentas_one_second_placeholder() {
     let double = DatadogDouble::start(DoubleOptions::default()).await;
-    let config = config(
-        json!([{"name": "latency", "query": {"type": "datadog", "metricName": "avg:checkout.latency"}}]),
-    );
+    let config = latency_config(json!({"metricName": "avg:checkout.latency"}));
     let fetched = fetch_canary(&source(&double.url), &config, &scopes(), 8)
         .await
         .unwrap();
@@ -407,9 +421,7 @@ async fn a_rate_limit_is_waited_out() {
 #[tokio::test]
 async fn scopes_outside_the_tag_syntax_are_rejected_before_any_query() {
     let double = DatadogDouble::start(DoubleOptions::default()).await;
-    let by_name = config(
-        json!([{"name": "latency", "query": {"type": "datadog", "metricName": "avg:checkout.latency"}}]),
-    );
+    let by_name = latency_config(json!({"metricName": "avg:checkout.latency"}));
     for bad in [
         "service:checkout}.rollup(sum)+avg:other{*",
         "service:checkout version:canary",
@@ -422,18 +434,21 @@ async fn scopes_outside_the_tag_syntax_are_rejected_before_any_query() {
             .unwrap_err();
         assert!(matches!(error, SourceError::Config { .. }), "{error:?}");
         assert!(
-            error.to_string().contains("cannot be put into the query: it lands in a tag filter {…}, where a value may only hold letters, digits and _ - : . / , ! *"),
+            error.to_string().contains(
+                "cannot be put into the query: it lands in a tag filter {…}, where a value may \
+                 only hold letters, digits and _ - : . / , ! *"
+            ),
             "{error}"
         );
     }
-    let template = json!([{"name": "latency", "query": {"type": "datadog", "customInlineTemplate": "${metric}{${scope}}"}}]);
+    let template = latency_config(json!({"customInlineTemplate": "${metric}{${scope}}"}));
     let mut scopes = scopes();
     let pair = scopes.get_mut("default").unwrap();
     for side in [&mut pair.control, &mut pair.experiment] {
         side.extended_params
             .insert("metric".into(), "avg:a{*},avg:b".into());
     }
-    let error = fetch_canary(&source(&double.url), &config(template), &scopes, 8)
+    let error = fetch_canary(&source(&double.url), &template, &scopes, 8)
         .await
         .unwrap_err();
     assert!(

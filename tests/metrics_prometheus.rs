@@ -69,7 +69,10 @@ async fn metric_name_label_bindings_and_aws_resource_type() {
     let (query, sets) = run(&source(&server.url), &metric, &scope).await;
     assert_eq!(
         query,
-        r#"avg(instance_cpu_utilization{instance=~"i-0.*",asg_groupName="checkout-v002",zone=~"us-east-1.{1}"})"#
+        concat!(
+            r#"avg(instance_cpu_utilization{instance=~"i-0.*","#,
+            r#"asg_groupName="checkout-v002",zone=~"us-east-1.{1}"})"#
+        )
     );
     assert_eq!(sets.len(), 1);
     let set = &sets[0];
@@ -96,7 +99,10 @@ async fn gce_instance_resource_type_with_a_project() {
     let (query, sets) = run(&source(&server.url), &metric, &scope).await;
     assert_eq!(
         query,
-        r#"avg(instance_cpu_utilization{instance=~"checkout-baseline-.{4}",zone=~".+/projects/proj1/zones/us-central1-.{1}"})"#
+        concat!(
+            r#"avg(instance_cpu_utilization{instance=~"checkout-baseline-.{4}","#,
+            r#"zone=~".+/projects/proj1/zones/us-central1-.{1}"})"#
+        )
     );
     assert_eq!(sets[0].values, expected(|i| data::cpu(GCE_INSTANCES[0], i)));
 }
@@ -177,7 +183,8 @@ async fn promql_templates_are_whole_queries() {
     let server = shared();
     let metric = metric(
         "error_rate",
-        json!({"customInlineTemplate": "PromQL:sum(rate(checkout_requests_total{app=\"${scope}\",code=\"500\"}[1m]))"}),
+        json!({"customInlineTemplate":
+            "PromQL:sum(rate(checkout_requests_total{app=\"${scope}\",code=\"500\"}[1m]))"}),
     );
     for (app, per_second) in [(BASELINE, 0.2), (CANARY, 1.0)] {
         let (query, sets) = run(&source(&server.url), &metric, &server.scope(app)).await;
@@ -209,7 +216,10 @@ async fn template_defaults_escapes_and_undefined_variables() {
     let (query, sets) = run(&source(&server.url), &metric, &server.scope(CANARY)).await;
     assert_eq!(
         query,
-        r#"avg(checkout_latency_seconds{app="checkout-canary",region="us-east-1",note!="${not-a-variable}"})"#
+        concat!(
+            r#"avg(checkout_latency_seconds{app="checkout-canary",region="us-east-1","#,
+            r#"note!="${not-a-variable}"})"#
+        )
     );
     assert_eq!(
         sets[0].values,
@@ -217,7 +227,8 @@ async fn template_defaults_escapes_and_undefined_variables() {
     );
 
     let config = config(
-        json!([{"name": "latency", "query": {"metricName": LATENCY, "customInlineTemplate": "app=\"${scope}\",env=\"${env}\""}}]),
+        json!([{"name": "latency", "query": {"metricName": LATENCY,
+                 "customInlineTemplate": "app=\"${scope}\",env=\"${env}\""}}]),
         json!({}),
     );
     let proxy = Proxy::start(&server.url, ProxyOptions::default()).await;
@@ -227,7 +238,12 @@ async fn template_defaults_escapes_and_undefined_variables() {
     assert!(matches!(error, SourceError::Config { .. }), "{error:?}");
     assert_eq!(
         error.to_string(),
-        r#"metric 'latency': Problem evaluating custom filter template: app="${scope}",env="${env}": variable 'env' is not defined (defined: location, scope). Add 'env' to the scope's extendedScopeParams, or give it a default in the template: ${env:-value}"#
+        concat!(
+            r#"metric 'latency': Problem evaluating custom filter template: "#,
+            r#"app="${scope}",env="${env}": variable 'env' is not defined "#,
+            "(defined: location, scope). Add 'env' to the scope's extendedScopeParams, ",
+            "or give it a default in the template: ${env:-value}"
+        )
     );
     assert!(
         proxy.requests().is_empty(),
@@ -361,9 +377,12 @@ async fn special_values_gaps_and_empty_results() {
     let server = shared();
     let config = config(
         json!([
-            {"name": "special", "query": {"customInlineTemplate": format!("PromQL:{SPECIAL}{{app=\"${{scope}}\"}}")}},
-            {"name": "sparse", "query": {"customInlineTemplate": format!("PromQL:max({SPARSE}{{app=\"${{scope}}\"}})")}},
-            {"name": "missing", "query": {"metricName": "no_such_metric", "customInlineTemplate": "app=\"${scope}\""}}
+            {"name": "special", "query": {
+                "customInlineTemplate": format!("PromQL:{SPECIAL}{{app=\"${{scope}}\"}}")}},
+            {"name": "sparse", "query": {
+                "customInlineTemplate": format!("PromQL:max({SPARSE}{{app=\"${{scope}}\"}})")}},
+            {"name": "missing", "query": {
+                "metricName": "no_such_metric", "customInlineTemplate": "app=\"${scope}\""}}
         ]),
         json!({}),
     );
@@ -554,7 +573,8 @@ async fn a_path_prefix_is_kept() {
     .await;
     let metric = metric(
         "latency",
-        json!({"metricName": LATENCY, "customInlineTemplate": "app=\"${scope}\",region=\"eu-west-1\""}),
+        json!({"metricName": LATENCY,
+               "customInlineTemplate": "app=\"${scope}\",region=\"eu-west-1\""}),
     );
     for url in [proxy.url.clone(), format!("{}/", proxy.url)] {
         let (_, sets) = run(&source(&url), &metric, &server.scope(BASELINE)).await;
@@ -730,11 +750,12 @@ async fn the_queries_of_an_analysis_run_concurrently_in_config_order() {
     let metrics: Vec<Value> = ["us-east-1", "eu-west-1"]
         .iter()
         .flat_map(|region| {
+            let in_region = format!("app=\"${{scope}}\",region=\"{region}\"");
             [
                 json!({"name": format!("latency-{region}"), "query": {"metricName": LATENCY,
-                       "customInlineTemplate": format!("app=\"${{scope}}\",region=\"{region}\"")}}),
+                       "customInlineTemplate": in_region}}),
                 json!({"name": format!("errors-{region}"), "query": {"metricName": REQUESTS,
-                       "customInlineTemplate": format!("app=\"${{scope}}\",region=\"{region}\",code=\"500\"")}}),
+                       "customInlineTemplate": format!("{in_region},code=\"500\"")}}),
             ]
         })
         .collect();
@@ -742,7 +763,7 @@ async fn the_queries_of_an_analysis_run_concurrently_in_config_order() {
     let names: Vec<String> = config.metrics.iter().map(|m| m.name.clone()).collect();
 
     for (concurrency, expected_overlap) in [(8, 8), (3, 3)] {
-        let delay = Duration::from_millis(400);
+        let delay = Duration::from_millis(600);
         let proxy = Proxy::start(
             &server.url,
             ProxyOptions {

@@ -10,8 +10,8 @@ use crate::judging::{self, JudgingError, SelectedJudge};
 use crate::kayenta::{CanaryConfig, CanaryJudgeResult, MetricSetPair, ScoreThresholds};
 use crate::metrics::{self, MetricSource, QueryRecord, ScopePair, SourceError};
 
-/// How many queries of one analysis run at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
+/// How many queries of one analysis run at once: a config of up to 25 metrics fetches in one round trip.
+pub const DEFAULT_CONCURRENCY: usize = 50;
 
 /// What to judge: the config, the scopes of each scope name, the thresholds.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 mod analyze;
 mod judge;
 mod report;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Log filter, e.g. `info` or `coalmine=debug` [default: warn]
+    /// Log filter, e.g. `info` or `coalmine=debug` [default: info for serve, warn otherwise]
     #[arg(long, global = true, env = "COALMINE_LOG", value_name = "FILTER")]
     log: Option<String>,
 }
@@ -49,16 +50,25 @@ enum Command {
     /// Fetch a canary's metrics from Prometheus or Datadog, judge them, and exit 0 (Pass), 3 (Marginal) or
     /// 4 (Fail)
     Analyze(analyze::AnalyzeArgs),
+    /// Run the analysis server
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, cli.log.as_deref());
+    // A server reports what it does; a one-shot command speaks only when something is wrong.
+    let default_filter = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, cli.log.as_deref().unwrap_or(default_filter));
     let result = match &cli.command {
         Command::Judge(args) => judge::judge(&cli, args),
         Command::Judges(args) => judge::judges(&cli, args),
         Command::Analyze(args) => analyze::analyze(&cli, args),
+        Command::Serve(args) => serve::serve(&cli, args),
     };
     match result {
         Ok(code) => code,
@@ -93,9 +103,11 @@ impl Cli {
     }
 }
 
-fn init_logging(format: LogFormat, filter: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter.unwrap_or("warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|error| {
+        eprintln!("warning: ignoring the log filter {filter:?}: {error}");
+        tracing_subscriber::EnvFilter::new("warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -138,7 +138,8 @@ impl DatadogSource {
                 let read = |variable: &str, what: &str| match std::env::var(variable) {
                     Ok(key) if !key.is_empty() => Ok(Secret::new(key)),
                     _ => Err(invalid(format!(
-                        "the environment variable {variable} is not set; it must hold the account's {what}"
+                        "the environment variable {variable} is not set; it must hold the \
+                         account's {what}"
                     ))),
                 };
                 (
@@ -282,12 +283,14 @@ impl MetricSource for DatadogSource {
                 return expansion.render(name, DatadogLexer::default());
             }
         }
-        let metric_name = config.metric_name.filter(|metric_name| !metric_name.is_empty()).ok_or_else(|| {
-            SourceError::config(
-                name,
-                "the Datadog query needs a metricName (e.g. avg:system.cpu.user) or a custom template",
-            )
-        })?;
+        let Some(metric_name) = config
+            .metric_name
+            .filter(|metric_name| !metric_name.is_empty())
+        else {
+            let problem =
+                "the Datadog query needs a metricName (e.g. avg:system.cpu.user) or a template";
+            return Err(SourceError::config(name, problem));
+        };
         let filter = DatadogLexer { depth: 1 }
             .embed(&scope.scope)
             .map_err(|reason| rejected(name, "scope", &scope.scope, &reason, None))?;
@@ -415,13 +418,14 @@ impl Lexer for DatadogLexer {
         let (allowed, reason) = if self.depth > 0 {
             (
                 "_-:./,!*",
-                "it lands in a tag filter {…}, where a value may only hold letters, digits and _ - : . / , ! * \
-                 (tags such as service:myapp,version:canary)",
+                "it lands in a tag filter {…}, where a value may only hold letters, digits and \
+                 _ - : . / , ! * (tags such as service:myapp,version:canary)",
             )
         } else {
             (
                 "_.:",
-                "it lands outside a tag filter, where a value may only be a metric name (letters, digits, _ . :)",
+                "it lands outside a tag filter, where a value may only be a metric name (letters, \
+                 digits, _ . :)",
             )
         };
         if value
@@ -491,9 +495,13 @@ mod tests {
                 &scope("service:myapp,version:canary")
             )
             .unwrap(),
-            "sum:errors{service:myapp,version:canary}.as_count()/sum:hits{service:myapp,version:canary}.as_count()"
+            "sum:errors{service:myapp,version:canary}.as_count()/\
+             sum:hits{service:myapp,version:canary}.as_count()"
         );
-        let template = "avg:${metric:-trace.http.request.duration}{${scope},env:${env},region:${location}} by {host}";
+        let template = concat!(
+            "avg:${metric:-trace.http.request.duration}",
+            "{${scope},env:${env},region:${location}} by {host}"
+        );
         assert_eq!(
             build(
                 json!({"customInlineTemplate": template}),
@@ -521,7 +529,8 @@ mod tests {
         .unwrap_err();
         assert!(
             error.starts_with(
-                r#"metric 'm': the value of ${scope} ("service:a}.as_count()*0+avg:y{*") cannot be put into the query: it lands in a tag filter"#
+                "metric 'm': the value of ${scope} (\"service:a}.as_count()*0+avg:y{*\") cannot be \
+                 put into the query: it lands in a tag filter"
             ),
             "{error}"
         );
@@ -535,15 +544,16 @@ mod tests {
         assert!(error.ends_with("Template: avg:${scope}{*}"), "{error}");
         assert_eq!(
             build(json!({}), &scope("a")).unwrap_err(),
-            "metric 'm': the Datadog query needs a metricName (e.g. avg:system.cpu.user) or a custom template"
+            "metric 'm': the Datadog query needs a metricName (e.g. avg:system.cpu.user) or a \
+             template"
         );
     }
 
     fn series(start: f64, end: f64, interval: i64, points: serde_json::Value) -> Series {
-        serde_json::from_value(
-            json!({"scope": "*", "pointlist": points, "start": start, "end": end, "interval": interval}),
-        )
-        .unwrap()
+        let entry = json!({
+            "scope": "*", "pointlist": points, "start": start, "end": end, "interval": interval
+        });
+        serde_json::from_value(entry).unwrap()
     }
 
     fn same(actual: &[f64], expected: &[f64]) -> bool {
@@ -613,7 +623,10 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let by_host = json!({"series": [entry("env:prod,host:a", Some(vec!["host:a"])), entry("env:prod,host:b", Some(vec!["host:b"]))]});
+        let by_host = json!({"series": [
+            entry("env:prod,host:a", Some(vec!["host:a"])),
+            entry("env:prod,host:b", Some(vec!["host:b"]))
+        ]});
         assert_eq!(
             parse(by_host),
             [tags(&[("host", "a")]), tags(&[("host", "b")])]
@@ -643,8 +656,8 @@ mod tests {
         };
         assert_eq!(
             DatadogSource::new(account).err().unwrap().to_string(),
-            "Datadog account 'dd': the environment variable COALMINE_TEST_UNSET_API_KEY is not set; it must hold the \
-             account's API key"
+            "Datadog account 'dd': the environment variable COALMINE_TEST_UNSET_API_KEY is not \
+             set; it must hold the account's API key"
         );
         let keys = DatadogKeys::Given {
             api_key: Secret::new("api-1"),

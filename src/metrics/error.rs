@@ -6,9 +6,10 @@
 //! Messages name the metric, the store's address (without credentials) and the query, and never contain an
 //! API key, password or token.
 
+use std::fmt;
 use std::time::Duration;
 
-/// Which query failed, and where it was sent.
+/// Which query failed, and where it was sent; shown as `metric '<metric>': <store> at <endpoint>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryContext {
     /// The metric's name in the canary config.
@@ -20,11 +21,21 @@ pub struct QueryContext {
     pub query: String,
 }
 
+impl fmt::Display for QueryContext {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "metric '{}': {} at {}",
+            self.metric, self.store, self.endpoint
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The canary config or the execution request is wrong: fix it. `message` is Kayenta's text where Kayenta
-    /// has one.
-    #[error("{}", match metric { Some(metric) => format!("metric '{metric}': {message}"), None => message.clone() })]
+    /// The canary config or the execution request is wrong: fix it. `message` is Kayenta's text where
+    /// Kayenta has one.
+    #[error("{}", config_text(metric.as_deref(), message))]
     Config {
         metric: Option<String>,
         message: String,
@@ -32,9 +43,13 @@ pub enum SourceError {
 
     /// No answer: the connection failed (refused, DNS, TLS, reset) on every attempt.
     #[error(
-        "metric '{}': cannot reach {} at {} ({}): {reason}. Check the account's URL and that the store is up \
-         and reachable from here. Query: {}",
-        .context.metric, .context.store, .context.endpoint, attempts_text(*.attempts), .context.query
+        "metric '{}': cannot reach {} at {} ({}): {reason}. Check the account's URL and that the \
+         store is up and reachable from here. Query: {}",
+        .context.metric,
+        .context.store,
+        .context.endpoint,
+        attempts_text(*.attempts),
+        .context.query
     )]
     Unreachable {
         context: QueryContext,
@@ -44,9 +59,10 @@ pub enum SourceError {
 
     /// No answer within the account's timeout (which bounds the query, retries included).
     #[error(
-        "metric '{}': {} at {} did not answer within {:?} ({}). Raise the account's timeout or make the query \
-         cheaper. Query: {}",
-        .context.metric, .context.store, .context.endpoint, timeout, attempts_text(*.attempts), .context.query
+        "{context} did not answer within {timeout:?} ({}). Raise the account's timeout or make the \
+         query cheaper. Query: {}",
+        attempts_text(*.attempts),
+        .context.query
     )]
     Timeout {
         context: QueryContext,
@@ -56,8 +72,9 @@ pub enum SourceError {
 
     /// The store answered with an HTTP error status; `body` is a short excerpt of its explanation.
     #[error(
-        "metric '{}': {} at {} answered HTTP {status} ({}): {body}. {}. Query: {}",
-        .context.metric, .context.store, .context.endpoint, attempts_text(*.attempts), status_advice(*.status),
+        "{context} answered HTTP {status} ({}): {body}. {}. Query: {}",
+        attempts_text(*.attempts),
+        status_advice(*.status),
         .context.query
     )]
     Http {
@@ -68,10 +85,7 @@ pub enum SourceError {
     },
 
     /// The store answered, but not with anything coalmine can read.
-    #[error(
-        "metric '{}': {} at {} sent a response coalmine cannot read: {reason}. Query: {}",
-        .context.metric, .context.store, .context.endpoint, .context.query
-    )]
+    #[error("{context} sent a response coalmine cannot read: {reason}. Query: {}", .context.query)]
     BadResponse {
         context: QueryContext,
         reason: String,
@@ -95,6 +109,13 @@ impl SourceError {
             metric: metric.to_string(),
             message: message.into(),
         }
+    }
+}
+
+fn config_text(metric: Option<&str>, message: &str) -> String {
+    match metric {
+        Some(metric) => format!("metric '{metric}': {message}"),
+        None => message.to_string(),
     }
 }
 

@@ -78,7 +78,8 @@ pub fn plan_canary<'a>(
         return Err(SourceError::Config {
             metric: None,
             message: format!(
-                "Canary metrics require scopes which were not provided in the execution request: [{}]",
+                "Canary metrics require scopes which were not provided in the execution request: \
+                 [{}]",
                 missing.into_iter().collect::<Vec<_>>().join(", ")
             ),
         });
@@ -169,7 +170,10 @@ mod tests {
     fn config(metrics: &[(&str, Option<&str>)]) -> CanaryConfig {
         let metrics = metrics
             .iter()
-            .map(|(name, scope_name)| serde_json::json!({"name": name, "query": {"type": "prometheus"}, "scopeName": scope_name}))
+            .map(|(name, scope_name)| {
+                let query = serde_json::json!({"type": "inline"});
+                serde_json::json!({"name": name, "query": query, "scopeName": scope_name})
+            })
             .collect::<Vec<_>>();
         serde_json::from_value(serde_json::json!({"name": "c", "metrics": metrics})).unwrap()
     }
@@ -179,7 +183,8 @@ mod tests {
             serde_json::from_value(serde_json::json!([
                 {"metric": "cpu", "scope": "baseline", "values": [1, 2, 3, 4]},
                 {"metric": "cpu", "scope": "canary", "values": [2, "NaN", 4]},
-                {"metric": "errors", "scope": "baseline", "values": [0, 0], "tags": {"code": "500"}},
+                {"metric": "errors", "scope": "baseline", "values": [0, 0],
+                 "tags": {"code": "500"}},
                 {"metric": "errors", "scope": "baseline", "values": [7], "tags": {"code": "503"}},
                 {"metric": "errors", "scope": "canary", "values": [1], "tags": {"code": "500"}},
                 {"metric": "latency", "scope": "eu-baseline", "values": [5]}
@@ -266,7 +271,8 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            "Canary metrics require scopes which were not provided in the execution request: [default, us]"
+            "Canary metrics require scopes which were not provided in the execution request: \
+             [default, us]"
         );
     }
 

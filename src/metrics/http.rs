@@ -175,7 +175,14 @@ impl Endpoint {
             if number == attempts || !error.retryable() || Instant::now() + wait >= deadline {
                 return Err(self.failure(metric, query, error, number));
             }
-            tracing::warn!(metric, store = self.store, attempt = number, wait = ?wait, "{}; retrying", self.describe(&error));
+            let problem = self.describe(&error);
+            tracing::warn!(
+                metric,
+                store = self.store,
+                attempt = number,
+                ?wait,
+                "{problem}; retrying"
+            );
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(self.retries.max_backoff);
         }
@@ -489,8 +496,8 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            "metric 'latency': Test at http://store answered HTTP 400 (1 attempt): bad_data: parse error. The store \
-             rejected the query: check the metric's query config. Query: up{"
+            "metric 'latency': Test at http://store answered HTTP 400 (1 attempt): bad_data: parse \
+             error. The store rejected the query: check the metric's query config. Query: up{"
         );
     }
 }

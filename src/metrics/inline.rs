@@ -112,8 +112,10 @@ mod tests {
     #[tokio::test]
     async fn answers_with_the_series_of_the_metric_and_scope() {
         let series: Vec<InlineSeries> = serde_json::from_value(serde_json::json!([
-            {"metric": "cpu", "scope": "canary", "values": [1, null, "NaN", 4], "tags": {"pod": "a"}},
-            {"metric": "cpu", "scope": "canary", "values": [5], "start": "2024-01-01T00:10:00Z", "step": 30},
+            {"metric": "cpu", "scope": "canary", "values": [1, null, "NaN", 4],
+             "tags": {"pod": "a"}},
+            {"metric": "cpu", "scope": "canary", "values": [5], "start": "2024-01-01T00:10:00Z",
+             "step": 30},
             {"metric": "cpu", "scope": "baseline", "values": [9]},
             {"metric": "mem", "scope": "canary", "values": [9]}
         ]))

@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use crate::kayenta::canary_config::MetricConfig;
 
 pub use datadog::{DatadogAccount, DatadogKeys, DatadogSource};
-pub use error::SourceError;
+pub use error::{QueryContext, SourceError};
 pub use fetch::{
     FetchedCanary, PlannedQuery, QueryRecord, ScopePair, Side, fetch_canary, plan_canary,
 };

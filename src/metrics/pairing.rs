@@ -35,7 +35,8 @@ pub fn pair_metric(
         return Err(SourceError::pairing(
             metric,
             format!(
-                "No {side} metrics found for {metric} and the metric service did not create a placeholder."
+                "No {side} metrics found for {metric} and the metric service did not create a \
+                 placeholder."
             ),
         ));
     };
@@ -307,7 +308,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["eu", "us"]
         );
-        assert!(pairs.iter().all(|p| p.values.control.len() == 4 && p.values.control.iter().all(|v| v.is_nan())));
+        let all_nan = |values: &[f64]| values.len() == 4 && values.iter().all(|v| v.is_nan());
+        assert!(pairs.iter().all(|p| all_nan(&p.values.control)));
 
         let pairs = pair_metric("m", &experiment, &control).unwrap();
         assert_eq!(pairs.len(), 2);
@@ -319,7 +321,8 @@ mod tests {
     fn kayenta_messages() {
         assert_eq!(
             error(pair_metric("m", &[], &[set("m", &[], &[])])),
-            "metric 'm': No control metrics found for m and the metric service did not create a placeholder."
+            "metric 'm': No control metrics found for m and the metric service did not create a \
+             placeholder."
         );
         assert_eq!(
             error(pair_metric(
@@ -327,7 +330,8 @@ mod tests {
                 &[set("m", &[], &[])],
                 &[set("other", &[], &[])]
             )),
-            "metric 'm': No experiment metrics found for m and the metric service did not create a placeholder."
+            "metric 'm': No experiment metrics found for m and the metric service did not create a \
+             placeholder."
         );
         assert_eq!(
             error(pair_metric(
@@ -335,7 +339,8 @@ mod tests {
                 &[set("m", &[("a", "1"), ("b", "1")], &[])],
                 &[set("m", &[("c", "1")], &[])]
             )),
-            "metric 'm': Control metrics have different tag keys than the experiment tag set ([a, b] != [c])."
+            "metric 'm': Control metrics have different tag keys than the experiment tag set \
+             ([a, b] != [c])."
         );
         let id = || "id".to_string();
         assert_eq!(
@@ -352,7 +357,8 @@ mod tests {
             )
             .unwrap_err()
             .to_string(),
-            "metric 'a': Control metric set tags {x=1, y=2} do not match experiment metric set tags {x=2, y=2}."
+            "metric 'a': Control metric set tags {x=1, y=2} do not match experiment metric set \
+             tags {x=2, y=2}."
         );
         assert_eq!(
             pair_sets(&set("", &[], &[]), &set("a", &[], &[]), id())

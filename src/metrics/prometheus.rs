@@ -12,6 +12,9 @@
 //!
 //! Unlike Kayenta, the scope, location and project are escaped where they go into string literals, and
 //! template values are checked where they land ([`PromqlLexer`]).
+//!
+//! The window is sent as `start` and `end` in whole epoch seconds (Kayenta sends ISO instants; scopes
+//! rarely have sub-second times) and `step` in seconds.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +35,8 @@ use crate::kayenta::canary_config::MetricConfig;
 
 /// The prefix that makes a template the whole query.
 const PROMQL_PREFIX: &str = "PromQL:";
+
+const EXAMPLE_URLS: &str = "http://prometheus:9090 or https://mimir.example.com/prometheus";
 
 /// How to authenticate to a Prometheus account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,11 +112,9 @@ impl PrometheusSource {
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| {
-                invalid(
-                    "the URL is not an http(s) URL; expected e.g. http://prometheus:9090 or \
-                         https://mimir.example.com/prometheus"
-                        .to_string(),
-                )
+                invalid(format!(
+                    "the URL is not an http(s) URL; expected e.g. {EXAMPLE_URLS}"
+                ))
             })?;
         // The client appends `api/v1/…` to the path; a trailing slash would double it.
         let path = url.path().trim_end_matches('/').to_string();
@@ -266,8 +269,9 @@ impl PrometheusSource {
                 return Err(SourceError::config(
                     metric,
                     format!(
-                        "There is no explicit support for resourceType '{other}'. You may build whatever query makes \
-                         sense for your environment via label bindings and custom filter templates."
+                        "There is no explicit support for resourceType '{other}'. You may build \
+                         whatever query makes sense for your environment via label bindings and \
+                         custom filter templates."
                     ),
                 ));
             }
@@ -338,8 +342,8 @@ impl MetricSource for PrometheusSource {
             let text = expansion.text();
             if text.starts_with(PROMQL_PREFIX) {
                 if let Some((variable, value)) = expansion.value_within(PROMQL_PREFIX.len()) {
-                    let reason = "it would turn the template into a whole PromQL query; write `PromQL:` in the \
-                                  template itself";
+                    let reason = "it would turn the template into a whole PromQL query; write \
+                                  `PromQL:` in the template itself";
                     return Err(rejected(name, variable, value, reason, Some(&template)));
                 }
                 let query = expansion.render(name, PromqlLexer::default())?;
@@ -488,8 +492,10 @@ mod tests {
     // The rows of the reference's §5.1 table.
     #[test]
     fn aws_ec2_instance() {
-        let query = json!({"type": "prometheus", "metricName": "requests_total", "labelBindings": ["status=~\"5..\""],
-                           "resourceType": "aws_ec2_instance"});
+        let query = json!({
+            "type": "prometheus", "metricName": "requests_total",
+            "labelBindings": ["status=~\"5..\""], "resourceType": "aws_ec2_instance"
+        });
         let scope = Scope {
             scope: "myapp-v002".into(),
             ..scope(&[])
@@ -509,14 +515,20 @@ mod tests {
         };
         assert_eq!(
             build(query, &scope).unwrap(),
-            r#"avg(cpu_usage{instance=~"myapp-canary-.{4}",zone=~".+/projects/proj1/zones/us-central1-.{1}"})"#
+            concat!(
+                r#"avg(cpu_usage{instance=~"myapp-canary-.{4}","#,
+                r#"zone=~".+/projects/proj1/zones/us-central1-.{1}"})"#
+            )
         );
     }
 
     #[test]
     fn inline_template_with_label_bindings_and_group_by() {
-        let query = json!({"metricName": "requests_total", "customInlineTemplate": "app=\"${scope}\",env=\"${env}\"",
-                           "labelBindings": ["code=\"500\""], "groupByFields": ["pod"]});
+        let query = json!({
+            "metricName": "requests_total",
+            "customInlineTemplate": "app=\"${scope}\",env=\"${env}\"",
+            "labelBindings": ["code=\"500\""], "groupByFields": ["pod"]
+        });
         assert_eq!(
             build(query, &scope(&[("env", "prod")])).unwrap(),
             r#"avg(requests_total{app="myapp-canary",env="prod",code="500"}) by (pod)"#
@@ -559,7 +571,9 @@ mod tests {
             "app=\"${scope}\",region=\"${location}\",rt=\"${resourceType}\"".to_string(),
         )]
         .into();
-        let query = json!({"metricName": "up", "customFilterTemplate": "by-app", "resourceType": "from-query"});
+        let query = json!({
+            "metricName": "up", "customFilterTemplate": "by-app", "resourceType": "from-query"
+        });
         assert_eq!(
             build_with(query.clone(), &templates, &scope(&[])).unwrap(),
             r#"avg(up{app="myapp-canary",region="us-east-1",rt="from-query"})"#
@@ -578,14 +592,19 @@ mod tests {
 
     #[test]
     fn filters_lose_trailing_commas_and_an_empty_expansion_is_no_filter() {
-        let query = json!({"metricName": "up", "customInlineTemplate": "a=\"1\",,", "labelBindings": ["b=\"2\""]});
+        let query = json!({
+            "metricName": "up", "customInlineTemplate": "a=\"1\",,", "labelBindings": ["b=\"2\""]
+        });
         assert_eq!(
             build(query, &scope(&[])).unwrap(),
             r#"avg(up{a="1",b="2"})"#
         );
         let query = json!({"metricName": "up", "customInlineTemplate": ",,"});
         assert_eq!(build(query, &scope(&[])).unwrap(), "avg(up)");
-        let query = json!({"metricName": "up", "customInlineTemplate": "${empty}", "resourceType": "aws_ec2_instance"});
+        let query = json!({
+            "metricName": "up", "customInlineTemplate": "${empty}",
+            "resourceType": "aws_ec2_instance"
+        });
         assert_eq!(
             build(query, &scope(&[("empty", "")])).unwrap(),
             r#"avg(up{asg_groupName="myapp-canary",zone=~"us-east-1.{1}"})"#
@@ -605,8 +624,9 @@ mod tests {
         );
         assert_eq!(
             error(json!({"metricName": "up", "resourceType": "k8s_pod"})),
-            "metric 'm': There is no explicit support for resourceType 'k8s_pod'. You may build whatever query makes \
-             sense for your environment via label bindings and custom filter templates."
+            "metric 'm': There is no explicit support for resourceType 'k8s_pod'. You may build \
+             whatever query makes sense for your environment via label bindings and custom filter \
+             templates."
         );
         for resource_type in ["gce_instance", "aws_ec2_instance"] {
             let scope = Scope {
@@ -620,7 +640,8 @@ mod tests {
                 )
                 .unwrap_err(),
                 format!(
-                    "metric 'm': Location (i.e. region) is required when resourceType is '{resource_type}'."
+                    "metric 'm': Location (i.e. region) is required when resourceType is \
+                     '{resource_type}'."
                 )
             );
         }
@@ -631,7 +652,8 @@ mod tests {
         );
         assert_eq!(
             error(json!({"type": "datadog", "metricName": "up"})),
-            "metric 'm': its query is of type \"datadog\", but the metrics account is a Prometheus account"
+            "metric 'm': its query is of type \"datadog\", but the metrics account is a Prometheus \
+             account"
         );
         assert!(
             error(json!({"metricName": 5}))
@@ -668,7 +690,10 @@ mod tests {
         );
         let error = build(query("PromQL:${attack}"), &scope).unwrap_err();
         assert!(
-            error.starts_with(r#"metric 'm': the value of ${attack} ("app\"} or vector(1) or x{a=\"") cannot be put into the query: it lands outside a string literal"#),
+            error.starts_with(concat!(
+                r#"metric 'm': the value of ${attack} ("app\"} or vector(1) or x{a=\"") "#,
+                "cannot be put into the query: it lands outside a string literal"
+            )),
             "{error}"
         );
         assert!(error.ends_with("Template: PromQL:${attack}"), "{error}");
@@ -696,9 +721,9 @@ mod tests {
             PrometheusAccount::new("prom", "https://u:pa55word@mimir.example.com/prometheus/");
         assert_eq!(
             format!("{account:?}"),
-            "PrometheusAccount { name: \"prom\", url: \"https://mimir.example.com/prometheus\", auth: None, \
-             timeout: 30s, retries: RetryPolicy { attempts: 4, initial_backoff: 500ms, max_backoff: 8s, \
-             max_retry_after: 10s }, scope_label: \"instance\" }"
+            "PrometheusAccount { name: \"prom\", url: \"https://mimir.example.com/prometheus\", \
+             auth: None, timeout: 30s, retries: RetryPolicy { attempts: 4, initial_backoff: 500ms, \
+             max_backoff: 8s, max_retry_after: 10s }, scope_label: \"instance\" }"
         );
         let source = PrometheusSource::new(account.clone()).unwrap();
         assert_eq!(source.endpoint.url, "https://mimir.example.com/prometheus");
@@ -709,7 +734,8 @@ mod tests {
         let error = PrometheusSource::new(account).err().unwrap().to_string();
         assert_eq!(
             error,
-            "Prometheus account 'prom': has credentials both in its URL and in its auth settings; give them once"
+            "Prometheus account 'prom': has credentials both in its URL and in its auth settings; \
+             give them once"
         );
         let error = PrometheusSource::new(PrometheusAccount::new("p", "prometheus:9090"))
             .err()
@@ -724,8 +750,9 @@ mod tests {
     #[test]
     fn series_are_read_as_kayenta_reads_them() {
         let body = json!({"status": "success", "data": {"resultType": "matrix", "result": [
-            {"metric": {"__name__": "up", "pod": "a"},
-             "values": [[1700000000, "1"], [1700000015, "+Inf"], [1700000045, "NaN"], [1700000060, "-Inf"]]},
+            {"metric": {"__name__": "up", "pod": "a"}, "values": [
+                [1700000000, "1"], [1700000015, "+Inf"], [1700000045, "NaN"], [1700000060, "-Inf"]
+            ]},
             {"metric": {}, "values": [[1700000000.5, "2.5"]]}
         ]}});
         let Envelope::Success { data } = serde_json::from_value(body).unwrap() else {

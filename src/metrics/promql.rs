@@ -70,20 +70,25 @@ impl Lexer for PromqlLexer {
                 if is_token(value) {
                     Ok(Cow::Borrowed(value))
                 } else {
-                    Err("it lands outside a string literal, where only a single name, number or duration may go \
-                         (letters, digits, '_', ':' and '.', after at most one leading '-'). Quote the placeholder \
-                         in the template, e.g. app=\"${scope}\", to use any value"
-                        .to_string())
+                    Err(
+                        "it lands outside a string literal, where only a single name, number \
+                         or duration may go (letters, digits, '_', ':' and '.', after at most one \
+                         leading '-'). Quote the placeholder in the template, e.g. \
+                         app=\"${scope}\", to use any value"
+                            .to_string(),
+                    )
                 }
             }
-            PromqlLexer::Quoted { escaped: true, .. } => {
-                Err("it follows a backslash inside a string literal in the template; remove the backslash".to_string())
-            }
-            PromqlLexer::Quoted { quote: '`', .. } if value.contains('`') => {
-                Err("it lands inside a `…` raw string, which cannot hold a backtick; quote the placeholder with \" \
-                     in the template instead"
-                    .to_string())
-            }
+            PromqlLexer::Quoted { escaped: true, .. } => Err(
+                "it follows a backslash inside a string literal in the template; remove the \
+                     backslash"
+                    .to_string(),
+            ),
+            PromqlLexer::Quoted { quote: '`', .. } if value.contains('`') => Err(
+                "it lands inside a `…` raw string, which cannot hold a backtick; quote the \
+                     placeholder with \" in the template instead"
+                    .to_string(),
+            ),
             PromqlLexer::Quoted { quote: '`', .. } => Ok(Cow::Borrowed(value)),
             PromqlLexer::Quoted { quote, .. } => Ok(escape(value, quote)),
         }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::SourceError;
 
 /// The template fields of every query config.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TemplateFields {
     #[serde(default)]
@@ -40,7 +40,8 @@ impl TemplateFields {
         if self.custom_filter.is_some() {
             return Err(SourceError::config(
                 metric,
-                "CanaryMetricSetQueryConfig.customFilter is deprecated, use CanaryMetricSetQueryConfig.customInlineTemplate instead.",
+                "CanaryMetricSetQueryConfig.customFilter is deprecated, use \
+                 CanaryMetricSetQueryConfig.customInlineTemplate instead.",
             ));
         }
         let non_empty = |field: &Option<String>| field.clone().filter(|text| !text.is_empty());
@@ -96,7 +97,7 @@ pub(crate) fn bindings<'a>(
 }
 
 /// A stretch of an expanded template.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(crate) enum Piece {
     /// Text written in the template (defaults included).
     Template(String),
@@ -134,19 +135,15 @@ impl Expansion {
             occurrences: Vec::new(),
         };
         let mut prior = vec![template.to_string()];
-        substitutor.substitute(0, template.chars().count(), &mut prior).map_err(|problem| {
-            let problem = match problem {
-                Problem::Undefined(variable) => {
-                    let defined = bindings.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-                    format!(
-                        "variable '{variable}' is not defined (defined: {defined}). Add '{variable}' to the scope's \
-                         extendedScopeParams, or give it a default in the template: ${{{variable}:-value}}"
-                    )
-                }
-                Problem::Cycle(message) => message,
-            };
-            SourceError::config(metric, format!("Problem evaluating custom filter template: {template}: {problem}"))
-        })?;
+        let length = template.chars().count();
+        substitutor
+            .substitute(0, length, &mut prior)
+            .map_err(|problem| {
+                let problem = problem.describe(bindings);
+                let message =
+                    format!("Problem evaluating custom filter template: {template}: {problem}");
+                SourceError::config(metric, message)
+            })?;
         Ok(Expansion {
             template: template.to_string(),
             pieces: substitutor.pieces(),
@@ -230,14 +227,36 @@ pub(crate) fn rejected(
     SourceError::config(
         metric,
         format!(
-            "the value of ${{{variable}}} ({shown:?}{ellipsis}) cannot be put into the query: {reason}.{template}"
+            "the value of ${{{variable}}} ({shown:?}{ellipsis}) cannot be put into the query: \
+             {reason}.{template}"
         ),
     )
 }
 
+/// Why a template cannot be expanded.
 enum Problem {
+    /// This variable has neither a value nor a default.
     Undefined(String),
+    /// commons-text's message for a variable whose value refers back to it.
     Cycle(String),
+}
+
+impl Problem {
+    /// What went wrong and what to do.
+    fn describe(self, bindings: &BTreeMap<String, String>) -> String {
+        match self {
+            Problem::Undefined(variable) => {
+                let defined: Vec<&str> = bindings.keys().map(String::as_str).collect();
+                format!(
+                    "variable '{variable}' is not defined (defined: {}). Add '{variable}' to the \
+                     scope's extendedScopeParams, or give it a default in the template: \
+                     ${{{variable}:-value}}",
+                    defined.join(", ")
+                )
+            }
+            Problem::Cycle(message) => message,
+        }
+    }
 }
 
 /// A character, and the value it came from: an index into [`Substitutor::occurrences`], `None` for the
@@ -445,8 +464,8 @@ mod tests {
         let cycle = expand("x ${a}", &[("a", "${b}"), ("b", "${a}")]).unwrap_err();
         assert_eq!(
             cycle,
-            "metric 'm': Problem evaluating custom filter template: x ${a}: Infinite loop in property \
-             interpolation of x ${a}: a->b"
+            "metric 'm': Problem evaluating custom filter template: x ${a}: Infinite loop in \
+             property interpolation of x ${a}: a->b"
         );
     }
 
@@ -459,7 +478,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error,
-            r#"metric 'm': Problem evaluating custom filter template: app="${scope}",env="${env}": variable 'env' is not defined (defined: location, scope). Add 'env' to the scope's extendedScopeParams, or give it a default in the template: ${env:-value}"#
+            concat!(
+                r#"metric 'm': Problem evaluating custom filter template: "#,
+                r#"app="${scope}",env="${env}": variable 'env' is not defined "#,
+                "(defined: location, scope). Add 'env' to the scope's extendedScopeParams, ",
+                "or give it a default in the template: ${env:-value}"
+            )
         );
         assert!(
             expand("${}", &[])

@@ -98,7 +98,10 @@ pub fn series(
         "end": end,
         "interval": interval,
         "length": points.len(),
-        "pointlist": points.iter().map(|(time, value)| json!([*time as f64, value])).collect::<Vec<_>>(),
+        "pointlist": points
+            .iter()
+            .map(|(time, value)| json!([*time as f64, value]))
+            .collect::<Value>(),
     })
 }
 

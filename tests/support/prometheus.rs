@@ -13,14 +13,19 @@
 //! (`checkout-baseline`) and [`CANARY`] (`checkout-canary`), each with pod `<app>-0` in `us-east-1` and pod
 //! `<app>-1` in `eu-west-1` ([`REGIONS`], [`pod`]):
 //!
-//! | Series | Labels | Value at sample `i` | What differs |
-//! |---|---|---|---|
-//! | [`LATENCY`] gauge | `app, pod, region` | [`latency`]: `0.100 + 0.001·((7i) mod 11)`, `+0.020` in `eu-west-1` | the canary is **50 ms higher** |
-//! | [`REQUESTS`] counter | `app, pod, region, code` | [`requests`]: code `200` grows 10/s; code `500` 0.1/s (baseline), 0.5/s (canary) | the canary has **5× the 500s** |
-//! | [`SPECIAL`] gauge | `app` (canary only) | [`special`]: `i, NaN, +Inf, -Inf` repeating | the baseline has **no series** |
-//! | [`SPARSE`] gauge | `app` | `1.0` for `i < 40` and `i ≥ 200` only ([`sparse_has_sample`]) | a 40-minute gap |
-//! | [`CPU`] gauge, AWS style | `asg_groupName, zone, instance` | [`cpu`]: `0.40` (`checkout-v001`), `0.45` (`checkout-v002`), `+0.01·(i mod 3)` | zones `us-east-1a`, `us-east-1b` |
-//! | [`CPU`] gauge, GCE style | `instance, zone` | [`cpu`]: `0.30` (`checkout-baseline-ab12`), `0.35` (`checkout-canary-cd34`), `+0.01·(i mod 3)` | zone `…/projects/proj1/zones/us-central1-b` |
+//! - [`LATENCY`], a gauge labelled `app`, `pod`, `region`: [`latency`] is
+//!   `0.100 + 0.001·((7i) mod 11)`, plus `0.020` in `eu-west-1`; **the canary is 50 ms higher**.
+//! - [`REQUESTS`], a counter labelled `app`, `pod`, `region`, `code`: [`requests`] grows 10/s for code
+//!   `200`; for code `500`, 0.1/s on the baseline and 0.5/s on the canary (**5× the errors**).
+//! - [`SPECIAL`], a gauge labelled `app`, canary only: [`special`] repeats `i, NaN, +Inf, -Inf`; **the
+//!   baseline has no series**.
+//! - [`SPARSE`], a gauge labelled `app`: `1.0`, but only for `i < 40` and `i ≥ 200`
+//!   ([`sparse_has_sample`]): a 40-minute gap.
+//! - [`CPU`], a gauge in two styles, [`cpu`] being the base plus `0.01·(i mod 3)`:
+//!   - AWS, labelled `asg_groupName`, `zone` (`us-east-1a`, `us-east-1b`), `instance`: base `0.40` for
+//!     group `checkout-v001` (baseline) and `0.45` for `checkout-v002` (canary) ([`ASGS`]);
+//!   - GCE, labelled `instance`, `zone` ([`GCE_ZONE`], project `proj1`, region `us-central1`): base
+//!     `0.30` for `checkout-baseline-ab12` and `0.35` for `checkout-canary-cd34` ([`GCE_INSTANCES`]).
 //!
 //! Values are written with Rust's shortest round-trip formatting, so they come back from queries exactly.
 
@@ -365,8 +370,8 @@ fn binary(name: &str) -> String {
     {
         Ok(_) => name.to_string(),
         Err(error) => panic!(
-            "`{name}` is needed to run the Prometheus tests but cannot be run ({error}): install it with \
-             `apt-get install prometheus` (Debian's package ships prometheus and promtool)"
+            "`{name}` is needed to run the Prometheus tests but cannot be run ({error}): install \
+             it with `apt-get install prometheus` (Debian's package ships prometheus and promtool)"
         ),
     }
 }

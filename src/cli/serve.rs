@@ -1,0 +1,96 @@
+//! `coalmine serve`: the analysis server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Cli;
+use crate::judge_host::{JudgeHost, Limits};
+use crate::server::{self, AppState};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (Kayenta's port is 8090)
+    #[arg(
+        long,
+        env = "COALMINE_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: SocketAddr,
+
+    /// Where the server keeps its data (created if missing)
+    #[arg(
+        long,
+        env = "COALMINE_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./coalmine-data"
+    )]
+    data_dir: PathBuf,
+
+    /// Also load the judge plugins (*.wasm) in this directory
+    #[arg(long, env = "COALMINE_JUDGES_DIR", value_name = "DIR")]
+    judges_dir: Option<PathBuf>,
+}
+
+pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let cache_dir = cli
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("cache"));
+    let mut host = JudgeHost::with_built_in(Limits::default(), Some(cache_dir))?;
+    if let Some(dir) = &args.judges_dir {
+        let (_, failed) = host.load_dir(dir)?;
+        for error in failed {
+            // A broken plugin must not keep the server down: it is refused, and the others serve.
+            tracing::error!("{error}");
+        }
+    }
+    let state = Arc::new(AppState { host });
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        eprintln!("coalmine listening on http://{address}");
+        tracing::info!(%address, "listening");
+        server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (Kubernetes stopping the pod).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,96 @@
+//! Errors as the API answers them: a status and `{"message": "..."}` saying what is wrong and where. A 4xx is
+//! the caller's mistake; a 5xx is a fault of coalmine or of something it depends on.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::analysis::AnalysisError;
+use crate::judge_host::PluginError;
+use crate::judging::JudgingError;
+use crate::metrics::SourceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), "{}", self.message);
+        }
+        (self.status, axum::Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+impl From<JudgingError> for ApiError {
+    fn from(error: JudgingError) -> ApiError {
+        match error {
+            JudgingError::Invalid(_) | JudgingError::UnknownJudge { .. } => {
+                ApiError::bad_request(error.to_string())
+            }
+            JudgingError::Plugin(error) => error.into(),
+        }
+    }
+}
+
+impl From<PluginError> for ApiError {
+    fn from(error: PluginError) -> ApiError {
+        match error {
+            // The judge refused the caller's settings (e.g. judgeConfigurations): the caller can fix that.
+            PluginError::InvalidRequest { .. } => ApiError::bad_request(error.to_string()),
+            _ => ApiError::internal(error.to_string()),
+        }
+    }
+}
+
+impl From<SourceError> for ApiError {
+    fn from(error: SourceError) -> ApiError {
+        let status = match &error {
+            SourceError::Config { .. } | SourceError::Pairing { .. } => StatusCode::BAD_REQUEST,
+            SourceError::Unreachable { .. } | SourceError::Timeout { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            SourceError::Http { .. } | SourceError::BadResponse { .. } => StatusCode::BAD_GATEWAY,
+        };
+        ApiError {
+            status,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<AnalysisError> for ApiError {
+    fn from(error: AnalysisError) -> ApiError {
+        match error {
+            AnalysisError::Metrics(error) => error.into(),
+            AnalysisError::Judging(error) => error.into(),
+            AnalysisError::Internal(message) => ApiError::internal(message),
+        }
+    }
+}

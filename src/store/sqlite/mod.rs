@@ -1,0 +1,186 @@
+//! The SQLite backend: one database file, opened once, used through one connection.
+//!
+//! **Durability.** The file is in WAL mode with `synchronous=FULL`: every commit syncs the write-ahead log
+//! before it returns, so a record the store has acknowledged — an analysis the server has answered 202 for,
+//! an interval it has judged — survives a crash of coalmine (`kill -9`) *and* of the machine (power loss).
+//! `synchronous=NORMAL` would survive the first but could lose the last commits to the second. The cost, one
+//! sync per commit, is small: coalmine commits a few times per analysis, not per metric point.
+//!
+//! **Concurrency.** The connection sits behind a mutex, so calls from several threads take turns; every
+//! call is short (one transaction on an indexed table), which keeps that simple and correct. Changes that
+//! read before they write run in `BEGIN IMMEDIATE` transactions, so they are atomic even against another
+//! process using the same file; `busy_timeout` lets such a process wait for the lock instead of failing.
+
+mod analyses;
+mod configs;
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Store;
+use super::error::StoreError;
+use super::model::{
+    Analysis, AnalysisQuery, ConfigSummary, Interval, IntervalDetail, NewAnalysis, NewInterval,
+    StoredConfig, Transition, Verdict,
+};
+use crate::kayenta::CanaryConfig;
+
+/// How long a call waits for another process's lock on the database before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`] in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it if needed (not its directory), and brings its schema up
+    /// to date. A database written by a newer coalmine is refused with [`StoreError::NewerSchema`].
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut connection = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+        let mode: String = connection
+            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+            .map_err(open_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal { path, mode });
+        }
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .and_then(|()| connection.pragma_update(None, "foreign_keys", true))
+            .map_err(open_error)?;
+        migrations::migrate(&mut connection, &path)?;
+        Ok(Self {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on the connection, once no other thread uses it.
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A thread that panicked while holding the lock rolled back its transaction on the way out (the
+        // transaction guard's drop), so the connection is still sound.
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work(&mut connection)
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_config(&self, config: CanaryConfig) -> Result<StoredConfig, StoreError> {
+        self.with(|connection| configs::create(connection, config, now()))
+    }
+
+    fn replace_config(&self, id: &str, config: CanaryConfig) -> Result<StoredConfig, StoreError> {
+        self.with(|connection| configs::replace(connection, id, config, now()))
+    }
+
+    fn delete_config(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|connection| configs::delete(connection, id))
+    }
+
+    fn config(&self, id: &str) -> Result<StoredConfig, StoreError> {
+        self.with(|connection| configs::get(connection, id))
+    }
+
+    fn config_by_name(
+        &self,
+        name: &str,
+        application: Option<&str>,
+    ) -> Result<StoredConfig, StoreError> {
+        self.with(|connection| configs::by_name(connection, name, application))
+    }
+
+    fn list_configs(&self, applications: &[String]) -> Result<Vec<ConfigSummary>, StoreError> {
+        self.with(|connection| configs::list(connection, applications))
+    }
+
+    fn create_analysis(&self, analysis: NewAnalysis) -> Result<Analysis, StoreError> {
+        self.with(|connection| analyses::create(connection, analysis, now()))
+    }
+
+    fn analysis(&self, id: &str) -> Result<Analysis, StoreError> {
+        self.with(|connection| analyses::get(connection, id))
+    }
+
+    fn list_analyses(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError> {
+        self.with(|connection| analyses::list(connection, query))
+    }
+
+    fn unfinished_analyses(&self) -> Result<Vec<Analysis>, StoreError> {
+        self.with(|connection| analyses::unfinished(connection))
+    }
+
+    fn transition(&self, id: &str, transition: Transition) -> Result<Analysis, StoreError> {
+        self.with(|connection| analyses::transition(connection, id, transition, now()))
+    }
+
+    fn record_interval(
+        &self,
+        id: &str,
+        interval: &NewInterval,
+        verdict: Option<Verdict>,
+    ) -> Result<Analysis, StoreError> {
+        self.with(|connection| analyses::record_interval(connection, id, interval, verdict, now()))
+    }
+
+    fn intervals(&self, id: &str) -> Result<Vec<Interval>, StoreError> {
+        self.with(|connection| analyses::intervals(connection, id))
+    }
+
+    fn interval_detail(&self, id: &str, index: u32) -> Result<IntervalDetail, StoreError> {
+        self.with(|connection| analyses::interval_detail(connection, id, index))
+    }
+}
+
+/// The current time, to the millisecond the store keeps.
+fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+}
+
+/// A stored time, in milliseconds since the Unix epoch.
+fn timestamp(what: impl FnOnce() -> String, millis: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(millis).map_err(|error| StoreError::Corrupt {
+        what: what(),
+        reason: error.to_string(),
+    })
+}
+
+fn encode(what: &'static str, value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
+}
+
+fn decode<T: DeserializeOwned>(what: impl FnOnce() -> String, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
+        what: what(),
+        reason: error.to_string(),
+    })
+}
