@@ -1,14 +1,18 @@
 //! `coalmine serve` over real HTTP: the real binary on a loopback port, called as CD tools and curl call it.
-use serde_json::{Value, json};
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
 /// A running `coalmine serve`, stopped with SIGTERM when dropped.
 struct Server {
     child: Child,
     url: String,
     _data: tempfile::TempDir,
 }
+
 impl Server {
     fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
@@ -35,8 +39,10 @@ impl Server {
                 break url.to_string();
             }
         };
+
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in stderr.lines() {});
+
         Server {
             child,
             url,
@@ -50,16 +56,19 @@ impl Server {
         self.child.wait().unwrap()
     }
 }
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
+
 fn example() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judge/regressed.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
 #[tokio::test]
 async fn health_judge_and_judges_answer_over_http() {
     let server = Server::start();
@@ -87,6 +96,7 @@ async fn health_judge_and_judges_answer_over_http() {
             .status(),
         200
     );
+
     let judged = client
         .post(format!("{}/v1/judge", server.url))
         .json(&example())
@@ -110,6 +120,7 @@ async fn health_judge_and_judges_answer_over_http() {
         serde_json::from_slice::<Value>(&cli.stdout).unwrap()
     );
     assert_eq!(judged["score"]["classification"], "Fail");
+
     let judges: Value = client
         .get(format!("{}/v1/judges", server.url))
         .send()
@@ -124,6 +135,7 @@ async fn health_judge_and_judges_answer_over_http() {
     assert_eq!(judge["aliases"], json!(["NetflixACAJudge-v1.0"]));
     assert_eq!(judge["sha256"].as_str().unwrap().len(), 64);
 }
+
 #[tokio::test]
 async fn bad_requests_get_a_4xx_with_a_message() {
     let server = Server::start();
@@ -142,6 +154,7 @@ async fn bad_requests_get_a_4xx_with_a_message() {
             body["message"].as_str().expect("a message").to_string(),
         )
     };
+
     let mut request = example();
     request["metricSetPairList"][0]["values"]["control"][3] = json!(true);
     let (status, text) = message(post(request).await.unwrap()).await;
@@ -150,9 +163,11 @@ async fn bad_requests_get_a_4xx_with_a_message() {
         text.starts_with("metricSetPairList[0].values.control[3]: invalid type: boolean"),
         "{text}"
     );
+
     let (status, text) = message(post(json!({"canaryConfig": {}})).await.unwrap()).await;
     assert_eq!(status, 400);
     assert!(text.contains("missing field"), "{text}");
+
     let mut request = example();
     request["canaryConfig"]["judge"]["name"] = json!("t-test");
     let (status, text) = message(post(request).await.unwrap()).await;
@@ -161,10 +176,12 @@ async fn bad_requests_get_a_4xx_with_a_message() {
         (400, true),
         "{text}"
     );
+
     let mut request = example();
     request["canaryConfig"]["judge"]["judgeConfigurations"] = json!({"tolerance": -1});
     let (status, text) = message(post(request).await.unwrap()).await;
     assert_eq!((status, text.contains("tolerance")), (400, true), "{text}");
+
     let malformed = client
         .post(format!("{}/v1/judge", server.url))
         .header("content-type", "application/json")
@@ -174,6 +191,7 @@ async fn bad_requests_get_a_4xx_with_a_message() {
         .unwrap();
     let (status, text) = message(malformed).await;
     assert_eq!((status, text.contains("EOF")), (400, true), "{text}");
+
     let not_json = client
         .post(format!("{}/v1/judge", server.url))
         .body("hello")
@@ -196,6 +214,7 @@ async fn bad_requests_get_a_4xx_with_a_message() {
     .await;
     assert_eq!((status, text.as_str()), (404, "no such endpoint"));
 }
+
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut server = Server::start();
