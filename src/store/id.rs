@@ -5,7 +5,7 @@
 //! enough for record ids, with no dependency. They are not secrets.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,9 +17,7 @@ pub(crate) fn new_id() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos());
     let half = |lane: u8| {
-        let mut hasher = RandomState::new().build_hasher();
-        (lane, count, nanos, std::process::id()).hash(&mut hasher);
-        u128::from(hasher.finish())
+        u128::from(RandomState::new().hash_one((lane, count, nanos, std::process::id())))
     };
     let bits = (half(0) << 64) | half(1);
     // The version (4: random) and variant (RFC 9562) fields of a UUID.
