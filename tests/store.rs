@@ -805,3 +805,19 @@ fn the_request_and_config_snapshot_are_kept_as_given() {
     assert_eq!(stored.config, config("latency", &["shop"]));
     assert_eq!(stored.created, created.created);
 }
+
+#[test]
+fn a_nan_score_is_read_back_as_nan() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let analysis = store.create_analysis(new_analysis(Origin::Native)).unwrap();
+    store
+        .transition(
+            &analysis.id,
+            Transition::Complete(verdict("Fail", f64::NAN)),
+        )
+        .unwrap();
+    let verdict = store.analysis(&analysis.id).unwrap().verdict.unwrap();
+    assert_eq!(verdict.classification, "Fail");
+    assert!(verdict.score.is_nan());
+}

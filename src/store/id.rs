@@ -1,8 +1,8 @@
 //! Identifiers for new records, shaped like the random (version 4) UUIDs Kayenta gives its configs.
 //!
-//! The 122 random bits come from the standard library's per-process random SipHash keys
-//! (`RandomState`), hashing the time, a process-wide counter and the process id: unique and unguessable
-//! enough for record ids, with no dependency. They are not secrets.
+//! The 122 random bits are SipHash values of the time, a process-wide counter and the process id under the
+//! standard library's randomly seeded keys (`RandomState`): unique and hard to guess, with no dependency.
+//! Ids are not secrets.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A new id, e.g. `3f2b8c1e-9a4d-4e7f-b0c2-5d6e7f8a9b0c`.
-pub(crate) fn new_id() -> String {
+pub(super) fn new_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()

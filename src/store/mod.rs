@@ -7,8 +7,9 @@
 //! What the store guarantees, whatever the backend:
 //! - a method that returns `Ok` has made its change durable;
 //! - config names are unique within overlapping applications (Kayenta's rule);
-//! - an analysis only moves forward: `pending` → `running` → `completed`, `error` or `cancelled`, and a
-//!   finished analysis never changes again, so a late completion cannot overwrite a cancellation;
+//! - an analysis only moves forward, from `pending` to `running` and from either to `completed`, `error` or
+//!   `cancelled`; a finished analysis never changes again, so a late completion cannot overwrite a
+//!   cancellation;
 //! - intervals of an analysis are recorded in order and at most once each, so
 //!   [`Analysis::next_interval`] says where a resumed analysis continues.
 
@@ -28,8 +29,9 @@ use crate::kayenta::CanaryConfig;
 
 /// Storage for coalmine's records. Every change is durable when the method returns.
 pub trait Store: Send + Sync {
-    /// Stores a new config under its `id`, or under a generated one when it has none, and fills in `id` and
-    /// Kayenta's `createdTimestamp`/`updatedTimestamp` fields (and their `*Iso` forms) in the document.
+    /// Stores a new config under its `id`, or under a generated one when it has none (or an empty one), and
+    /// fills in `id` and Kayenta's `createdTimestamp`/`updatedTimestamp` fields (and their `*Iso` forms) in
+    /// the document.
     ///
     /// Refused with [`Conflict::ConfigId`] when the id is taken and [`Conflict::ConfigName`] when a config
     /// with the same name shares an application. Checking the document itself (name, applications,

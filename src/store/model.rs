@@ -225,7 +225,7 @@ pub struct AnalysisQuery {
 pub struct NewInterval {
     /// 0-based.
     pub index: u32,
-    /// The window judged.
+    /// The window judged (kept to the millisecond).
     pub start: Timestamp,
     pub end: Timestamp,
     pub judge_result: CanaryJudgeResult,

@@ -184,3 +184,34 @@ fn decode<T: DeserializeOwned>(what: impl FnOnce() -> String, json: &str) -> Res
         reason: error.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::Value;
+
+    use super::*;
+
+    #[test]
+    fn the_connection_syncs_every_commit_and_enforces_references() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open(dir.path().join("coalmine.db")).unwrap();
+        let pragma = |name: &str| -> Value {
+            store
+                .with(|connection| Ok(connection.pragma_query_value(None, name, |row| row.get(0))?))
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), Value::Text("wal".to_owned()));
+        assert_eq!(pragma("synchronous"), Value::Integer(2), "FULL");
+        assert_eq!(pragma("foreign_keys"), Value::Integer(1));
+        assert_eq!(pragma("busy_timeout"), Value::Integer(5_000));
+    }
+
+    #[test]
+    fn a_database_without_a_file_is_refused() {
+        let error = SqliteStore::open(":memory:").unwrap_err();
+        assert!(
+            matches!(&error, StoreError::NoWal { mode, .. } if mode == "memory"),
+            "{error:?}"
+        );
+    }
+}
