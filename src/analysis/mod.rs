@@ -5,6 +5,8 @@
 //! ([`crate::metrics`]) and judging ([`crate::judging`]); it knows nothing of how it was asked.
 
 pub mod schedule;
+pub mod scheduler;
+pub mod spec;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,23 @@ pub enum AnalysisError {
     /// A fault of coalmine itself, not of the request.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The queries of an analysis as JSON: `[{metric, side, query, series, points, durationMillis}]`.
+pub fn queries_json(queries: &[QueryRecord]) -> serde_json::Value {
+    queries
+        .iter()
+        .map(|query| {
+            serde_json::json!({
+                "metric": query.metric,
+                "side": query.side,
+                "query": query.query,
+                "series": query.series,
+                "points": query.points,
+                "durationMillis": query.duration.as_millis() as u64,
+            })
+        })
+        .collect()
 }
 
 /// Fetches, pairs and judges `request` with `judge`, at most `concurrency` queries at once.

@@ -92,7 +92,11 @@ impl Schedule {
 
     /// The window of interval `index` (0-based).
     pub fn window(&self, index: u32) -> Window {
-        let offset = if self.real_time { self.warmup } else { SignedDuration::ZERO };
+        let offset = if self.real_time {
+            self.warmup
+        } else {
+            SignedDuration::ZERO
+        };
         let base = self.start + offset;
         let end = base + self.interval * (i32::try_from(index).unwrap_or(i32::MAX) + 1);
         let start = match self.lookback {
@@ -122,36 +126,62 @@ mod tests {
 
     #[test]
     fn a_retrospective_analysis_has_growing_windows_judged_at_once() {
-        let schedule = Schedule::new(t("2026-01-01T10:00:00Z"), minutes(60), Some(minutes(20)), minutes(5), None, false)
-            .unwrap();
+        let schedule = Schedule::new(
+            t("2026-01-01T10:00:00Z"),
+            minutes(60),
+            Some(minutes(20)),
+            minutes(5),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!(schedule.intervals(), 3);
         let windows: Vec<_> = (0..3).map(|i| schedule.window(i)).collect();
         assert_eq!(windows[0].start, t("2026-01-01T10:00:00Z"));
         assert_eq!(windows[0].end, t("2026-01-01T10:20:00Z"));
         assert_eq!(windows[2].start, t("2026-01-01T10:00:00Z"));
         assert_eq!(windows[2].end, t("2026-01-01T11:00:00Z"));
-        assert!(windows.iter().all(|w| w.due == t("2026-01-01T10:00:00Z")), "warm-up is ignored looking back");
+        assert!(
+            windows.iter().all(|w| w.due == t("2026-01-01T10:00:00Z")),
+            "warm-up is ignored looking back"
+        );
     }
 
     #[test]
     fn a_real_time_analysis_waits_out_the_warmup_and_each_interval() {
-        let schedule = Schedule::new(t("2026-01-01T10:00:00Z"), minutes(30), Some(minutes(10)), minutes(5), None, true)
-            .unwrap();
+        let schedule = Schedule::new(
+            t("2026-01-01T10:00:00Z"),
+            minutes(30),
+            Some(minutes(10)),
+            minutes(5),
+            None,
+            true,
+        )
+        .unwrap();
         let first = schedule.window(0);
-        assert_eq!((first.start, first.end, first.due), (
-            t("2026-01-01T10:05:00Z"),
-            t("2026-01-01T10:15:00Z"),
-            t("2026-01-01T10:15:00Z")
-        ));
+        assert_eq!(
+            (first.start, first.end, first.due),
+            (
+                t("2026-01-01T10:05:00Z"),
+                t("2026-01-01T10:15:00Z"),
+                t("2026-01-01T10:15:00Z")
+            )
+        );
         assert_eq!(schedule.window(2).end, t("2026-01-01T10:35:00Z"));
         assert_eq!(schedule.window(2).start, t("2026-01-01T10:05:00Z"));
     }
 
     #[test]
     fn a_lookback_slides_the_window() {
-        let schedule =
-            Schedule::new(t("2026-01-01T10:00:00Z"), minutes(60), Some(minutes(15)), minutes(0), Some(minutes(10)), true)
-                .unwrap();
+        let schedule = Schedule::new(
+            t("2026-01-01T10:00:00Z"),
+            minutes(60),
+            Some(minutes(15)),
+            minutes(0),
+            Some(minutes(10)),
+            true,
+        )
+        .unwrap();
         assert_eq!(schedule.window(3).start, t("2026-01-01T10:50:00Z"));
         assert_eq!(schedule.window(3).end, t("2026-01-01T11:00:00Z"));
     }
@@ -159,10 +189,39 @@ mod tests {
     #[test]
     fn the_interval_defaults_to_and_is_clipped_to_the_lifetime() {
         let start = t("2026-01-01T10:00:00Z");
-        assert_eq!(Schedule::new(start, minutes(30), None, minutes(0), None, true).unwrap().intervals(), 1);
-        assert_eq!(Schedule::new(start, minutes(30), Some(minutes(45)), minutes(0), None, true).unwrap().intervals(), 1);
+        assert_eq!(
+            Schedule::new(start, minutes(30), None, minutes(0), None, true)
+                .unwrap()
+                .intervals(),
+            1
+        );
+        assert_eq!(
+            Schedule::new(
+                start,
+                minutes(30),
+                Some(minutes(45)),
+                minutes(0),
+                None,
+                true
+            )
+            .unwrap()
+            .intervals(),
+            1
+        );
         // Integer division, as Kayenta: 50 minutes every 20 is two judgements.
-        assert_eq!(Schedule::new(start, minutes(50), Some(minutes(20)), minutes(0), None, true).unwrap().intervals(), 2);
+        assert_eq!(
+            Schedule::new(
+                start,
+                minutes(50),
+                Some(minutes(20)),
+                minutes(0),
+                None,
+                true
+            )
+            .unwrap()
+            .intervals(),
+            2
+        );
     }
 
     #[test]
@@ -172,10 +231,26 @@ mod tests {
             Schedule::new(start, lifetime, interval, warmup, lookback, true).unwrap_err()
         };
         assert!(error(minutes(0), None, minutes(0), None).contains("lifetime must be positive"));
-        assert!(error(minutes(10), Some(minutes(-1)), minutes(0), None).contains("interval must be positive"));
-        assert!(error(minutes(10), None, minutes(-1), None).contains("warmup must not be negative"));
-        assert!(error(minutes(10), None, minutes(0), Some(minutes(0))).contains("lookback must be positive"));
-        let many = error(SignedDuration::from_hours(24 * 30), Some(SignedDuration::from_secs(1)), minutes(0), None);
-        assert!(many.contains("more than the 10000 an analysis may have"), "{many}");
+        assert!(
+            error(minutes(10), Some(minutes(-1)), minutes(0), None)
+                .contains("interval must be positive")
+        );
+        assert!(
+            error(minutes(10), None, minutes(-1), None).contains("warmup must not be negative")
+        );
+        assert!(
+            error(minutes(10), None, minutes(0), Some(minutes(0)))
+                .contains("lookback must be positive")
+        );
+        let many = error(
+            SignedDuration::from_hours(24 * 30),
+            Some(SignedDuration::from_secs(1)),
+            minutes(0),
+            None,
+        );
+        assert!(
+            many.contains("more than the 10000 an analysis may have"),
+            "{many}"
+        );
     }
 }

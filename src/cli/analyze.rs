@@ -201,24 +201,10 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn json_output(outcome: &AnalysisOutcome) -> Value {
-    let queries: Vec<Value> = outcome
-        .queries
-        .iter()
-        .map(|query| {
-            json!({
-                "metric": query.metric,
-                "side": query.side,
-                "query": query.query,
-                "series": query.series,
-                "points": query.points,
-                "durationMillis": query.duration.as_millis() as u64,
-            })
-        })
-        .collect();
     json!({
         "judgeResult": outcome.judge_result,
         "metricSetPairList": outcome.pairs,
-        "queries": queries,
+        "queries": analysis::queries_json(&outcome.queries),
     })
 }
 

@@ -9,8 +9,12 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Cli;
+use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::{JudgeHost, Limits};
+use crate::metrics::Accounts;
+use crate::metrics::{DatadogAccount, DatadogSource, PrometheusAccount, PrometheusSource};
 use crate::server::{self, AppState};
+use crate::store::SqliteStore;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,6 +39,14 @@ pub struct ServeArgs {
     /// Also load the judge plugins (*.wasm) in this directory
     #[arg(long, env = "COALMINE_JUDGES_DIR", value_name = "DIR")]
     judges_dir: Option<PathBuf>,
+
+    /// Add a metrics account named `prometheus` for this Prometheus (or Thanos, Mimir, VictoriaMetrics) URL
+    #[arg(long, env = "COALMINE_PROMETHEUS_URL", value_name = "URL")]
+    prometheus_url: Option<String>,
+
+    /// Add a metrics account named `datadog` for this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
+    #[arg(long, env = "COALMINE_DATADOG_URL", value_name = "URL")]
+    datadog_url: Option<String>,
 }
 
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -56,7 +68,35 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::error!("{error}");
         }
     }
-    let state = Arc::new(AppState { host });
+    let store = SqliteStore::open(args.data_dir.join("coalmine.db"))?;
+    let mut accounts = Accounts::default();
+    if let Some(url) = &args.prometheus_url {
+        accounts.add(
+            "prometheus",
+            Arc::new(PrometheusSource::new(PrometheusAccount::new(
+                "prometheus",
+                url,
+            ))?),
+        );
+    }
+    if let Some(url) = &args.datadog_url {
+        accounts.add(
+            "datadog",
+            Arc::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+        );
+    }
+    let (host, store, accounts) = (
+        Arc::new(host),
+        Arc::new(store) as Arc<dyn crate::store::Store>,
+        Arc::new(accounts),
+    );
+    let scheduler = Scheduler::new(store.clone(), host.clone(), accounts.clone());
+    let state = Arc::new(AppState {
+        host,
+        store,
+        accounts,
+        scheduler,
+    });
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -64,6 +104,11 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
+        // Every analysis a crash or a restart interrupted picks up where it was.
+        let resumed = state.scheduler.resume_all()?;
+        if resumed > 0 {
+            tracing::info!("resumed {resumed} unfinished analyses");
+        }
         // Handlers are installed before the server says it is listening: a SIGTERM from then on is graceful.
         let shutdown = shutdown_signal()?;
         eprintln!("coalmine listening on http://{address}");

@@ -112,26 +112,13 @@ pub async fn fetch_canary(
     concurrency: usize,
 ) -> Result<FetchedCanary, SourceError> {
     let planned = plan_canary(source, config, scopes)?;
-    let results: Vec<(QueryRecord, Vec<MetricSet>)> = futures::stream::iter(planned)
-        .map(|planned| async move {
-            let started = Instant::now();
-            let sets = source
-                .fetch(planned.metric, &planned.query, planned.scope)
-                .await?;
-            let record = QueryRecord {
-                metric: planned.metric.to_string(),
-                side: planned.side,
-                series: sets.iter().filter(|set| !set.values.is_empty()).count(),
-                points: sets
-                    .iter()
-                    .flat_map(|set| &set.values)
-                    .filter(|value| !value.is_nan())
-                    .count(),
-                query: planned.query,
-                duration: started.elapsed(),
-            };
-            Ok::<_, SourceError>((record, sets))
-        })
+    // The futures are made up front by a named function (not in a stream combinator's closure), so that the
+    // compiler can prove the whole analysis future `Send` for a spawned task.
+    let fetches: Vec<_> = planned
+        .into_iter()
+        .map(|planned| fetch_one(source, planned))
+        .collect();
+    let results: Vec<(QueryRecord, Vec<MetricSet>)> = futures::stream::iter(fetches)
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -149,6 +136,30 @@ pub async fn fetch_canary(
         queries.extend([control_record, experiment_record]);
     }
     Ok(FetchedCanary { pairs, queries })
+}
+
+/// Runs one planned query and records what it did.
+async fn fetch_one<'a>(
+    source: &'a dyn MetricSource,
+    planned: PlannedQuery<'a>,
+) -> Result<(QueryRecord, Vec<MetricSet>), SourceError> {
+    let started = Instant::now();
+    let sets = source
+        .fetch(planned.metric, &planned.query, planned.scope)
+        .await?;
+    let record = QueryRecord {
+        metric: planned.metric.to_string(),
+        side: planned.side,
+        series: sets.iter().filter(|set| !set.values.is_empty()).count(),
+        points: sets
+            .iter()
+            .flat_map(|set| &set.values)
+            .filter(|value| !value.is_nan())
+            .count(),
+        query: planned.query,
+        duration: started.elapsed(),
+    };
+    Ok((record, sets))
 }
 
 #[cfg(test)]

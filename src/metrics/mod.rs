@@ -15,6 +15,7 @@
 //! (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
 //! the results with Kayenta's mixing rules ([`pair_metric`]).
 
+mod accounts;
 mod datadog;
 mod error;
 mod fetch;
@@ -33,6 +34,7 @@ use serde::de::DeserializeOwned;
 
 use crate::kayenta::canary_config::MetricConfig;
 
+pub use accounts::Accounts;
 pub use datadog::{DatadogAccount, DatadogKeys, DatadogSource};
 pub use error::{QueryContext, SourceError};
 pub use fetch::{

@@ -9,6 +9,7 @@ use crate::analysis::AnalysisError;
 use crate::judge_host::PluginError;
 use crate::judging::JudgingError;
 use crate::metrics::SourceError;
+use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -77,6 +78,20 @@ impl From<SourceError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             SourceError::Http { .. } | SourceError::BadResponse { .. } => StatusCode::BAD_GATEWAY,
+        };
+        ApiError {
+            status,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let status = match &error {
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
             status,

@@ -18,14 +18,29 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::JudgeHost;
+use crate::metrics::Accounts;
+use crate::store::Store;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// What every handler shares.
 pub struct AppState {
-    pub host: JudgeHost,
+    pub host: Arc<JudgeHost>,
+    pub store: Arc<dyn Store>,
+    pub accounts: Arc<Accounts>,
+    pub scheduler: Scheduler,
+}
+
+/// Runs a blocking store call off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, error::ApiError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|error| error::ApiError::internal(format!("a background task failed: {error}")))?
 }
 
 /// The API's routes over `state`.
@@ -36,6 +51,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(routes::health::ready))
         .route("/v1/judge", post(routes::judge::judge))
         .route("/v1/judges", get(routes::judge::judges))
+        .route("/v1/analyses", get(routes::analyses::list).post(routes::analyses::create))
+        .route("/v1/analyses/{id}", get(routes::analyses::get))
+        .route("/v1/analyses/{id}/cancel", post(routes::analyses::cancel))
+        .route("/v1/configs", get(routes::configs::list).post(routes::configs::create))
+        .route(
+            "/v1/configs/{id}",
+            get(routes::configs::get).put(routes::configs::replace).delete(routes::configs::delete),
+        )
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,0 +1,234 @@
+//! What a caller asks for when it starts an analysis through the native API (`POST /v1/analyses`), and its
+//! resolution into a [`Plan`]: the config, the metrics account, the judge, the scopes of each side and the
+//! [`Schedule`].
+//!
+//! The spec is stored as received, except that a real-time analysis's `start` is fixed to the moment it was
+//! accepted, so that a restarted server computes the same windows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::schedule::Schedule;
+use crate::judge_host::JudgeHost;
+use crate::judging::{self, SelectedJudge};
+use crate::kayenta::{CanaryConfig, ScoreThresholds};
+use crate::metrics::{Accounts, MetricSource, Scope, ScopePair};
+
+/// `POST /v1/analyses`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// The config itself, or `configId` (an id or name of a stored config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<CanaryConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    /// The metrics account; the server's first when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The control of scope name `default` (or use `scopes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<SideSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<SideSpec>,
+    /// Both sides per scope name, for configs whose metrics use several.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scopes: BTreeMap<String, ScopeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    /// With `end` and no `lifetime`, the analysis is retrospective: judged at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Timestamp>,
+    /// With `lifetime`, the analysis runs in real time for that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<SignedDuration>,
+    /// How often to judge (default: once, at the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<SignedDuration>,
+    /// How long a real-time analysis waits before its first window starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<SignedDuration>,
+    /// A sliding window of this length instead of a growing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<SignedDuration>,
+    /// Time between data points (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<SignedDuration>,
+    pub thresholds: ScoreThresholds,
+    /// The judge (default: the config's `judge.name`, else mann-whitney).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
+}
+
+/// One side of a canary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SideSpec {
+    pub scope: String,
+    #[serde(default)]
+    pub location: String,
+    /// Extended scope parameters (template variables).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+}
+
+/// Both sides of one scope name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    pub control: SideSpec,
+    pub experiment: SideSpec,
+}
+
+/// Everything needed to judge an analysis's intervals.
+#[derive(Clone)]
+pub struct Plan {
+    pub config: CanaryConfig,
+    pub account: String,
+    pub source: Arc<dyn MetricSource>,
+    pub judge: SelectedJudge,
+    pub scopes: BTreeMap<String, ScopeSpec>,
+    pub schedule: Schedule,
+    pub step: Duration,
+    pub thresholds: ScoreThresholds,
+}
+
+/// Default time between data points.
+const DEFAULT_STEP: SignedDuration = SignedDuration::from_secs(60);
+
+impl AnalysisSpec {
+    /// Whether the analysis runs in real time (it has a lifetime) rather than retrospectively.
+    pub fn is_real_time(&self) -> bool {
+        self.lifetime.is_some()
+    }
+
+    /// Fixes what must not change across restarts: a real-time analysis without a start starts `now`.
+    pub fn normalized(mut self, now: Timestamp) -> AnalysisSpec {
+        if self.is_real_time() && self.start.is_none() {
+            self.start = Some(now);
+        }
+        self
+    }
+
+    /// Resolves the spec against `config` (the spec's own or the stored one it names), the server's accounts
+    /// and judges. Every error is the caller's and says which field is wrong.
+    pub fn plan(
+        &self,
+        config: CanaryConfig,
+        accounts: &Accounts,
+        host: &JudgeHost,
+    ) -> Result<Plan, String> {
+        config.validate_for_judging()?;
+        self.thresholds.validate("thresholds")?;
+        let (account, source) = accounts.get(self.account.as_deref())?;
+        let judge = judging::select_judge(host, self.judge.as_deref(), &config)
+            .map_err(|error| error.to_string())?;
+
+        let scopes = if !self.scopes.is_empty() {
+            if self.control.is_some() || self.experiment.is_some() {
+                return Err("give either control and experiment, or scopes, not both".to_string());
+            }
+            self.scopes.clone()
+        } else {
+            match (&self.control, &self.experiment) {
+                (Some(control), Some(experiment)) => BTreeMap::from([(
+                    "default".to_string(),
+                    ScopeSpec {
+                        control: control.clone(),
+                        experiment: experiment.clone(),
+                    },
+                )]),
+                _ => {
+                    return Err(
+                        "control and experiment are required (or scopes, keyed by scope name)"
+                            .to_string(),
+                    );
+                }
+            }
+        };
+        for (name, scope) in &scopes {
+            for (side, spec) in [
+                ("control", &scope.control),
+                ("experiment", &scope.experiment),
+            ] {
+                if spec.scope.trim().is_empty() {
+                    return Err(format!(
+                        "the {side} scope of scope name '{name}' must not be empty"
+                    ));
+                }
+            }
+        }
+
+        let step = self.step.unwrap_or(DEFAULT_STEP);
+        if step < SignedDuration::from_secs(1) {
+            return Err(format!("step must be at least 1s, got {step:#}"));
+        }
+        let warmup = self.warmup.unwrap_or(SignedDuration::ZERO);
+        let schedule = match (self.lifetime, self.start, self.end) {
+            (Some(_), _, Some(_)) => {
+                return Err("give end (retrospective) or lifetime (real time), not both".into());
+            }
+            (Some(lifetime), start, None) => {
+                let start =
+                    start.ok_or("a real-time analysis needs a start (normalize the spec first)")?;
+                Schedule::new(start, lifetime, self.interval, warmup, self.lookback, true)?
+            }
+            (None, Some(start), Some(end)) => {
+                if end <= start {
+                    return Err(format!("end ({end}) must be after start ({start})"));
+                }
+                Schedule::new(
+                    start,
+                    end.duration_since(start),
+                    self.interval,
+                    warmup,
+                    self.lookback,
+                    false,
+                )?
+            }
+            (None, _, _) => {
+                return Err("give start and end for a retrospective analysis, or lifetime for a real-time one".into());
+            }
+        };
+        Ok(Plan {
+            config,
+            account: account.to_string(),
+            source: source.clone(),
+            judge,
+            scopes,
+            schedule,
+            step: Duration::try_from(step).map_err(|_| "step must be positive".to_string())?,
+            thresholds: self.thresholds,
+        })
+    }
+}
+
+impl Plan {
+    /// The scopes of every scope name over `[start, end]`.
+    pub fn scopes_for(&self, start: Timestamp, end: Timestamp) -> BTreeMap<String, ScopePair> {
+        let side = |spec: &SideSpec| Scope {
+            scope: spec.scope.clone(),
+            location: spec.location.clone(),
+            extended_params: spec.params.clone(),
+            start,
+            end,
+            step: self.step,
+        };
+        self.scopes
+            .iter()
+            .map(|(name, scope)| {
+                (
+                    name.clone(),
+                    ScopePair {
+                        control: side(&scope.control),
+                        experiment: side(&scope.experiment),
+                    },
+                )
+            })
+            .collect()
+    }
+}

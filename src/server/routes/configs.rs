@@ -1,0 +1,362 @@
+//! `/v1/configs`: stored canary configs — create (`POST`, a JSON or YAML body), list, get, replace (`PUT`) and
+//! delete, each config addressable by its id or by its name.
+//!
+//! A config is checked as Kayenta checks one it stores (name, applications, metric names, with Kayenta's
+//! messages) and also as judging will read it (at least one metric, each metric's analysis settings), so a
+//! config that could never be judged is refused when it is stored rather than when an analysis runs.
+//!
+//! `{idOrName}` is looked up as an id first, then as a name. Names are unique only within an application,
+//! so `?application=` picks among configs of the same name (and restricts the lookup by id likewise).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::kayenta::CanaryConfig;
+use crate::kayenta::canary_settings::metric_settings;
+use crate::server::error::ApiError;
+use crate::server::{AppState, blocking, extract};
+use crate::store::{ConfigSummary, Store, StoreError, StoredConfig};
+
+/// `GET /v1/configs[?application=…]`: the summaries of the configs of any of the applications given (of
+/// every config when none is), by name.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Applications(applications): Applications,
+) -> Result<axum::Json<Vec<Value>>, ApiError> {
+    let store = state.store.clone();
+    let summaries = blocking(move || Ok(store.list_configs(&applications)?)).await?;
+    Ok(axum::Json(summaries.iter().map(summary).collect()))
+}
+
+/// `POST /v1/configs`: stores a new config; `201 Created` with the stored config (its `id` and timestamps
+/// filled in) and its `Location`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    ConfigBody(config): ConfigBody,
+) -> Result<Response, ApiError> {
+    if let Some(id) = config.id.as_deref().filter(|id| !id.is_empty()) {
+        check_id(id).map_err(ApiError::bad_request)?;
+    }
+    validate(&config).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let stored = blocking(move || Ok(store.create_config(config)?)).await?;
+    let location = HeaderValue::try_from(format!("/v1/configs/{}", stored.id)).map_err(|_| {
+        ApiError::internal(format!(
+            "the new config's id {:?} cannot be written in a Location header",
+            stored.id
+        ))
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(stored.config),
+    )
+        .into_response())
+}
+
+/// `GET /v1/configs/{idOrName}[?application=…]`: the stored config.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    key: Key,
+    applications: Applications,
+) -> Result<axum::Json<CanaryConfig>, ApiError> {
+    let application = applications.at_most_one()?;
+    let store = state.store.clone();
+    let stored = blocking(move || resolve(&*store, &key.0, application.as_deref())).await?;
+    Ok(axum::Json(stored.config))
+}
+
+/// `PUT /v1/configs/{idOrName}[?application=…]`: replaces the config (keeping its id and creation time);
+/// `200` with the stored config.
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    key: Key,
+    applications: Applications,
+    ConfigBody(config): ConfigBody,
+) -> Result<axum::Json<CanaryConfig>, ApiError> {
+    let application = applications.at_most_one()?;
+    validate(&config).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let stored = blocking(move || {
+        let id = resolve(&*store, &key.0, application.as_deref())?.id;
+        match config.id.as_deref() {
+            Some(other) if !other.is_empty() && other != id => {
+                return Err(ApiError::bad_request(format!(
+                    "id: the body's id '{other}' is not the id of config '{}' ('{id}'): leave id out, or \
+                     give the config's own",
+                    key.0
+                )));
+            }
+            _ => {}
+        }
+        Ok(store.replace_config(&id, config)?)
+    })
+    .await?;
+    Ok(axum::Json(stored.config))
+}
+
+/// `DELETE /v1/configs/{idOrName}[?application=…]`: `204 No Content`.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    key: Key,
+    applications: Applications,
+) -> Result<StatusCode, ApiError> {
+    let application = applications.at_most_one()?;
+    let store = state.store.clone();
+    blocking(move || {
+        let id = resolve(&*store, &key.0, application.as_deref())?.id;
+        Ok(store.delete_config(&id)?)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks `config` before it is stored: Kayenta's rules for a stored config, with Kayenta's messages, except
+/// that a name may not contain commas (Kayenta's pattern allows them by mistake); then what judging needs.
+fn validate(config: &CanaryConfig) -> Result<(), String> {
+    if config.name.is_empty() {
+        return Err("Canary config must specify a name.".to_string());
+    }
+    if config.applications.is_empty() {
+        return Err("Canary config must specify at least one application.".to_string());
+    }
+    if !is_name(&config.name) {
+        return Err(format!(
+            "Canary config cannot be named '{}'. Names must contain only letters, numbers, dashes (-) and \
+             underscores (_).",
+            config.name
+        ));
+    }
+    if let Some(index) = config
+        .applications
+        .iter()
+        .position(|application| application.trim().is_empty())
+    {
+        return Err(format!("applications[{index}] must not be empty"));
+    }
+    config.validate_for_judging().map_err(|message| {
+        // Its messages locate fields within a judging request's `canaryConfig`; here the body is the config.
+        match message.strip_prefix("canaryConfig.") {
+            Some(relative) => relative.to_string(),
+            None => message,
+        }
+    })?;
+    config
+        .metrics
+        .iter()
+        .try_for_each(|metric| metric_settings(metric).map(drop))
+}
+
+/// Kayenta's config name pattern, `[A-Za-z0-9_-]+`.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}
+
+/// Checks an id given in a new config: it must be usable as is in `/v1/configs/{id}`. (Kayenta accepts any
+/// string; its generated ids, UUIDs, pass.)
+fn check_id(id: &str) -> Result<(), String> {
+    let usable = id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte));
+    if usable {
+        Ok(())
+    } else {
+        Err(format!(
+            "id: a config cannot have the id '{id}': an id must start with a letter or number and contain only \
+             letters, numbers, dots (.), dashes (-) and underscores (_); leave it out to have one generated"
+        ))
+    }
+}
+
+/// The config `key` names: the one with that id, else the one with that name; within `application` when
+/// given.
+fn resolve(
+    store: &dyn Store,
+    key: &str,
+    application: Option<&str>,
+) -> Result<StoredConfig, ApiError> {
+    match store.config(key) {
+        Ok(stored)
+            if application.is_none_or(|application| {
+                stored.config.applications.iter().any(|a| a == application)
+            }) =>
+        {
+            return Ok(stored);
+        }
+        Ok(_) | Err(StoreError::NotFound(_)) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match store.config_by_name(key, application) {
+        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(match application {
+            None => format!("Canary config '{key}' does not exist: no config has that id or name."),
+            Some(application) => format!(
+                "Canary config '{key}' does not exist in application '{application}': no config of that \
+                 application has that id or name."
+            ),
+        })),
+        found => Ok(found?),
+    }
+}
+
+/// A line of the list, as Kayenta's list gives it.
+fn summary(summary: &ConfigSummary) -> Value {
+    json!({
+        "id": summary.id,
+        "name": summary.name,
+        "updatedTimestamp": summary.updated.as_millisecond(),
+        "updatedTimestampIso": kayenta_instant(summary.updated),
+        "applications": summary.applications,
+    })
+}
+
+/// A time as Kayenta writes its `*Iso` fields (Java's `Instant.toString()`), as the store writes them in the
+/// config documents: `2018-03-15T01:23:45Z`, or `2018-03-15T01:23:45.120Z` when there are milliseconds.
+fn kayenta_instant(time: Timestamp) -> String {
+    if time.subsec_millisecond() == 0 {
+        format!("{time:.0}")
+    } else {
+        format!("{time:.3}")
+    }
+}
+
+/// The `{idOrName}` path segment.
+pub struct Key(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Key {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(key) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection: PathRejection| ApiError {
+                status: rejection.status(),
+                message: format!(
+                    "the config's id or name in the path: {}",
+                    rejection.body_text()
+                ),
+            })?;
+        Ok(Key(key))
+    }
+}
+
+/// The `application` query parameters, the only ones these endpoints take.
+pub struct Applications(Vec<String>);
+
+impl Applications {
+    /// The application that picks one config, if given.
+    fn at_most_one(self) -> Result<Option<String>, ApiError> {
+        let mut applications = self.0.into_iter();
+        match (applications.next(), applications.next()) {
+            (first, None) => Ok(first),
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "application: give at most one application to pick a config by its name",
+            )),
+            (None, Some(_)) => unreachable!("an iterator yields nothing after its end"),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Applications {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
+            })?;
+        let mut applications = Vec::new();
+        for (key, value) in pairs {
+            if key != "application" {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter '{key}': the only parameter here is application"
+                )));
+            }
+            if value.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "application: the query parameter must name an application",
+                ));
+            }
+            applications.push(value);
+        }
+        Ok(Applications(applications))
+    }
+}
+
+/// A canary config in the request body: JSON (`Content-Type: application/json`) or YAML
+/// (`application/yaml`, `application/x-yaml`, `text/yaml`), its errors naming the field at fault.
+pub struct ConfigBody(CanaryConfig);
+
+impl<S: Send + Sync> FromRequest<S> for ConfigBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let media_type = content_type
+            .as_deref()
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase());
+        let yaml = match media_type.as_deref() {
+            Some("application/json") => false,
+            Some(media) if media.starts_with("application/") && media.ends_with("+json") => false,
+            Some("application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml") => true,
+            Some(media) if media.starts_with("application/") && media.ends_with("+yaml") => true,
+            _ => {
+                return Err(ApiError {
+                    status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    message: format!(
+                        "the request body must be a canary config in JSON (Content-Type: application/json) or \
+                         YAML (Content-Type: application/yaml); {}",
+                        match content_type {
+                            Some(content_type) => format!("got Content-Type: {content_type}"),
+                            None => "the request has no Content-Type".to_string(),
+                        }
+                    ),
+                });
+            }
+        };
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError {
+                status: rejection.status(),
+                message: rejection.body_text(),
+            })?;
+        let config = if yaml {
+            parse_yaml(&bytes)?
+        } else {
+            extract::parse(&bytes)?
+        };
+        Ok(ConfigBody(config))
+    }
+}
+
+/// Parses YAML `bytes` as `T`, naming the field of any error.
+fn parse_yaml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        ApiError::bad_request(format!("the YAML body is not valid UTF-8: {error}"))
+    })?;
+    serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        ApiError::bad_request(if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        })
+    })
+}

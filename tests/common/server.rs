@@ -1,0 +1,58 @@
+//! A real `coalmine serve` process on a free loopback port, for tests over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `coalmine serve`; killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `coalmine serve` on `data_dir` with `args`, and waits until it listens.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env(
+                "COALMINE_CACHE_DIR",
+                std::env::temp_dir().join("coalmine-test-cache"),
+            )
+            .env_remove("COALMINE_JUDGES_DIR")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting coalmine serve");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "coalmine serve exited before listening"
+            );
+            if let Some(url) = line.trim().strip_prefix("coalmine listening on ") {
+                break url.to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Server { child, url }
+    }
+
+    /// Kills the server as a crash would (SIGKILL), and waits for it to be gone.
+    pub fn crash(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

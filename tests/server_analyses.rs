@@ -1,0 +1,284 @@
+//! `/v1/analyses` over real HTTP against a real Prometheus (the data set of `tests/support/prometheus.rs`:
+//! the canary's latency is 50 ms above the baseline's): retrospective and real-time analyses, bad requests,
+//! cancellation, and a crash (`kill -9`) in the middle of a real-time analysis.
+
+mod common;
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::server::Server;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use support::prometheus::{self, BASELINE, CANARY};
+
+fn example_config() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/analyze/checkout-canary.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn start_server(data: &Path) -> Server {
+    Server::start(data, &["--prometheus-url", &prometheus::shared().url])
+}
+
+/// A retrospective analysis of the data set's hour, `control` against `experiment`.
+fn retrospective(control: &str, experiment: &str) -> Value {
+    let data = prometheus::shared();
+    json!({
+        "config": example_config(),
+        "control": {"scope": control},
+        "experiment": {"scope": experiment},
+        "start": data.start_time(),
+        "end": data.end_time(),
+        "step": "15s",
+        "thresholds": {"pass": 75, "marginal": 50}
+    })
+}
+
+async fn post(server: &Server, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/analyses", server.url))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{}{path}", server.url)).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_retrospective_analysis_is_judged_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+
+    let (status, failed) = post(&server, &retrospective(BASELINE, CANARY)).await;
+    assert_eq!(status, 200, "{failed:#}");
+    assert_eq!(failed["status"], "completed");
+    assert_eq!(failed["classification"], "Fail");
+    assert_eq!(failed["score"], 0.0);
+    let intervals = failed["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 1);
+    assert_eq!(
+        intervals[0]["judgeResult"]["results"][0]["classification"],
+        "High"
+    );
+
+    let mut body = retrospective(BASELINE, BASELINE);
+    body["interval"] = json!("20m");
+    let (status, passed) = post(&server, &body).await;
+    assert_eq!(status, 200, "{passed:#}");
+    assert_eq!(
+        (passed["classification"].as_str(), passed["score"].as_f64()),
+        (Some("Pass"), Some(100.0))
+    );
+    let windows: Vec<(&str, &str)> = passed["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["start"].as_str().unwrap(), i["end"].as_str().unwrap()))
+        .collect();
+    assert_eq!(windows.len(), 3, "an hour every 20 minutes");
+    assert!(
+        windows.iter().all(|(start, _)| *start == windows[0].0),
+        "growing windows: {windows:?}"
+    );
+
+    // Failing fast: the first 20-minute interval already fails, so no further interval is judged.
+    let mut body = retrospective(BASELINE, CANARY);
+    body["interval"] = json!("20m");
+    let (_, fast) = post(&server, &body).await;
+    assert_eq!(fast["classification"], "Fail");
+    assert_eq!(fast["intervals"].as_array().unwrap().len(), 1, "{fast:#}");
+
+    let id = failed["id"].as_str().unwrap();
+    let (status, again) = get(&server, &format!("/v1/analyses/{id}")).await;
+    assert_eq!((status, &again["classification"]), (200, &json!("Fail")));
+    let (_, list) = get(&server, "/v1/analyses?status=completed").await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0], fast["id"].as_str().unwrap(), "newest first");
+}
+
+#[tokio::test]
+async fn bad_analysis_requests_are_4xx_with_a_message() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let message = |(status, body): (u16, Value)| {
+        (
+            status,
+            body["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body["account"] = json!("thanos");
+    assert_eq!(
+        message(post(&server, &body).await),
+        (400, "Unable to resolve account thanos.".to_string())
+    );
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body["lifetme"] = json!("1h");
+    let (status, text) = message(post(&server, &body).await);
+    assert_eq!(status, 400);
+    assert!(text.contains("unknown field `lifetme`"), "{text}");
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body["step"] = json!("fortnightly");
+    let (status, text) = message(post(&server, &body).await);
+    assert_eq!(status, 400);
+    assert!(text.starts_with("step:"), "{text}");
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body.as_object_mut().unwrap().remove("thresholds");
+    assert!(
+        message(post(&server, &body).await)
+            .1
+            .contains("missing field `thresholds`")
+    );
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body["end"] = body["start"].clone();
+    assert!(
+        message(post(&server, &body).await)
+            .1
+            .contains("must be after start")
+    );
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body.as_object_mut().unwrap().remove("config");
+    body["configId"] = json!("no-such-config");
+    let (status, text) = message(post(&server, &body).await);
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("no stored canary config with the id or name 'no-such-config'"),
+        "{text}"
+    );
+
+    let (status, _) = get(&server, "/v1/analyses/no-such-analysis").await;
+    assert_eq!(status, 404);
+    let (status, text) = message(get(&server, "/v1/analyses?status=sleeping").await);
+    assert_eq!(status, 400);
+    assert!(text.contains("unknown status 'sleeping'"), "{text}");
+}
+
+/// A real-time analysis of the baseline against itself whose windows lie around now: its query reads the
+/// data set shifted (PromQL `offset`) so that the middle of the data set's hour falls on the present.
+fn real_time(lifetime: &str, interval: &str) -> Value {
+    let data = prometheus::shared();
+    let middle = data.start_time() + SignedDuration::from_mins(30);
+    let offset = Timestamp::now().duration_since(middle).as_secs();
+    let config = json!({
+        "name": "live",
+        "metrics": [{
+            "name": "latency",
+            "query": {"type": "prometheus",
+                      "customInlineTemplate": format!("PromQL:avg(checkout_latency_seconds{{app=\"${{scope}}\"}} offset {offset}s)")},
+            "groups": ["latency"],
+            "scopeName": "default"
+        }]
+    });
+    json!({
+        "config": config,
+        "control": {"scope": BASELINE},
+        "experiment": {"scope": BASELINE},
+        "lifetime": lifetime,
+        "interval": interval,
+        "step": "1s",
+        "thresholds": {"pass": 75, "marginal": 50}
+    })
+}
+
+/// Polls the analysis until `done` says so, for at most `limit`.
+async fn wait_for(
+    server: &Server,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, analysis) = get(server, &format!("/v1/analyses/{id}")).await;
+        if done(&analysis) {
+            return analysis;
+        }
+        assert!(started.elapsed() < limit, "gave up waiting: {analysis:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_time_analysis_survives_a_crash_and_judges_every_interval_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let (status, accepted) = post(&server, &real_time("8s", "2s")).await;
+    assert_eq!(status, 202, "{accepted:#}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+
+    // Crash after the first interval is judged and before the last.
+    let before = wait_for(&server, &id, Duration::from_secs(30), |a| {
+        a["nextInterval"].as_u64() >= Some(1)
+    })
+    .await;
+    assert_eq!(before["status"], "running");
+    let judged_before: Vec<Value> = before["intervals"].as_array().unwrap().clone();
+    server.crash();
+
+    let server = start_server(data.path());
+    let after = wait_for(&server, &id, Duration::from_secs(30), |a| {
+        a["status"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        (after["classification"].as_str(), after["score"].as_f64()),
+        (Some("Pass"), Some(100.0))
+    );
+    let intervals = after["intervals"].as_array().unwrap();
+    let indices: Vec<u64> = intervals
+        .iter()
+        .map(|i| i["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [0, 1, 2, 3], "every interval judged exactly once");
+    for judged in &judged_before {
+        let index = judged["index"].as_u64().unwrap() as usize;
+        assert_eq!(
+            intervals[index]["judgedAt"], judged["judgedAt"],
+            "interval {index} was not judged again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_analysis_stops_and_stays_cancelled() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let (status, accepted) = post(&server, &real_time("60s", "20s")).await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/analyses/{id}/cancel", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cancelled: Value = response.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["intervals"].as_array().unwrap().is_empty());
+
+    let again = reqwest::Client::new()
+        .post(format!("{}/v1/analyses/{id}/cancel", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "cancelling twice is harmless");
+}
