@@ -1,67 +1,18 @@
 //! `coalmine serve` over real HTTP: the real binary on a loopback port, called as CD tools and curl call it.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use common::server::Server;
 
 use serde_json::{Value, json};
 
-/// A running `coalmine serve`, stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coalmine"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env(
-                "COALMINE_CACHE_DIR",
-                std::env::temp_dir().join("coalmine-test-cache"),
-            )
-            .env_remove("COALMINE_JUDGES_DIR")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting coalmine serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "coalmine serve exited before listening"
-            );
-            if let Some(url) = line.trim().strip_prefix("coalmine listening on ") {
-                break url.to_string();
-            }
-        };
-
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-
-        Server {
-            child,
-            url,
-            _data: data,
-        }
-    }
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a server on a fresh data directory (kept alive with it).
+fn start() -> (Server, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    (Server::start(data.path(), &[]), data)
 }
 
 fn example() -> Value {
@@ -71,7 +22,7 @@ fn example() -> Value {
 
 #[tokio::test]
 async fn health_judge_and_judges_answer_over_http() {
-    let server = Server::start();
+    let (server, _data) = start();
     let client = reqwest::Client::new();
     let health = client
         .get(format!("{}/health", server.url))
@@ -138,7 +89,7 @@ async fn health_judge_and_judges_answer_over_http() {
 
 #[tokio::test]
 async fn bad_requests_get_a_4xx_with_a_message() {
-    let server = Server::start();
+    let (server, _data) = start();
     let client = reqwest::Client::new();
     let post = |body: Value| {
         client
@@ -217,7 +168,73 @@ async fn bad_requests_get_a_4xx_with_a_message() {
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {
-    let mut server = Server::start();
-    let status = server.terminate();
+    let (mut server, _data) = start();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status();
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_configuration_file_sets_tokens_and_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("coalmine.toml");
+    std::fs::write(
+        &config,
+        "[auth]\ntoken_envs = [\"TEST_COALMINE_TOKEN\"]\n\n[limits]\nmax_metrics = 2\nmax_points = 50\n",
+    )
+    .unwrap();
+    let server = Server::start_with_env(
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("TEST_COALMINE_TOKEN", "s3cret-token")],
+    );
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+
+    assert_eq!(
+        client.get(url("/health")).send().await.unwrap().status(),
+        200,
+        "/health stays open"
+    );
+    let denied = client.get(url("/v1/judges")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let message: Value = denied.json().await.unwrap();
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "{message}"
+    );
+    let wrong = client
+        .get(url("/v1/judges"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let allowed = client
+        .get(url("/v1/judges"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+
+    // The example has 3 metrics and 60 points per series: over both limits.
+    let judged = client
+        .post(url("/v1/judge"))
+        .bearer_auth("s3cret-token")
+        .json(&example())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(judged.status(), 400);
+    let message: Value = judged.json().await.unwrap();
+    assert_eq!(
+        message["message"],
+        "the canary config has 3 metrics; this server judges at most 2 per analysis"
+    );
 }

@@ -49,7 +49,7 @@ enum Command {
     Judges(judge::JudgesArgs),
     /// Fetch a canary's metrics from Prometheus or Datadog, judge them, and exit 0 (Pass), 3 (Marginal) or
     /// 4 (Fail)
-    Analyze(analyze::AnalyzeArgs),
+    Analyze(Box<analyze::AnalyzeArgs>),
     /// Run the analysis server
     Serve(serve::ServeArgs),
 }

@@ -11,30 +11,24 @@ use clap::Args;
 use super::Cli;
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::{JudgeHost, Limits};
-use crate::metrics::Accounts;
 use crate::metrics::{DatadogAccount, DatadogSource, PrometheusAccount, PrometheusSource};
+use crate::server::settings::Settings;
 use crate::server::{self, AppState};
 use crate::store::SqliteStore;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (Kayenta's port is 8090)
-    #[arg(
-        long,
-        env = "COALMINE_LISTEN",
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8090"
-    )]
-    listen: SocketAddr,
+    /// The configuration file (TOML): listen address, data directory, metrics accounts, API tokens, limits
+    #[arg(long, env = "COALMINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 
-    /// Where the server keeps its data (created if missing)
-    #[arg(
-        long,
-        env = "COALMINE_DATA_DIR",
-        value_name = "DIR",
-        default_value = "./coalmine-data"
-    )]
-    data_dir: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:8090, Kayenta's port]
+    #[arg(long, env = "COALMINE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Where the server keeps its data, created if missing [default: ./coalmine-data]
+    #[arg(long, env = "COALMINE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 
     /// Also load the judge plugins (*.wasm) in this directory
     #[arg(long, env = "COALMINE_JUDGES_DIR", value_name = "DIR")]
@@ -50,26 +44,36 @@ pub struct ServeArgs {
 }
 
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            args.data_dir.display()
-        )
-    })?;
+    let settings = match &args.config {
+        Some(path) => Settings::read(path)?,
+        None => Settings::default(),
+    };
+    // Command-line options win over the file.
+    let listen = args
+        .listen
+        .or(settings.listen)
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8090)));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(settings.data_dir.clone())
+        .unwrap_or_else(|| "./coalmine-data".into());
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let cache_dir = cli
         .cache_dir
         .clone()
-        .unwrap_or_else(|| args.data_dir.join("cache"));
+        .unwrap_or_else(|| data_dir.join("cache"));
     let mut host = JudgeHost::with_built_in(Limits::default(), Some(cache_dir))?;
-    if let Some(dir) = &args.judges_dir {
+    if let Some(dir) = args.judges_dir.as_ref().or(settings.judges_dir.as_ref()) {
         let (_, failed) = host.load_dir(dir)?;
         for error in failed {
             // A broken plugin must not keep the server down: it is refused, and the others serve.
             tracing::error!("{error}");
         }
     }
-    let store = SqliteStore::open(args.data_dir.join("coalmine.db"))?;
-    let mut accounts = Accounts::default();
+    let store = SqliteStore::open(data_dir.join("coalmine.db"))?;
+    let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
         accounts.add(
             "prometheus",
@@ -96,13 +100,15 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         store,
         accounts,
         scheduler,
+        tokens: settings.tokens()?,
+        limits: settings.limits,
     });
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
         // Every analysis a crash or a restart interrupted picks up where it was.
         let resumed = state.scheduler.resume_all()?;

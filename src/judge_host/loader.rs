@@ -111,13 +111,13 @@ fn compile(
         plugin: label.to_string(),
         reason: truncate(&format!("{error:#}"), 1000),
     })?;
-    if let Some(path) = cached {
-        if let Err(error) = store_artefact(&component, &path) {
-            tracing::warn!(
-                "cannot cache the compiled judge {label} at {}: {error}",
-                path.display()
-            );
-        }
+    if let Some(path) = cached
+        && let Err(error) = store_artefact(&component, &path)
+    {
+        tracing::warn!(
+            "cannot cache the compiled judge {label} at {}: {error}",
+            path.display()
+        );
     }
     Ok(component)
 }
@@ -165,14 +165,13 @@ fn check_contract(engine: &Engine, component: &Component, label: &str) -> Result
         });
     }
     for (name, _) in ty.imports(engine) {
-        if let Some(version) = name
+        let version = name
             .strip_prefix("coalmine:judge/")
-            .and_then(|rest| rest.split_once('@'))
-            .map(|(_, v)| v)
+            .and_then(|rest| rest.split_once('@'));
+        if let Some((_, version)) = version
+            && !compatible(version)
         {
-            if !compatible(version) {
-                return Err(incompatible(version));
-            }
+            return Err(incompatible(version));
         }
     }
 

@@ -4,9 +4,11 @@
 //! below (judging, analysis, store) and their results back; errors become `{"message": ...}` with a 4xx for
 //! the caller's mistakes and a 5xx for real faults ([`error`]).
 
+mod auth;
 mod error;
 mod extract;
 mod routes;
+pub mod settings;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,11 +22,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::JudgeHost;
-use crate::metrics::Accounts;
+use crate::metrics::{Accounts, Secret};
 use crate::store::Store;
-
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
+use settings::Limits;
 
 /// What every handler shares.
 pub struct AppState {
@@ -32,6 +32,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<Accounts>,
     pub scheduler: Scheduler,
+    /// Accepted bearer tokens; none means the API is open.
+    pub tokens: Vec<Secret>,
+    pub limits: Limits,
 }
 
 /// Runs a blocking store call off the async workers.
@@ -46,22 +49,37 @@ pub async fn blocking<T: Send + 'static>(
 /// The API's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let open = Router::new()
         .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready))
+        .route("/ready", get(routes::health::ready));
+    let protected = Router::new()
         .route("/v1/judge", post(routes::judge::judge))
         .route("/v1/judges", get(routes::judge::judges))
-        .route("/v1/analyses", get(routes::analyses::list).post(routes::analyses::create))
+        .route(
+            "/v1/analyses",
+            get(routes::analyses::list).post(routes::analyses::create),
+        )
         .route("/v1/analyses/{id}", get(routes::analyses::get))
         .route("/v1/analyses/{id}/cancel", post(routes::analyses::cancel))
-        .route("/v1/configs", get(routes::configs::list).post(routes::configs::create))
+        .route(
+            "/v1/configs",
+            get(routes::configs::list).post(routes::configs::create),
+        )
         .route(
             "/v1/configs/{id}",
-            get(routes::configs::get).put(routes::configs::replace).delete(routes::configs::delete),
+            get(routes::configs::get)
+                .put(routes::configs::replace)
+                .delete(routes::configs::delete),
         )
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    let max_body_bytes = state.limits.max_body_bytes;
+    open.merge(protected)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()

@@ -14,6 +14,11 @@ pub struct Server {
 impl Server {
     /// Starts `coalmine serve` on `data_dir` with `args`, and waits until it listens.
     pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_with_env(data_dir, args, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables for the server.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_coalmine"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -23,6 +28,7 @@ impl Server {
                 std::env::temp_dir().join("coalmine-test-cache"),
             )
             .env_remove("COALMINE_JUDGES_DIR")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting coalmine serve");

@@ -257,14 +257,12 @@ pub struct Applications(Vec<String>);
 impl Applications {
     /// The application that picks one config, if given.
     fn at_most_one(self) -> Result<Option<String>, ApiError> {
-        let mut applications = self.0.into_iter();
-        match (applications.next(), applications.next()) {
-            (first, None) => Ok(first),
-            (Some(_), Some(_)) => Err(ApiError::bad_request(
+        if self.0.len() > 1 {
+            return Err(ApiError::bad_request(
                 "application: give at most one application to pick a config by its name",
-            )),
-            (None, Some(_)) => unreachable!("an iterator yields nothing after its end"),
+            ));
         }
+        Ok(self.0.into_iter().next())
     }
 }
 
@@ -336,6 +334,11 @@ impl<S: Send + Sync> FromRequest<S> for ConfigBody {
                 status: rejection.status(),
                 message: rejection.body_text(),
             })?;
+        if bytes.trim_ascii().is_empty() {
+            return Err(ApiError::bad_request(
+                "the request body is empty: it must be a canary config",
+            ));
+        }
         let config = if yaml {
             parse_yaml(&bytes)?
         } else {
@@ -352,9 +355,10 @@ fn parse_yaml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        ApiError::bad_request(if path == "." {
-            inner.to_string()
+        let inner = error.into_inner().to_string();
+        // serde_norway names the field itself when it knows it (`metrics[2].groups: invalid type: …`).
+        ApiError::bad_request(if path == "." || inner.starts_with(&format!("{path}: ")) {
+            inner
         } else {
             format!("{path}: {inner}")
         })

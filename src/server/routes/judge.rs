@@ -17,6 +17,23 @@ pub async fn judge(
     State(state): State<Arc<AppState>>,
     Json(request): Json<RemoteJudgeRequest>,
 ) -> Result<axum::Json<CanaryJudgeResult>, ApiError> {
+    let limits = &state.limits;
+    limits
+        .check_metrics(&request.canary_config)
+        .map_err(ApiError::bad_request)?;
+    for (index, pair) in request.metric_set_pair_list.iter().enumerate() {
+        for (side, values) in [
+            ("control", &pair.values.control),
+            ("experiment", &pair.values.experiment),
+        ] {
+            limits
+                .check_points(
+                    values.len(),
+                    &format!("metricSetPairList[{index}].values.{side}"),
+                )
+                .map_err(ApiError::bad_request)?;
+        }
+    }
     let judge = judging::select_judge(&state.host, None, &request.canary_config)?;
     let result = tokio::task::spawn_blocking(move || judging::judge_remote(&judge, &request))
         .await
