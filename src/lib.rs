@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod documents;
 pub mod judge_host;
 pub mod judging;
 pub mod kayenta;

@@ -1,17 +1,16 @@
 //! `/v1/configs` over real HTTP: the real `coalmine serve` on a loopback port, called as CD tools and curl
 //! call it.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 
 /// A running `coalmine serve` with an empty data directory, stopped when dropped.
 struct Server {
-    child: Child,
-    url: String,
+    server: common::server::Server,
     client: Client,
     _data: tempfile::TempDir,
 }
@@ -19,45 +18,15 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coalmine"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env(
-                "COALMINE_CACHE_DIR",
-                std::env::temp_dir().join("coalmine-test-cache"),
-            )
-            .env_remove("COALMINE_JUDGES_DIR")
-            .env_remove("COALMINE_PROMETHEUS_URL")
-            .env_remove("COALMINE_DATADOG_URL")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting coalmine serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "coalmine serve exited before listening"
-            );
-            if let Some(url) = line.trim().strip_prefix("coalmine listening on ") {
-                break url.to_string();
-            }
-        };
-
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-
         Server {
-            child,
-            url,
+            server: common::server::Server::start(data.path(), &[]),
             client: Client::new(),
             _data: data,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
+        format!("{}{path}", self.server.url)
     }
 
     async fn get(&self, path: &str) -> Response {
@@ -102,13 +71,6 @@ impl Server {
         let response = self.post_json(config).await;
         assert_eq!(response.status(), 201, "{:?}", response.text().await);
         response.json().await.unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 
 use super::{Cli, report};
 use crate::analysis::{self, AnalysisOutcome, AnalysisRequest};
-use crate::judging;
 use crate::kayenta::{CanaryConfig, ScoreThresholds};
 use crate::metrics::{
     DatadogAccount, DatadogSource, MetricSource, PrometheusAccount, PrometheusSource, Scope,
     ScopePair,
 };
+use crate::{documents, judging};
 
 /// Exit code of a Marginal verdict.
 pub const EXIT_MARGINAL: u8 = 3;
@@ -218,21 +218,12 @@ fn read_config(path: &Path) -> anyhow::Result<CanaryConfig> {
         Some("json") => false,
         _ => !text.trim_start().starts_with('{'),
     };
-    let name = path.display();
-    let located = |field: String, error: String| {
-        if field == "." {
-            anyhow::anyhow!("{name}: {error}")
-        } else {
-            anyhow::anyhow!("{name}: {field}: {error}")
-        }
-    };
-    if yaml {
-        serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(&text))
-            .map_err(|error| located(error.path().to_string(), error.into_inner().to_string()))
+    let parsed = if yaml {
+        documents::from_yaml(&text)
     } else {
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
-            .map_err(|error| located(error.path().to_string(), error.into_inner().to_string()))
-    }
+        documents::from_json(text.as_bytes())
+    };
+    parsed.map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {

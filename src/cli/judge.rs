@@ -102,14 +102,5 @@ fn read_request(input: &Path) -> anyhow::Result<RemoteJudgeRequest> {
             .with_context(|| format!("cannot read {}", input.display()))?;
         (input.display().to_string(), text)
     };
-    let deserializer = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if path == "." {
-            anyhow::anyhow!("{name}: {inner}")
-        } else {
-            anyhow::anyhow!("{name}: {path}: {inner}")
-        }
-    })
+    crate::documents::from_json(text.as_bytes()).map_err(|error| anyhow::anyhow!("{name}: {error}"))
 }

@@ -15,3 +15,13 @@ pub use canary_config::CanaryConfig;
 pub use judge_result::CanaryJudgeResult;
 pub use metric_set_pair::MetricSetPair;
 pub use remote_judge::{RemoteJudgeRequest, ScoreThresholds};
+
+/// A time as Kayenta writes its `*Iso` fields (Java's `Instant.toString()`): `2018-03-15T01:23:45Z`, or with
+/// milliseconds when there are any, `2018-03-15T01:23:45.120Z`.
+pub fn instant_iso(time: jiff::Timestamp) -> String {
+    if time.subsec_millisecond() == 0 {
+        format!("{time:.0}")
+    } else {
+        format!("{time:.3}")
+    }
+}

@@ -72,6 +72,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(routes::configs::delete),
         )
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                message: "this endpoint does not take that method".to_string(),
+            }
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

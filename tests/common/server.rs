@@ -28,6 +28,9 @@ impl Server {
                 std::env::temp_dir().join("coalmine-test-cache"),
             )
             .env_remove("COALMINE_JUDGES_DIR")
+            .env_remove("COALMINE_CONFIG")
+            .env_remove("COALMINE_PROMETHEUS_URL")
+            .env_remove("COALMINE_DATADOG_URL")
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()

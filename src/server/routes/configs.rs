@@ -15,7 +15,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -216,19 +215,9 @@ fn summary(summary: &ConfigSummary) -> Value {
         "id": summary.id,
         "name": summary.name,
         "updatedTimestamp": summary.updated.as_millisecond(),
-        "updatedTimestampIso": kayenta_instant(summary.updated),
+        "updatedTimestampIso": crate::kayenta::instant_iso(summary.updated),
         "applications": summary.applications,
     })
-}
-
-/// A time as Kayenta writes its `*Iso` fields (Java's `Instant.toString()`), as the store writes them in the
-/// config documents: `2018-03-15T01:23:45Z`, or `2018-03-15T01:23:45.120Z` when there are milliseconds.
-fn kayenta_instant(time: Timestamp) -> String {
-    if time.subsec_millisecond() == 0 {
-        format!("{time:.0}")
-    } else {
-        format!("{time:.3}")
-    }
 }
 
 /// The `{idOrName}` path segment.
@@ -353,14 +342,5 @@ fn parse_yaml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|error| {
         ApiError::bad_request(format!("the YAML body is not valid UTF-8: {error}"))
     })?;
-    serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        // serde_norway names the field itself when it knows it (`metrics[2].groups: invalid type: …`).
-        ApiError::bad_request(if path == "." || inner.starts_with(&format!("{path}: ")) {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        })
-    })
+    crate::documents::from_yaml(text).map_err(ApiError::bad_request)
 }

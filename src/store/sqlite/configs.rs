@@ -200,25 +200,16 @@ fn stamp(
         config
             .other
             .insert(field.to_owned(), time.as_millisecond().into());
-        config
-            .other
-            .insert(format!("{field}Iso"), kayenta_instant(time).into());
+        config.other.insert(
+            format!("{field}Iso"),
+            crate::kayenta::instant_iso(time).into(),
+        );
     }
     StoredConfig {
         id,
         config,
         created,
         updated,
-    }
-}
-
-/// A time as Kayenta writes its `*Iso` fields (Java's `Instant.toString()`): `2018-03-15T01:23:45Z`, or
-/// with milliseconds when there are any, `2018-03-15T01:23:45.120Z`.
-fn kayenta_instant(time: Timestamp) -> String {
-    if time.subsec_millisecond() == 0 {
-        format!("{time:.0}")
-    } else {
-        format!("{time:.3}")
     }
 }
 
@@ -247,7 +238,7 @@ fn not_found(id: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::kayenta_instant;
+    use crate::kayenta::instant_iso as kayenta_instant;
 
     #[test]
     fn instants_are_written_as_java_writes_them() {
