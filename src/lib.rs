@@ -14,3 +14,4 @@ pub mod kayenta;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod telemetry;

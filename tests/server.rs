@@ -198,6 +198,19 @@ async fn a_configuration_file_sets_tokens_and_limits() {
         200,
         "/health stays open"
     );
+    let metrics = client.get(url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        metrics.status(),
+        200,
+        "/metrics stays open for Prometheus to scrape"
+    );
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("# TYPE coalmine_judge_duration_seconds histogram")
+    );
     let denied = client.get(url("/v1/judges")).send().await.unwrap();
     assert_eq!(denied.status(), 401);
     let message: Value = denied.json().await.unwrap();

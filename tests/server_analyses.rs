@@ -107,6 +107,25 @@ async fn a_retrospective_analysis_is_judged_at_once() {
         .collect();
     assert_eq!(ids.len(), 3);
     assert_eq!(ids[0], fast["id"].as_str().unwrap(), "newest first");
+
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "coalmine_analyses_total{outcome=\"fail\"} 2",
+        "coalmine_analyses_total{outcome=\"pass\"} 1",
+        "coalmine_judge_duration_seconds_count{judge=\"mann-whitney\"} 5",
+        // Three metrics, two sides, five judged windows.
+        "coalmine_metric_query_duration_seconds_count{source=\"prometheus\"} 30",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no line {line:?} in:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

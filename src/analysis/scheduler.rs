@@ -56,7 +56,12 @@ impl Scheduler {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let id = analysis.id.clone();
-            if let Err(message) = run(&inner, analysis, cancelled).await {
+            let outcome = run(&inner, analysis, cancelled).await;
+            if let Ok(Some(outcome)) = &outcome {
+                crate::telemetry::analysis_finished(outcome);
+            }
+            if let Err(message) = outcome {
+                crate::telemetry::analysis_finished("error");
                 tracing::warn!(analysis = %id, "analysis failed: {message}");
                 let store = inner.store.clone();
                 let fail = id.clone();
@@ -88,12 +93,13 @@ impl Scheduler {
     }
 }
 
-/// Judges the analysis's remaining intervals. `Err` is a message for the analysis's `error`.
+/// Judges the analysis's remaining intervals. Returns how it ended (its classification, or `cancelled`) when
+/// this run ended it; `Err` is a message for the analysis's `error`.
 async fn run(
     inner: &Inner,
     analysis: Analysis,
     mut cancelled: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let id = analysis.id.clone();
     let spec: AnalysisSpec = serde_json::from_value(analysis.request.clone())
         .map_err(|error| format!("the stored request cannot be read: {error}"))?;
@@ -113,11 +119,11 @@ async fn run(
             let wait = std::time::Duration::try_from(wait).unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                _ = cancelled.wait_for(|cancelled| *cancelled) => return Ok(()),
+                _ = cancelled.wait_for(|cancelled| *cancelled) => return Ok(Some("cancelled".into())),
             }
         }
         if *cancelled.borrow() {
-            return Ok(());
+            return Ok(Some("cancelled".into()));
         }
         let request = AnalysisRequest {
             config: plan.config.clone(),
@@ -151,7 +157,9 @@ async fn run(
             },
             score,
         });
-        let done = verdict.is_some();
+        let finished = verdict
+            .as_ref()
+            .map(|verdict| verdict.classification.clone());
         let interval = NewInterval {
             index,
             start: window.start,
@@ -172,15 +180,15 @@ async fn run(
                 conflict @ (Conflict::AnalysisFinished { .. } | Conflict::IntervalRecorded { .. }),
             )) => {
                 tracing::info!(analysis = %id, "stopping: {conflict}");
-                return Ok(());
+                return Ok(None);
             }
             Err(error) => return Err(error.to_string()),
         }
-        if done {
-            return Ok(());
+        if finished.is_some() {
+            return Ok(finished);
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs a store call on the blocking pool; the outer error is the task's own failure.

@@ -150,6 +150,11 @@ impl Judge {
                 message: truncate(&message, 1000),
             }),
         });
+        crate::telemetry::judge_called(
+            &self.name,
+            report.elapsed,
+            result.as_ref().err().map(PluginError::kind),
+        );
         (result, report)
     }
 }

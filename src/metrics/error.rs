@@ -97,6 +97,18 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// A short, stable name for the kind of failure, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Config { .. } => "config",
+            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::Timeout { .. } => "timeout",
+            SourceError::Http { .. } => "http",
+            SourceError::BadResponse { .. } => "bad_response",
+            SourceError::Pairing { .. } => "pairing",
+        }
+    }
+
     pub(crate) fn config(metric: &str, message: impl Into<String>) -> SourceError {
         SourceError::Config {
             metric: Some(metric.to_string()),

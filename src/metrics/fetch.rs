@@ -144,9 +144,15 @@ async fn fetch_one<'a>(
     planned: PlannedQuery<'a>,
 ) -> Result<(QueryRecord, Vec<MetricSet>), SourceError> {
     let started = Instant::now();
-    let sets = source
+    let fetched = source
         .fetch(planned.metric, &planned.query, planned.scope)
-        .await?;
+        .await;
+    crate::telemetry::query_made(
+        source.kind(),
+        started.elapsed(),
+        fetched.as_ref().err().map(SourceError::kind),
+    );
+    let sets = fetched?;
     let record = QueryRecord {
         metric: planned.metric.to_string(),
         side: planned.side,

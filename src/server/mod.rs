@@ -51,7 +51,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let open = Router::new()
         .route("/health", get(routes::health::health))
-        .route("/ready", get(routes::health::ready));
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics));
     let protected = Router::new()
         .route("/v1/judge", post(routes::judge::judge))
         .route("/v1/judges", get(routes::judge::judges))

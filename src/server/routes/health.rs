@@ -1,4 +1,5 @@
-//! `GET /health` (Kayenta's path: the process is up) and `GET /ready` (it can serve: judges loaded, store open).
+//! `GET /health` (Kayenta's path: the process is up), `GET /ready` (it can serve: judges loaded, store open)
+//! and `GET /metrics` (coalmine's own metrics, Prometheus text format).
 
 use std::sync::Arc;
 
@@ -14,4 +15,14 @@ pub async fn health() -> Json<Value> {
 
 pub async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"status": "READY", "judges": state.host.judges().count()}))
+}
+
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::encode(),
+    )
 }
