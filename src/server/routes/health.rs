@@ -1,5 +1,5 @@
 //! `GET /health` (Kayenta's path: the process is up), `GET /ready` (it can serve: judges loaded, store open)
-//! and `GET /metrics` (coalmine's own metrics, Prometheus text format).
+//! and `GET /metrics` (coalmine's own metrics, in the OpenMetrics text format Prometheus scrapes).
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         crate::telemetry::encode(),
     )
