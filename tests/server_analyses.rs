@@ -95,6 +95,28 @@ async fn a_retrospective_analysis_is_judged_at_once() {
     assert_eq!(fast["classification"], "Fail");
     assert_eq!(fast["intervals"].as_array().unwrap().len(), 1, "{fast:#}");
 
+    // A stored config, named by its name.
+    let yaml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/analyze/checkout-canary.yaml"),
+    );
+    let stored = reqwest::Client::new()
+        .post(format!("{}/v1/configs", server.url))
+        .header("content-type", "application/yaml")
+        .body(yaml.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    let mut body = retrospective(BASELINE, CANARY);
+    body.as_object_mut().unwrap().remove("config");
+    body["configId"] = json!("checkout-canary");
+    let (status, by_name) = post(&server, &body).await;
+    assert_eq!(
+        (status, &by_name["classification"]),
+        (200, &json!("Fail")),
+        "{by_name:#}"
+    );
+
     let id = failed["id"].as_str().unwrap();
     let (status, again) = get(&server, &format!("/v1/analyses/{id}")).await;
     assert_eq!((status, &again["classification"]), (200, &json!("Fail")));
@@ -105,8 +127,8 @@ async fn a_retrospective_analysis_is_judged_at_once() {
         .iter()
         .map(|a| a["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 3);
-    assert_eq!(ids[0], fast["id"].as_str().unwrap(), "newest first");
+    assert_eq!(ids.len(), 4);
+    assert_eq!(ids[0], by_name["id"].as_str().unwrap(), "newest first");
 
     let metrics = reqwest::get(format!("{}/metrics", server.url))
         .await
@@ -115,11 +137,11 @@ async fn a_retrospective_analysis_is_judged_at_once() {
         .await
         .unwrap();
     for line in [
-        "coalmine_analyses_total{outcome=\"fail\"} 2",
+        "coalmine_analyses_total{outcome=\"fail\"} 3",
         "coalmine_analyses_total{outcome=\"pass\"} 1",
-        "coalmine_judge_duration_seconds_count{judge=\"mann-whitney\"} 5",
-        // Three metrics, two sides, five judged windows.
-        "coalmine_metric_query_duration_seconds_count{source=\"prometheus\"} 30",
+        "coalmine_judge_duration_seconds_count{judge=\"mann-whitney\"} 6",
+        // Three metrics, two sides, six judged windows.
+        "coalmine_metric_query_duration_seconds_count{source=\"prometheus\"} 36",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
