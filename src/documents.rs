@@ -5,8 +5,11 @@ use serde::de::DeserializeOwned;
 
 /// Parses JSON `text` as `T`; the error names the field.
 pub fn from_json<T: DeserializeOwned>(text: &[u8]) -> Result<T, String> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(deserializer).map_err(located)
+    // Tracking the path costs time on every value; it is only needed to explain a failure.
+    serde_json::from_slice(text).or_else(|_| {
+        let deserializer = &mut serde_json::Deserializer::from_slice(text);
+        serde_path_to_error::deserialize(deserializer).map_err(located)
+    })
 }
 
 /// Parses YAML `text` as `T`; the error names the field.

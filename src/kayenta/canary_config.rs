@@ -104,9 +104,7 @@ impl CanaryConfig {
         let mut seen = BTreeSet::new();
         for (index, metric) in self.metrics.iter().enumerate() {
             if metric.name.trim().is_empty() {
-                return Err(format!(
-                    "canaryConfig.metrics[{index}].name must not be empty"
-                ));
+                return Err(format!("metrics[{index}].name must not be empty"));
             }
             if !seen.insert(metric.name.as_str()) {
                 return Err(format!(
@@ -119,7 +117,7 @@ impl CanaryConfig {
             for (group, weight) in &classifier.group_weights {
                 if !weight.is_finite() || *weight < 0.0 {
                     return Err(format!(
-                        "canaryConfig.classifier.groupWeights.{group} must be a number of at least 0, got {weight}"
+                        "classifier.groupWeights.{group} must be a number of at least 0, got {weight}"
                     ));
                 }
             }

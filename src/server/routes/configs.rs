@@ -141,13 +141,7 @@ fn validate(config: &CanaryConfig) -> Result<(), String> {
     {
         return Err(format!("applications[{index}] must not be empty"));
     }
-    config.validate_for_judging().map_err(|message| {
-        // Its messages locate fields within a judging request's `canaryConfig`; here the body is the config.
-        match message.strip_prefix("canaryConfig.") {
-            Some(relative) => relative.to_string(),
-            None => message,
-        }
-    })?;
+    config.validate_for_judging()?;
     config
         .metrics
         .iter()
