@@ -4,6 +4,7 @@
 //! p99 latencies, and the server's peak RSS. Goal: at least 3,000 requests/s on 2 cores.
 
 #[path = "../tests/common/server.rs"]
+#[allow(dead_code)] // the benchmark uses only part of the test helper
 mod server;
 
 use std::process::Command;

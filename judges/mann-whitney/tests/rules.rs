@@ -16,27 +16,7 @@ use MetricClassification::{Error, High, Low, Nodata, NodataFailMetric, Pass};
 
 /// A metric with Kayenta's defaults, in no group.
 fn metric(name: &str) -> MetricConfig {
-    MetricConfig {
-        name: name.into(),
-        groups: Vec::new(),
-        direction: Direction::Either,
-        nan_strategy: NanStrategy::Remove,
-        critical: false,
-        must_have_data: false,
-        muted: false,
-        effect_size: EffectSize {
-            measure: EffectSizeMeasure::MeanRatio,
-            allowed_increase: 1.0,
-            allowed_decrease: 1.0,
-            critical_increase: 1.0,
-            critical_decrease: 1.0,
-        },
-        outliers: Outliers {
-            strategy: OutlierStrategy::Keep,
-            factor: 3.0,
-        },
-        analysis_configurations: "{}".into(),
-    }
+    MetricConfig::with_defaults(name)
 }
 
 /// `metric` in `groups`.

@@ -102,7 +102,6 @@ pub fn percentile_r7(sorted: Sorted<'_>, p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Direction, EffectSize, EffectSizeMeasure, Outliers};
 
     fn percentile(values: &[f64], p: f64) -> f64 {
         let mut values = values.to_vec();
@@ -224,27 +223,12 @@ mod tests {
     }
 
     fn metric(nan_strategy: NanStrategy, outliers: OutlierStrategy) -> MetricConfig {
-        MetricConfig {
-            name: "m".into(),
-            groups: Vec::new(),
-            direction: Direction::Either,
+        let mut metric = MetricConfig {
             nan_strategy,
-            critical: false,
-            must_have_data: false,
-            muted: false,
-            effect_size: EffectSize {
-                measure: EffectSizeMeasure::MeanRatio,
-                allowed_increase: 1.0,
-                allowed_decrease: 1.0,
-                critical_increase: 1.0,
-                critical_decrease: 1.0,
-            },
-            outliers: Outliers {
-                strategy: outliers,
-                factor: 3.0,
-            },
-            analysis_configurations: "{}".into(),
-        }
+            ..MetricConfig::with_defaults("m")
+        };
+        metric.outliers.strategy = outliers;
+        metric
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Detail, DetailValue, JudgeError, JudgeRequest, MetricConfig, MetricPair, MetricResult,
+    Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeError, JudgeRequest,
+    MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy, Outliers,
 };
 
 impl JudgeRequest {
@@ -33,6 +34,35 @@ impl JudgeRequest {
             Err(error) => Err(JudgeError::InvalidRequest(format!(
                 "judgeConfigurations is not valid JSON: {error}"
             ))),
+        }
+    }
+}
+
+impl MetricConfig {
+    /// A metric called `name` with Kayenta's defaults: no groups, direction either, NaNs removed,
+    /// outliers kept (factor 3), mean-ratio effect sizes of 1.0, not critical, muted or required.
+    /// Handy in a judge's tests: change the fields a test is about.
+    pub fn with_defaults(name: &str) -> MetricConfig {
+        MetricConfig {
+            name: name.into(),
+            groups: Vec::new(),
+            direction: Direction::Either,
+            nan_strategy: NanStrategy::Remove,
+            critical: false,
+            must_have_data: false,
+            muted: false,
+            effect_size: EffectSize {
+                measure: EffectSizeMeasure::MeanRatio,
+                allowed_increase: 1.0,
+                allowed_decrease: 1.0,
+                critical_increase: 1.0,
+                critical_decrease: 1.0,
+            },
+            outliers: Outliers {
+                strategy: OutlierStrategy::Keep,
+                factor: 3.0,
+            },
+            analysis_configurations: "{}".into(),
         }
     }
 }
@@ -102,33 +132,12 @@ impl MetricResult {
 #[cfg(test)]
 mod tests {
     use crate::{
-        Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeError, JudgeRequest,
-        MetricClassification, MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy,
-        Outliers, ScoreThresholds, Series, SummaryStats,
+        Detail, DetailValue, JudgeError, JudgeRequest, MetricClassification, MetricConfig,
+        MetricPair, MetricResult, ScoreThresholds, Series, SummaryStats,
     };
 
     fn metric(name: &str) -> MetricConfig {
-        MetricConfig {
-            name: name.into(),
-            groups: Vec::new(),
-            direction: Direction::Either,
-            nan_strategy: NanStrategy::Remove,
-            critical: false,
-            must_have_data: false,
-            muted: false,
-            effect_size: EffectSize {
-                measure: EffectSizeMeasure::MeanRatio,
-                allowed_increase: 1.0,
-                allowed_decrease: 1.0,
-                critical_increase: 1.0,
-                critical_decrease: 1.0,
-            },
-            outliers: Outliers {
-                strategy: OutlierStrategy::Keep,
-                factor: 3.0,
-            },
-            analysis_configurations: "{}".into(),
-        }
+        MetricConfig::with_defaults(name)
     }
 
     fn pair(id: &str, metric: &str) -> MetricPair {

@@ -139,33 +139,14 @@ pub fn classify(score: f64, thresholds: ScoreThresholds) -> ScoreClassification 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{
-        Direction, EffectSize, EffectSizeMeasure, GroupScore, GroupWeight, MetricPair, NanStrategy,
-        OutlierStrategy, Outliers, Series, SummaryStats,
-    };
+    use crate::{GroupScore, GroupWeight, MetricPair, Series, SummaryStats};
 
     /// A metric of `groups`.
     pub(crate) fn metric(name: &str, groups: &[&str], muted: bool) -> MetricConfig {
         MetricConfig {
-            name: name.into(),
             groups: groups.iter().map(|&group| group.into()).collect(),
-            direction: Direction::Either,
-            nan_strategy: NanStrategy::Remove,
-            critical: false,
-            must_have_data: false,
             muted,
-            effect_size: EffectSize {
-                measure: EffectSizeMeasure::MeanRatio,
-                allowed_increase: 1.0,
-                allowed_decrease: 1.0,
-                critical_increase: 1.0,
-                critical_decrease: 1.0,
-            },
-            outliers: Outliers {
-                strategy: OutlierStrategy::Keep,
-                factor: 3.0,
-            },
-            analysis_configurations: "{}".into(),
+            ..MetricConfig::with_defaults(name)
         }
     }
 
