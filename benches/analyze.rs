@@ -12,9 +12,12 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "common/timing.rs"]
+mod timing;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use coalmine::analysis::{self, AnalysisRequest};
 use coalmine::judge_host::{JudgeHost, Limits};
@@ -24,6 +27,7 @@ use coalmine::metrics::{PrometheusAccount, PrometheusSource};
 use serde_json::json;
 use support::prometheus;
 use support::proxy::{Proxy, ProxyOptions};
+use timing::median;
 
 /// A config of `n` latency metrics, each selecting the app's series by another label matcher.
 fn config(n: usize) -> CanaryConfig {
@@ -40,19 +44,6 @@ fn config(n: usize) -> CanaryConfig {
         })
         .collect();
     serde_json::from_value(json!({"name": "bench", "metrics": metrics})).expect("a valid config")
-}
-
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
 }
 
 fn main() {
@@ -85,7 +76,7 @@ fn main() {
             };
             let judge =
                 judging::select_judge(&host, None, &request.config).expect("the default judge");
-            median(15, || {
+            median(1, 15, || {
                 let outcome = runtime
                     .block_on(analysis::analyze(
                         &source,

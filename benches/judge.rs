@@ -10,13 +10,15 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/timing.rs"]
+mod timing;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use coalmine::judge_host::{JudgeHost, Limits};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use timing::median;
 
 const METRICS: usize = 50;
 const POINTS: usize = 1000;
@@ -83,22 +85,6 @@ fn canary() -> Vec<(Vec<f64>, Vec<f64>)> {
             (control, experiment)
         })
         .collect()
-}
-
-/// Median wall time of `f` over `runs` runs, after `warmup` untimed runs.
-fn median(warmup: usize, runs: usize, mut f: impl FnMut()) -> Duration {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
 }
 
 fn main() {
