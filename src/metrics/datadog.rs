@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use super::http::{
     self, AttemptError, DEFAULT_TIMEOUT, Endpoint, RetryPolicy, Secret, excerpt, redact_url,
+    redact_url_text,
 };
 use super::template::{Expansion, Lexer, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -83,8 +84,7 @@ impl DatadogAccount {
 
 impl fmt::Debug for DatadogAccount {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let url = reqwest::Url::parse(&self.url)
-            .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url));
+        let url = redact_url_text(&self.url);
         f.debug_struct("DatadogAccount")
             .field("name", &self.name)
             .field("url", &url)

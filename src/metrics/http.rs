@@ -291,6 +291,12 @@ pub(crate) fn redact_url(url: &reqwest::Url) -> String {
     url.to_string().trim_end_matches('/').to_string()
 }
 
+/// An account's configured URL for `Debug` output: without credentials, whether or not it parses.
+pub(crate) fn redact_url_text(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url))
+}
+
 /// The HTTP client of one account: connection timeout, user agent and the headers every request carries.
 pub(crate) fn client(
     timeout: Duration,

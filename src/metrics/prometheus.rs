@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use super::http::{
     self, AttemptError, DEFAULT_TIMEOUT, Endpoint, RetryPolicy, Secret, excerpt, redact_url,
+    redact_url_text,
 };
 use super::promql::{PromqlLexer, escape};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
@@ -81,8 +82,7 @@ impl PrometheusAccount {
 
 impl fmt::Debug for PrometheusAccount {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let url = reqwest::Url::parse(&self.url)
-            .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url));
+        let url = redact_url_text(&self.url);
         f.debug_struct("PrometheusAccount")
             .field("name", &self.name)
             .field("url", &url)
