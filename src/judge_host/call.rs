@@ -135,10 +135,11 @@ pub(super) fn with_instance<R>(
     (result, report)
 }
 
-/// Epoch ticks for a deadline, rounded up, at least one.
+/// Epoch ticks for a deadline: rounded up, plus one because the first tick may come at any moment after
+/// the deadline is set, so a call always gets at least its whole deadline.
 fn deadline_ticks(deadline: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos();
-    (deadline.as_nanos().div_ceil(tick) as u64).max(1)
+    deadline.as_nanos().div_ceil(tick) as u64 + 1
 }
 
 /// Turns a wasmtime error from instantiating or calling a judge into the error users see.
