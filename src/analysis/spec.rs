@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::schedule::Schedule;
 use crate::judge_host::JudgeHost;
@@ -19,7 +20,7 @@ use crate::kayenta::{CanaryConfig, ScoreThresholds};
 use crate::metrics::{Accounts, MetricSource, Scope, ScopePair};
 
 /// `POST /v1/analyses`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnalysisSpec {
     /// The config itself, or `configId` (an id or name of a stored config).
@@ -45,18 +46,23 @@ pub struct AnalysisSpec {
     pub end: Option<Timestamp>,
     /// With `lifetime`, the analysis runs in real time for that long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "5m")]
     pub lifetime: Option<SignedDuration>,
     /// How often to judge (default: once, at the end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "5m")]
     pub interval: Option<SignedDuration>,
     /// How long a real-time analysis waits before its first window starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "5m")]
     pub warmup: Option<SignedDuration>,
     /// A sliding window of this length instead of a growing one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "5m")]
     pub lookback: Option<SignedDuration>,
     /// Time between data points (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "5m")]
     pub step: Option<SignedDuration>,
     pub thresholds: ScoreThresholds,
     /// The judge (default: the config's `judge.name`, else mann-whitney).
@@ -65,7 +71,7 @@ pub struct AnalysisSpec {
 }
 
 /// One side of a canary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SideSpec {
     pub scope: String,
@@ -77,7 +83,7 @@ pub struct SideSpec {
 }
 
 /// Both sides of one scope name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeSpec {
     pub control: SideSpec,

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::numbers;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryJudgeResult {
     pub judge_name: String,
@@ -18,7 +19,7 @@ pub struct CanaryJudgeResult {
 }
 
 /// The judgement of one metric set pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryAnalysisResult {
     pub name: String,
@@ -38,39 +39,43 @@ pub struct CanaryAnalysisResult {
     pub muted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SideMetadata {
     pub stats: Stats,
 }
 
 /// Summary statistics of the values a side was judged on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Stats {
     #[serde(
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub min: f64,
     #[serde(
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub max: f64,
     #[serde(
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub mean: f64,
     #[serde(
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub std: f64,
     pub count: u64,
 }
 
 /// A group's score. `classification` and `classificationReason` are always `""`, as in Kayenta.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryJudgeGroupScore {
     pub name: String,
@@ -78,19 +83,21 @@ pub struct CanaryJudgeGroupScore {
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub score: f64,
     pub classification: String,
     pub classification_reason: String,
 }
 
 /// The canary's score and its classification: `Pass`, `Marginal` or `Fail`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryJudgeScore {
     #[serde(
         serialize_with = "numbers::serialize",
         deserialize_with = "numbers::deserialize_value"
     )]
+    #[schema(value_type = numbers::Double)]
     pub score: f64,
     pub classification: String,
     pub classification_reason: String,

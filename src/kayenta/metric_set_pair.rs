@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::numbers;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricSetPair {
     /// The metric's name in the canary config.
@@ -27,21 +28,23 @@ pub struct MetricSetPair {
 }
 
 /// The values of both sides. Missing values are NaN (`null` or `"NaN"` on the wire, or absent at the end).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PairValues {
     #[serde(
         deserialize_with = "numbers::deserialize_values",
         serialize_with = "numbers::serialize_values"
     )]
+    #[schema(value_type = Vec<numbers::Double>)]
     pub control: Vec<f64>,
     #[serde(
         deserialize_with = "numbers::deserialize_values",
         serialize_with = "numbers::serialize_values"
     )]
+    #[schema(value_type = Vec<numbers::Double>)]
     pub experiment: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PairScopes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<PairScope>,
@@ -50,7 +53,7 @@ pub struct PairScopes {
 }
 
 /// When a side's values start and how far apart they are.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PairScope {
     #[serde(default, skip_serializing_if = "Option::is_none")]

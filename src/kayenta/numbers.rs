@@ -4,6 +4,30 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+/// The OpenAPI schema of a double as Kayenta writes it, for fields that use this module's functions
+/// (`#[schema(value_type = Double)]`).
+pub struct Double;
+
+impl utoipa::PartialSchema for Double {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["NaN", "Infinity", "-Infinity"])),
+            )
+            .description(Some(
+                "A number; null or \"NaN\" when missing; \"Infinity\" or \"-Infinity\"",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Double {}
+
 /// A JSON value for `x`: a number when finite, else Kayenta's string for it.
 pub fn to_json(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or_else(

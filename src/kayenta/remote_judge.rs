@@ -2,11 +2,12 @@
 //! an external judge, and what `coalmine judge` reads.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::canary_config::CanaryConfig;
 use super::metric_set_pair::MetricSetPair;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteJudgeRequest {
     pub canary_config: CanaryConfig,
@@ -15,7 +16,7 @@ pub struct RemoteJudgeRequest {
 }
 
 /// Score thresholds (`CanaryClassifierThresholdsConfig`): ≥ `pass` passes, ≥ `marginal` is marginal.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ScoreThresholds {
     pub pass: f64,
     pub marginal: f64,

@@ -3,13 +3,21 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::analysis::AnalysisError;
 use crate::judge_host::PluginError;
 use crate::judging::JudgingError;
 use crate::metrics::SourceError;
 use crate::store::StoreError;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong and where, e.g. `thresholds: marginal (80) must not be above pass (75)`.
+    pub message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -45,7 +53,10 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = self.status.as_u16(), "{}", self.message);
         }
-        (self.status, axum::Json(json!({ "message": self.message }))).into_response()
+        let body = ErrorBody {
+            message: self.message,
+        };
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

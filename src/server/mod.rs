@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod extract;
+mod openapi;
 mod routes;
 pub mod settings;
 
@@ -54,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics));
     let protected = Router::new()
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/v1/judge", post(routes::judge::judge))
         .route("/v1/judges", get(routes::judge::judges))
         .route(

@@ -6,19 +6,34 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::analysis::spec::AnalysisSpec;
-use crate::kayenta::CanaryConfig;
-use crate::server::error::ApiError;
+use crate::kayenta::{CanaryConfig, CanaryJudgeResult};
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Json;
 use crate::server::{AppState, blocking};
 use crate::store::{
-    Analysis, AnalysisQuery, AnalysisStatus, Missing, NewAnalysis, Origin, Store, StoreError,
-    Transition,
+    Analysis, AnalysisQuery, AnalysisStatus, Interval, Missing, NewAnalysis, Origin, Store,
+    StoreError, Transition,
 };
 
+#[utoipa::path(
+    post,
+    path = "/v1/analyses",
+    tag = "analyses",
+    request_body = AnalysisSpec,
+    responses(
+        (status = 200, description = "A retrospective analysis (`end`, no `lifetime`), judged", body = AnalysisView),
+        (status = 202, description = "A real-time analysis (`lifetime`), accepted and stored; follow `Location`", body = Accepted,
+            headers(("Location" = String, description = "`/v1/analyses/{id}`"))),
+        (status = 400, description = "What is wrong with the request", body = ErrorBody),
+        (status = 503, description = "The metrics source could not be reached", body = ErrorBody),
+    )
+)]
 /// `POST /v1/analyses`.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -55,7 +70,7 @@ pub async fn create(
         return Ok((
             StatusCode::ACCEPTED,
             [(header::LOCATION, location)],
-            axum::Json(json!({"id": id})),
+            axum::Json(Accepted { id }),
         )
             .into_response());
     }
@@ -66,11 +81,21 @@ pub async fn create(
     Ok(axum::Json(view(&state, &id).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/analyses/{id}",
+    tag = "analyses",
+    params(("id" = String, Path, description = "The analysis id")),
+    responses(
+        (status = 200, body = AnalysisView),
+        (status = 404, description = "No analysis has that id", body = ErrorBody),
+    )
+)]
 /// `GET /v1/analyses/{id}`.
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<AnalysisView>, ApiError> {
     Ok(axum::Json(view(&state, &id).await?))
 }
 
@@ -81,11 +106,24 @@ pub struct ListParams {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/analyses",
+    tag = "analyses",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated statuses: pending, running, completed, error, cancelled"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<AnalysisSummary>),
+        (status = 400, body = ErrorBody),
+    )
+)]
 /// `GET /v1/analyses?status=running,completed&limit=50`: newest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Vec<AnalysisSummary>>, ApiError> {
     let statuses = params
         .status
         .iter()
@@ -108,14 +146,27 @@ pub async fn list(
     };
     let store = state.store.clone();
     let analyses = blocking(move || Ok(store.list_analyses(&query)?)).await?;
-    Ok(axum::Json(analyses.iter().map(summary).collect()))
+    Ok(axum::Json(
+        analyses.iter().map(AnalysisSummary::of).collect(),
+    ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/analyses/{id}/cancel",
+    tag = "analyses",
+    params(("id" = String, Path, description = "The analysis id")),
+    responses(
+        (status = 200, description = "Cancelled (cancelling twice is not an error)", body = AnalysisView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The analysis had already finished", body = ErrorBody),
+    )
+)]
 /// `POST /v1/analyses/{id}/cancel`.
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<AnalysisView>, ApiError> {
     let (store, cancelled) = (state.store.clone(), id.clone());
     blocking(move || Ok(store.transition(&cancelled, Transition::Cancel)?)).await?;
     state.scheduler.cancel(&id);
@@ -138,7 +189,7 @@ fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> 
 }
 
 /// One analysis with its intervals.
-async fn view(state: &AppState, id: &str) -> Result<Value, ApiError> {
+async fn view(state: &AppState, id: &str) -> Result<AnalysisView, ApiError> {
     let (store, id) = (state.store.clone(), id.to_string());
     let (analysis, intervals) = blocking(move || {
         let analysis = store.analysis(&id)?;
@@ -146,42 +197,100 @@ async fn view(state: &AppState, id: &str) -> Result<Value, ApiError> {
         Ok((analysis, intervals))
     })
     .await?;
-    let mut view = summary(&analysis);
-    view["intervals"] = intervals
-        .iter()
-        .map(|interval| {
-            json!({
-                "index": interval.index,
-                "start": interval.start,
-                "end": interval.end,
-                "judgedAt": interval.judged_at,
-                "score": interval.judge_result.score.score,
-                "classification": interval.judge_result.score.classification,
-                "judgeResult": interval.judge_result,
-            })
-        })
-        .collect();
-    view["request"] = analysis.request;
-    Ok(view)
+    Ok(AnalysisView {
+        summary: AnalysisSummary::of(&analysis),
+        intervals: intervals.into_iter().map(IntervalView::from).collect(),
+        request: analysis.request,
+    })
 }
 
-/// What a list shows of an analysis.
-fn summary(analysis: &Analysis) -> Value {
-    let mut summary = json!({
-        "id": analysis.id,
-        "status": analysis.status.as_str(),
-        "origin": analysis.origin.as_str(),
-        "config": analysis.config.name,
-        "createdAt": analysis.created,
-        "updatedAt": analysis.updated,
-        "nextInterval": analysis.next_interval,
-    });
-    if let Some(verdict) = &analysis.verdict {
-        summary["classification"] = json!(verdict.classification);
-        summary["score"] = json!(verdict.score);
+/// An analysis as a list shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisSummary {
+    id: String,
+    #[schema(value_type = String, example = "running")]
+    /// `pending`, `running`, `completed`, `error` or `cancelled`.
+    status: &'static str,
+    /// `native`, or the Kayenta-compatible API that started it.
+    #[schema(value_type = String)]
+    origin: &'static str,
+    /// The canary config's name.
+    config: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    /// The index of the next interval to judge.
+    next_interval: u32,
+    /// `Pass`, `Marginal` or `Fail`, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    classification: Option<String>,
+    /// The last interval's score, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    /// What went wrong, once the status is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl AnalysisSummary {
+    fn of(analysis: &Analysis) -> AnalysisSummary {
+        AnalysisSummary {
+            id: analysis.id.clone(),
+            status: analysis.status.as_str(),
+            origin: analysis.origin.as_str(),
+            config: analysis.config.name.clone(),
+            created_at: analysis.created,
+            updated_at: analysis.updated,
+            next_interval: analysis.next_interval,
+            classification: analysis.verdict.as_ref().map(|v| v.classification.clone()),
+            score: analysis.verdict.as_ref().map(|v| v.score),
+            error: analysis.error.clone(),
+        }
     }
-    if let Some(error) = &analysis.error {
-        summary["error"] = json!(error);
+}
+
+/// One analysis with the intervals judged so far and the request that started it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisView {
+    #[serde(flatten)]
+    summary: AnalysisSummary,
+    intervals: Vec<IntervalView>,
+    /// The request as received (`POST /v1/analyses`) or as translated from a Kayenta-compatible one.
+    request: Value,
+}
+
+/// One judged interval.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntervalView {
+    index: u32,
+    start: Timestamp,
+    end: Timestamp,
+    judged_at: Timestamp,
+    /// `null` when the judge could not score the interval (NaN).
+    #[schema(value_type = Option<f64>)]
+    score: f64,
+    /// `Pass`, `Marginal` or `Fail`.
+    classification: String,
+    judge_result: CanaryJudgeResult,
+}
+
+impl From<Interval> for IntervalView {
+    fn from(interval: Interval) -> IntervalView {
+        IntervalView {
+            index: interval.index,
+            start: interval.start,
+            end: interval.end,
+            judged_at: interval.judged_at,
+            score: interval.judge_result.score.score,
+            classification: interval.judge_result.score.classification.clone(),
+            judge_result: interval.judge_result,
+        }
     }
-    summary
+}
+
+/// `202 Accepted` for a real-time analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    id: String,
 }

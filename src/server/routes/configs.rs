@@ -15,26 +15,48 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::kayenta::CanaryConfig;
 use crate::kayenta::canary_settings::metric_settings;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::{AppState, blocking, extract};
 use crate::store::{ConfigSummary, Store, StoreError, StoredConfig};
 
+#[utoipa::path(
+    get,
+    path = "/v1/configs",
+    tag = "configs",
+    params(("application" = Option<Vec<String>>, Query, description = "Only configs of these applications (repeatable)")),
+    responses((status = 200, description = "By name", body = Vec<ConfigSummaryView>))
+)]
 /// `GET /v1/configs[?application=…]`: the summaries of the configs of any of the applications given (of
 /// every config when none is), by name.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Applications(applications): Applications,
-) -> Result<axum::Json<Vec<Value>>, ApiError> {
+) -> Result<axum::Json<Vec<ConfigSummaryView>>, ApiError> {
     let store = state.store.clone();
     let summaries = blocking(move || Ok(store.list_configs(&applications)?)).await?;
     Ok(axum::Json(summaries.iter().map(summary).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/configs",
+    tag = "configs",
+    request_body(content(
+        (CanaryConfig = "application/json"),
+        (CanaryConfig = "application/yaml"),
+    )),
+    responses(
+        (status = 201, description = "Stored", body = CanaryConfig, headers(("Location" = String))),
+        (status = 400, description = "Invalid, with Kayenta's message where Kayenta has one", body = ErrorBody),
+        (status = 409, description = "A config of that name exists for one of its applications", body = ErrorBody),
+    )
+)]
 /// `POST /v1/configs`: stores a new config; `201 Created` with the stored config (its `id` and timestamps
 /// filled in) and its `Location`.
 pub async fn create(
@@ -61,6 +83,16 @@ pub async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/configs/{idOrName}",
+    tag = "configs",
+    params(
+        ("idOrName" = String, Path, description = "The config's id, else its name"),
+        ("application" = Option<String>, Query, description = "Picks among configs of the same name"),
+    ),
+    responses((status = 200, body = CanaryConfig), (status = 404, body = ErrorBody))
+)]
 /// `GET /v1/configs/{idOrName}[?application=…]`: the stored config.
 pub async fn get(
     State(state): State<Arc<AppState>>,
@@ -73,6 +105,24 @@ pub async fn get(
     Ok(axum::Json(stored.config))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/configs/{idOrName}",
+    tag = "configs",
+    params(
+        ("idOrName" = String, Path, description = "The config's id, else its name"),
+        ("application" = Option<String>, Query, description = "Picks among configs of the same name"),
+    ),
+    request_body(content(
+        (CanaryConfig = "application/json"),
+        (CanaryConfig = "application/yaml"),
+    )),
+    responses(
+        (status = 200, body = CanaryConfig),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
 /// `PUT /v1/configs/{idOrName}[?application=…]`: replaces the config (keeping its id and creation time);
 /// `200` with the stored config.
 pub async fn replace(
@@ -102,6 +152,16 @@ pub async fn replace(
     Ok(axum::Json(stored.config))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/configs/{idOrName}",
+    tag = "configs",
+    params(
+        ("idOrName" = String, Path, description = "The config's id, else its name"),
+        ("application" = Option<String>, Query, description = "Picks among configs of the same name"),
+    ),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody))
+)]
 /// `DELETE /v1/configs/{idOrName}[?application=…]`: `204 No Content`.
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -204,14 +264,26 @@ fn resolve(
 }
 
 /// A line of the list, as Kayenta's list gives it.
-fn summary(summary: &ConfigSummary) -> Value {
-    json!({
-        "id": summary.id,
-        "name": summary.name,
-        "updatedTimestamp": summary.updated.as_millisecond(),
-        "updatedTimestampIso": crate::kayenta::instant_iso(summary.updated),
-        "applications": summary.applications,
-    })
+fn summary(summary: &ConfigSummary) -> ConfigSummaryView {
+    ConfigSummaryView {
+        id: summary.id.clone(),
+        name: summary.name.clone(),
+        updated_timestamp: summary.updated.as_millisecond(),
+        updated_timestamp_iso: crate::kayenta::instant_iso(summary.updated),
+        applications: summary.applications.clone(),
+    }
+}
+
+/// A stored config as a list shows it (Kayenta's `CanaryConfigSummary`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSummaryView {
+    id: String,
+    name: String,
+    /// Milliseconds since the epoch.
+    updated_timestamp: i64,
+    updated_timestamp_iso: String,
+    applications: Vec<String>,
 }
 
 /// The `{idOrName}` path segment.

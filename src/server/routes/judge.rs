@@ -3,15 +3,27 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::judge_host::Origin;
 use crate::judging;
 use crate::kayenta::{CanaryJudgeResult, RemoteJudgeRequest};
 use crate::server::AppState;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::Json;
 
+#[utoipa::path(
+    post,
+    path = "/v1/judge",
+    tag = "judges",
+    request_body = RemoteJudgeRequest,
+    responses(
+        (status = 200, description = "Kayenta's CanaryJudgeResult", body = CanaryJudgeResult),
+        (status = 400, description = "Invalid request, or settings the judge refused", body = ErrorBody),
+        (status = 500, description = "The judge failed: a trap, its deadline, a broken contract", body = ErrorBody),
+    )
+)]
 /// Judges a RemoteJudge request `{canaryConfig, metricSetPairList, scoreThresholds}` with the config's judge.
 pub async fn judge(
     State(state): State<Arc<AppState>>,
@@ -41,9 +53,10 @@ pub async fn judge(
     Ok(axum::Json(result))
 }
 
+#[utoipa::path(get, path = "/v1/judges", tag = "judges", responses((status = 200, body = Vec<JudgeView>)))]
 /// The loaded judges: name, version, description, origin, content hash, aliases.
-pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
-    let judges: Vec<Value> = state
+pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Vec<JudgeView>> {
+    let judges = state
         .host
         .judges()
         .map(|judge| {
@@ -52,15 +65,34 @@ pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
                 Origin::BuiltIn(_) => "built-in".to_string(),
                 Origin::File(path) => path.display().to_string(),
             };
-            json!({
-                "name": info.name,
-                "version": info.version,
-                "description": info.description,
-                "origin": origin,
-                "sha256": judge.sha256(),
-                "aliases": state.host.aliases_of(judge.name()).collect::<Vec<_>>(),
-            })
+            JudgeView {
+                name: info.name.clone(),
+                version: info.version.clone(),
+                description: info.description.clone(),
+                origin,
+                sha256: judge.sha256().to_string(),
+                aliases: state
+                    .host
+                    .aliases_of(judge.name())
+                    .map(str::to_string)
+                    .collect(),
+            }
         })
         .collect();
-    axum::Json(Value::Array(judges))
+    axum::Json(judges)
+}
+
+/// A loaded judge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JudgeView {
+    /// The name configs give in `judge.name`.
+    name: String,
+    version: String,
+    description: String,
+    /// `built-in`, or the path of the `.wasm` file it was loaded from.
+    origin: String,
+    /// SHA-256 of the component, hex.
+    sha256: String,
+    /// Other names that select it, e.g. `NetflixACAJudge-v1.0`.
+    aliases: Vec<String>,
 }
