@@ -347,6 +347,27 @@ fn a_runaway_call_does_not_hold_up_calls_on_other_threads() {
 }
 
 #[test]
+fn more_calls_than_the_instance_pool_holds_wait_for_a_slot_instead_of_failing() {
+    let host = host();
+    let judge = Arc::new(scripted_judge(&host));
+    // Calls that hold their instance until the deadline, twice as many as there are slots.
+    let callers: Vec<_> = (0..coalmine::judge_host::max_concurrent_calls() * 2)
+        .map(|_| {
+            let judge = judge.clone();
+            std::thread::spawn(move || judge.judge(&scripted("loop")))
+        })
+        .collect();
+    for caller in callers {
+        let result = caller.join().unwrap();
+        assert!(
+            matches!(result, Err(PluginError::DeadlineExceeded { .. })),
+            "every call runs until its deadline: {result:?}"
+        );
+    }
+    assert_serves(&judge);
+}
+
+#[test]
 fn the_built_in_judges_answer_to_their_names_and_aliases() {
     let host = JudgeHost::with_built_in(Limits::default(), None).unwrap();
     let judge = host

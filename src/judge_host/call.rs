@@ -17,7 +17,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use super::bindings::coalmine::judge::host::{self, Level};
 use super::bindings::coalmine::judge::types;
 use super::bindings::{JudgePlugin, JudgePluginPre};
-use super::engine::{EPOCH_TICK, MAX_WASM_STACK};
+use super::engine::{CallSlots, EPOCH_TICK, MAX_WASM_STACK};
 use super::error::{PluginError, truncate};
 use super::limits::{CallLimiter, Limits, MemoryLimitExceeded};
 
@@ -87,6 +87,7 @@ pub(super) fn with_instance<R>(
     limits: &Limits,
     f: impl FnOnce(&JudgePlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> (Result<R, PluginError>, CallReport) {
+    let _slot = CallSlots::global().acquire();
     let started = Instant::now();
     let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
     let wasi = WasiCtx::builder()

@@ -30,6 +30,7 @@ pub use bindings::coalmine::judge::host::Level as LogLevel;
 pub use bindings::coalmine::judge::types::*;
 pub use builtin::DEFAULT_JUDGE;
 pub use call::{CallReport, LogLine};
+pub use engine::max_concurrent_calls;
 pub use error::PluginError;
 pub use judge::{Judge, JudgeInfo, Origin};
 pub use limits::Limits;
