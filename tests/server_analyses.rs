@@ -12,6 +12,7 @@ use common::server::Server;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use support::prometheus::{self, BASELINE, CANARY};
+use support::proxy::{Proxy, ProxyOptions};
 
 fn example_config() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/analyze/checkout-canary.json");
@@ -322,4 +323,83 @@ async fn a_cancelled_analysis_stops_and_stays_cancelled() {
         .await
         .unwrap();
     assert_eq!(again.status(), 200, "cancelling twice is harmless");
+}
+
+#[tokio::test]
+async fn an_account_from_the_configuration_file_authenticates_without_leaking_its_password() {
+    let proxy = Proxy::start(
+        &prometheus::shared().url,
+        ProxyOptions {
+            // coalmine:pa55-w0rd
+            authorization: Some("Basic Y29hbG1pbmU6cGE1NS13MHJk".into()),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("coalmine.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[accounts]]\nname = \"secured\"\ntype = \"prometheus\"\nurl = \"{}\"\n\
+             username = \"coalmine\"\npassword_env = \"TEST_PROMETHEUS_PASSWORD\"\n",
+            proxy.url
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_env(
+        data.path(),
+        &["--config", config.to_str().unwrap(), "--log-format", "json"],
+        &[("TEST_PROMETHEUS_PASSWORD", "pa55-w0rd")],
+    );
+
+    let mut body = retrospective(BASELINE, CANARY);
+    body["account"] = json!("secured");
+    let (status, analysis) = post(&server, &body).await;
+    assert_eq!(status, 200, "{analysis:#}");
+    assert_eq!(analysis["classification"], "Fail");
+    assert!(
+        !proxy.requests().is_empty(),
+        "the queries went through the account"
+    );
+
+    body["account"] = json!("prometheus");
+    let (status, error) = post(&server, &body).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error["message"], "Unable to resolve account prometheus.",
+        "the file's accounts replace the default one"
+    );
+
+    // A wrong password ends the analysis in error, saying why, without the password.
+    let other_data = tempfile::tempdir().unwrap();
+    let wrong = Server::start_with_env(
+        other_data.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("TEST_PROMETHEUS_PASSWORD", "guess-w0rd")],
+    );
+    body["account"] = json!("secured");
+    let (status, failed) = post(&wrong, &body).await;
+    assert_eq!(
+        (status, failed["status"].as_str()),
+        (200, Some("error")),
+        "{failed}"
+    );
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("HTTP 401") && error.contains("credentials"),
+        "{error}"
+    );
+    assert!(!error.contains("guess-w0rd"), "{error}");
+    for (server, password) in [(&server, "pa55-w0rd"), (&wrong, "guess-w0rd")] {
+        let log = server.log();
+        assert!(
+            !log.contains(password),
+            "the password leaked into the log:\n{log}"
+        );
+        assert!(
+            !log.contains("Y29hbG1pbmU6"),
+            "the credentials leaked into the log:\n{log}"
+        );
+    }
 }

@@ -3,12 +3,14 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// A running `coalmine serve`; killed (SIGKILL) when dropped.
 pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    log: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -36,6 +38,7 @@ impl Server {
             .spawn()
             .expect("starting coalmine serve");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(String::new()));
         let mut line = String::new();
         let url = loop {
             line.clear();
@@ -43,13 +46,27 @@ impl Server {
                 stderr.read_line(&mut line).unwrap() > 0,
                 "coalmine serve exited before listening"
             );
+            log.lock().unwrap().push_str(&line);
             if let Some(url) = line.trim().strip_prefix("coalmine listening on ") {
                 break url.to_string();
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Server { child, url }
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let mut log = kept.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Server { child, url, log }
+    }
+
+    /// What the server has logged so far.
+    #[allow(dead_code)]
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Kills the server as a crash would (SIGKILL), and waits for it to be gone.
