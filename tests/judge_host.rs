@@ -9,11 +9,21 @@ use std::time::Duration;
 use coalmine::judge_host::{JudgeHost, Limits, LogLevel, Origin, PluginError};
 use common::{plugin, scripted};
 
-/// A host with a short deadline so that the hostile calls end quickly.
+/// A host whose deadline is far away, so that a loaded machine never turns another limit's failure (memory,
+/// stack, answer size) into a deadline.
 fn host() -> JudgeHost {
+    host_with_deadline(Duration::from_secs(20))
+}
+
+/// A host with a short deadline, for the calls that run until it.
+fn impatient_host() -> JudgeHost {
+    host_with_deadline(Duration::from_millis(500))
+}
+
+fn host_with_deadline(deadline: Duration) -> JudgeHost {
     JudgeHost::new(
         Limits {
-            deadline: Duration::from_millis(500),
+            deadline,
             ..Limits::default()
         },
         None,
@@ -58,7 +68,7 @@ fn a_well_behaved_judge_is_loaded_and_called() {
 
 #[test]
 fn an_infinite_loop_ends_at_the_deadline() {
-    let host = host();
+    let host = impatient_host();
     let judge = scripted_judge(&host);
     let (result, report) = judge.judge_with_report(&scripted("loop"));
     match result {
@@ -331,7 +341,7 @@ fn a_judges_directory_loads_what_it_can_and_reports_the_rest() {
 
 #[test]
 fn a_runaway_call_does_not_hold_up_calls_on_other_threads() {
-    let host = host();
+    let host = impatient_host();
     let judge = Arc::new(scripted_judge(&host));
     let runaway = {
         let judge = judge.clone();
@@ -348,7 +358,7 @@ fn a_runaway_call_does_not_hold_up_calls_on_other_threads() {
 
 #[test]
 fn more_calls_than_the_instance_pool_holds_wait_for_a_slot_instead_of_failing() {
-    let host = host();
+    let host = impatient_host();
     let judge = Arc::new(scripted_judge(&host));
     // Calls that hold their instance until the deadline, twice as many as there are slots.
     let callers: Vec<_> = (0..coalmine::judge_host::max_concurrent_calls() * 2)
