@@ -62,6 +62,14 @@ pub struct AnalysisSpec {
     /// The judge (default: the config's `judge.name`, else mann-whitney).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<String>,
+    /// The control's window ends this much earlier than the experiment's (Kayenta's
+    /// `controlOffsetInMinutes`, Spinnaker's `baselineAnalysisOffsetInMins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_offset: Option<SignedDuration>,
+    /// How Kayenta's API (`/canary`, `/standalone_canary_analysis`) was asked for this analysis: its request
+    /// and accounts, kept for Kayenta's status responses. Set by the Kayenta routes; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kayenta: Option<serde_json::Value>,
 }
 
 /// One side of a canary.
@@ -93,6 +101,8 @@ pub struct Plan {
     pub judge: SelectedJudge,
     pub scopes: BTreeMap<String, ScopeSpec>,
     pub schedule: Schedule,
+    /// How much earlier the control's window ends than the experiment's.
+    pub control_offset: SignedDuration,
     pub step: Duration,
     pub thresholds: ScoreThresholds,
 }
@@ -106,10 +116,22 @@ impl AnalysisSpec {
         self.lifetime.is_some()
     }
 
-    /// Fixes what must not change across restarts: a real-time analysis without a start starts `now`.
+    /// Fixes what must not change across restarts: a real-time analysis without a start starts `now`, and a
+    /// retrospective one given only a `lookback` judges the window of that length ending `now`.
     pub fn normalized(mut self, now: Timestamp) -> AnalysisSpec {
         if self.is_real_time() && self.start.is_none() {
             self.start = Some(now);
+        }
+        if !self.is_real_time()
+            && self.start.is_none()
+            && self.end.is_none()
+            && let Some(lookback) = self.lookback
+            && lookback.is_positive()
+        {
+            // Truncated to the millisecond, the store's precision.
+            let end = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
+            self.start = Some(end - lookback);
+            self.end = Some(end);
         }
         self
     }
@@ -164,6 +186,11 @@ impl AnalysisSpec {
         }
 
         let step = self.step.unwrap_or(DEFAULT_STEP);
+        if let Some(offset) = self.control_offset
+            && offset.is_negative()
+        {
+            return Err(format!("controlOffset must not be negative, got {offset:#}"));
+        }
         if step < SignedDuration::from_secs(1) {
             return Err(format!("step must be at least 1s, got {step:#}"));
         }
@@ -191,7 +218,7 @@ impl AnalysisSpec {
                 )?
             }
             (None, _, _) => {
-                return Err("give start and end for a retrospective analysis, or lifetime for a real-time one".into());
+                return Err("give start and end (or only lookback, for the window ending now) for a retrospective analysis, or lifetime for a real-time one".into());
             }
         };
         Ok(Plan {
@@ -201,6 +228,7 @@ impl AnalysisSpec {
             judge,
             scopes,
             schedule,
+            control_offset: self.control_offset.unwrap_or(SignedDuration::ZERO),
             step: Duration::try_from(step).map_err(|_| "step must be positive".to_string())?,
             thresholds: self.thresholds,
         })
@@ -208,14 +236,14 @@ impl AnalysisSpec {
 }
 
 impl Plan {
-    /// The scopes of every scope name over `[start, end]`.
+    /// The scopes of every scope name over `[start, end]` (the control's shifted back by the control offset).
     pub fn scopes_for(&self, start: Timestamp, end: Timestamp) -> BTreeMap<String, ScopePair> {
-        let side = |spec: &SideSpec| Scope {
+        let side = |spec: &SideSpec, offset: SignedDuration| Scope {
             scope: spec.scope.clone(),
             location: spec.location.clone(),
             extended_params: spec.params.clone(),
-            start,
-            end,
+            start: start - offset,
+            end: end - offset,
             step: self.step,
         };
         self.scopes
@@ -224,8 +252,8 @@ impl Plan {
                 (
                     name.clone(),
                     ScopePair {
-                        control: side(&scope.control),
-                        experiment: side(&scope.experiment),
+                        control: side(&scope.control, self.control_offset),
+                        experiment: side(&scope.experiment, SignedDuration::ZERO),
                     },
                 )
             })

@@ -123,7 +123,7 @@ pub async fn cancel(
 }
 
 /// A stored config by id, else by name.
-fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> {
+pub(crate) fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> {
     match store.config(id) {
         Ok(stored) => Ok(stored.config),
         Err(StoreError::NotFound(Missing::Config(_))) => match store.config_by_name(id, None) {

@@ -1,0 +1,144 @@
+//! Kayenta's REST API on coalmine's port, so that Argo Rollouts' `kayenta` provider, Spinnaker's
+//! `kayentaCanary` stage and Kayenta's own clients work unchanged: `/canaryConfig`, `/canary`,
+//! `/standalone_canary_analysis`, `/judges`, `/judge` (RemoteJudge), `/credentials`, `/metricsServices`.
+//!
+//! Kayenta's runs are analyses of the native engine (origin `kayenta`, visible under `/v1/analyses`); the
+//! Kayenta shapes live in [`crate::kayenta::execution`] and [`crate::kayenta::standalone`], and these
+//! handlers only translate. Errors are Kayenta's: `{"message": ...}` with 400 or 404.
+
+pub mod accounts;
+pub mod canary;
+pub mod canary_config;
+pub mod standalone;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::analysis::spec::AnalysisSpec;
+use crate::kayenta::CanaryConfig;
+use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
+use crate::metrics::plan_canary;
+use crate::server::error::ApiError;
+use crate::server::{AppState, blocking};
+use crate::store::{Analysis, Missing, NewAnalysis, Origin, StoreError};
+
+/// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
+fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value.clone()).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::bad_request(if path == "." {
+            error.into_inner().to_string()
+        } else {
+            format!("{path}: {}", error.into_inner())
+        })
+    })
+}
+
+/// The stored config with id `id`, or Kayenta's 404.
+async fn stored_config(state: &AppState, id: &str) -> Result<CanaryConfig, ApiError> {
+    let (store, key) = (state.store.clone(), id.to_string());
+    blocking(move || match store.config(&key) {
+        Ok(stored) => Ok(stored.config),
+        Err(StoreError::NotFound(Missing::Config(_))) => Err(ApiError::not_found(format!(
+            "No canary config with id '{key}' was found."
+        ))),
+        Err(error) => Err(error.into()),
+    })
+    .await
+}
+
+/// Starts a Kayenta run of `spec` (translated from Kayenta's `request`) with `config`: resolves the metrics
+/// account as Kayenta does (the first when none is named), checks that every query can be built, stores the
+/// analysis and hands it to the scheduler. Returns its id at once; the caller polls.
+async fn start_run(
+    state: &AppState,
+    kind: RunKind,
+    params: RunParams,
+    config: CanaryConfig,
+    canary_config_id: String,
+    mut spec: AnalysisSpec,
+    request: Value,
+) -> Result<String, ApiError> {
+    let (account, source) = state
+        .accounts
+        .get(params.metrics_account_name.as_deref().filter(|name| !name.is_empty()))
+        .map_err(ApiError::bad_request)?;
+    let (configuration_account_name, storage_account_name) = params.store_accounts();
+    let run = KayentaRun {
+        kind,
+        application: params
+            .application
+            .clone()
+            .filter(|application| !application.is_empty())
+            .unwrap_or_else(|| match canary_config_id.as_str() {
+                "ad-hoc" => crate::kayenta::execution::AD_HOC.to_string(),
+                _ => crate::kayenta::execution::DEFAULT_APPLICATION.to_string(),
+            }),
+        user: params.user.clone(),
+        parent_pipeline_execution_id: params.parent_pipeline_execution_id.clone(),
+        canary_config_id,
+        metrics_account_name: account.to_string(),
+        configuration_account_name,
+        storage_account_name,
+        metrics_account_type: source.kind().to_string(),
+        request,
+    };
+    spec.account = Some(account.to_string());
+    spec.kayenta = Some(
+        serde_json::to_value(&run).map_err(|error| ApiError::internal(error.to_string()))?,
+    );
+    let spec = spec.normalized(jiff::Timestamp::now());
+    let plan = spec
+        .plan(config.clone(), &state.accounts, &state.host)
+        .map_err(ApiError::bad_request)?;
+    // A query that cannot be built (a missing template, a missing location) is the caller's mistake: say so
+    // now rather than in a failed run.
+    let first = plan.schedule.window(0);
+    plan_canary(
+        plan.source.as_ref(),
+        &plan.config,
+        &plan.scopes_for(first.start, first.end),
+    )?;
+    let request =
+        serde_json::to_value(&spec).map_err(|error| ApiError::internal(error.to_string()))?;
+    let store = state.store.clone();
+    let analysis = blocking(move || {
+        Ok(store.create_analysis(NewAnalysis {
+            origin: Origin::Kayenta,
+            request,
+            config,
+        })?)
+    })
+    .await?;
+    let id = analysis.id.clone();
+    state.scheduler.start(analysis);
+    Ok(id)
+}
+
+/// The Kayenta run `id` of kind `kind`, with its intervals; 404 when there is none.
+async fn load_run(
+    state: &AppState,
+    id: &str,
+    kind: RunKind,
+) -> Result<(Analysis, KayentaRun, Vec<crate::store::Interval>), ApiError> {
+    let (store, key) = (state.store.clone(), id.to_string());
+    let what = match kind {
+        RunKind::Canary => "canary execution",
+        RunKind::Standalone => "canary analysis execution",
+    };
+    let not_found = move || ApiError::not_found(format!("Unable to find {what} with id '{id}'."));
+    let found = blocking(move || match store.analysis(&key) {
+        Ok(analysis) => {
+            let intervals = store.intervals(&key)?;
+            Ok(Some((analysis, intervals)))
+        }
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    })
+    .await?;
+    let (analysis, intervals) = found.ok_or_else(not_found.clone())?;
+    match KayentaRun::of(&analysis) {
+        Some(run) if run.kind == kind => Ok((analysis, run, intervals)),
+        _ => Err(not_found()),
+    }
+}
