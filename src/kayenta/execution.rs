@@ -166,7 +166,7 @@ impl CanaryExecutionRequest {
         config: &CanaryConfig,
     ) -> Result<AnalysisSpec, String> {
         let thresholds = Thresholds::required(self.thresholds)?;
-        let missing: Vec<&str> = config
+        let missing: std::collections::BTreeSet<&str> = config
             .metrics
             .iter()
             .map(|metric| metric.scope_name.as_deref().unwrap_or("default"))
@@ -175,7 +175,7 @@ impl CanaryExecutionRequest {
         if !missing.is_empty() {
             return Err(format!(
                 "Canary metrics require scopes which were not provided in the execution request: [{}]",
-                missing.join(", ")
+                missing.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
         let mut window: Option<(Timestamp, Timestamp, SignedDuration, u64, String)> = None;
