@@ -169,6 +169,28 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
     let (status, refused) = get(&url("/canary/no-such-run")).await;
     assert_eq!(status, 404, "{refused}");
 
+    // A control window shifted back (Kayenta lets each side have its own) is a control offset: shifted ten
+    // minutes before the data set starts, the control has ten fewer points.
+    let mut shifted = execution_request(prometheus::BASELINE);
+    let data = prometheus::shared();
+    let ten = jiff::SignedDuration::from_mins(10);
+    shifted["scopes"]["default"]["controlScope"]["start"] = json!(data.start_time() - ten);
+    shifted["scopes"]["default"]["controlScope"]["end"] = json!(data.end_time() - ten);
+    let (status, started) = post(&url(&format!("/canary/{id}")), &shifted).await;
+    assert_eq!(status, 200, "{started}");
+    let run = wait_complete(&url(&format!("/canary/{}", started["canaryExecutionId"].as_str().unwrap()))).await;
+    let latency = &run["result"]["judgeResult"]["results"][0];
+    assert_eq!(
+        (&latency["controlMetadata"]["stats"]["count"], &latency["experimentMetadata"]["stats"]["count"]),
+        (&json!(51), &json!(61)),
+        "{run:#}"
+    );
+    let mut longer = shifted.clone();
+    longer["scopes"]["default"]["controlScope"]["end"] = json!(data.end_time());
+    let (status, refused) = post(&url(&format!("/canary/{id}")), &longer).await;
+    assert_eq!(status, 400);
+    assert!(refused["message"].as_str().unwrap().contains("must be as long as the experiment's"), "{refused}");
+
     // Ad hoc, with no account named (the first) and any storage account (the built-in store).
     let (status, refused) = post(&url("/canary"), &json!({"executionRequest": execution_request(prometheus::CANARY)})).await;
     assert_eq!((status, refused), (400, json!({"message": "canaryConfig must be provided for ad-hoc requests"})));
@@ -191,7 +213,9 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
     assert!(run["startTimeMillis"].is_i64() && run["endTimeIso"].is_string(), "{run:#}");
     assert_eq!(run["config"]["name"], "checkout-canary");
     let (_, listed) = get(&url("/canary/executions")).await;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "the ad hoc run is listed under ad-hoc");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "only the ad hoc run is listed under ad-hoc");
+    let (_, listed) = get(&url("/canary/executions?application=kayenta-coalmine")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "the run without an application");
 }
 
 /// A retrospective standalone analysis of the data set's hour, judged every 20 minutes.

@@ -260,3 +260,36 @@ impl Plan {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(body: serde_json::Value) -> AnalysisSpec {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn a_lookback_alone_is_the_window_ending_now() {
+        let now: Timestamp = "2026-01-01T10:00:00.123456Z".parse().unwrap();
+        let normalized = spec(serde_json::json!({
+            "lookback": "10m", "thresholds": {"pass": 75, "marginal": 50}
+        }))
+        .normalized(now);
+        assert_eq!(normalized.end, Some("2026-01-01T10:00:00.123Z".parse().unwrap()));
+        assert_eq!(normalized.start, Some("2026-01-01T09:50:00.123Z".parse().unwrap()));
+        assert!(!normalized.is_real_time());
+
+        // Given times, or a lifetime, are left as they are.
+        let given = spec(serde_json::json!({
+            "lookback": "10m", "start": "2026-01-01T08:00:00Z", "end": "2026-01-01T09:00:00Z",
+            "thresholds": {"pass": 75, "marginal": 50}
+        }));
+        assert_eq!(given.clone().normalized(now), given);
+        let real_time = spec(serde_json::json!({
+            "lookback": "10m", "lifetime": "1h", "thresholds": {"pass": 75, "marginal": 50}
+        }))
+        .normalized(now);
+        assert_eq!((real_time.start, real_time.end), (Some(now), None));
+    }
+}
