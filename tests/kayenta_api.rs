@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::clients::{example_json, get, post, send, store_example_config};
 use common::server::Server;
 use serde_json::{Value, json};
+use support::datadog::{API_KEY, APP_KEY, DatadogDouble, DoubleOptions};
 use support::prometheus;
 
 fn start(data: &std::path::Path) -> Server {
@@ -320,4 +321,47 @@ async fn kayentas_paths_need_the_token_except_health() {
             "{path}"
         );
     }
+}
+
+#[tokio::test]
+async fn metric_names_come_from_prometheus_and_datadog_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let url = |path: &str| format!("{}{path}", server.url);
+    let (status, names) = get(&url("/metadata/metricsService?metricsAccountName=prometheus&filter=LATENCY")).await;
+    assert_eq!(status, 200, "{names}");
+    assert_eq!(names, json!([{"name": prometheus::LATENCY}]));
+    let (_, all) = get(&url("/metadata/metricsService?filter=checkout_")).await;
+    assert_eq!(
+        all,
+        json!([{"name": prometheus::LATENCY}, {"name": prometheus::REQUESTS}, {"name": prometheus::SPARSE},
+               {"name": prometheus::SPECIAL}])
+    );
+    let (status, refused) = get(&url("/metadata/metricsService?metricsAccountName=nope")).await;
+    assert_eq!((status, refused), (400, json!({"message": "Unable to resolve account nope."})));
+
+    let double = DatadogDouble::start(DoubleOptions {
+        answers: [
+            ("avg:system.cpu.user{app:checkout}".to_string(), vec![]),
+            ("avg:trace.http.request.errors{app:checkout}".to_string(), vec![]),
+        ]
+        .into(),
+        ..DoubleOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let datadog = Server::start_with_env(
+        dir.path(),
+        &["--datadog-url", &double.url],
+        &[("DD_API_KEY", API_KEY), ("DD_APP_KEY", APP_KEY)],
+    );
+    for _ in 0..2 {
+        let (status, names) = get(&format!("{}/metadata/metricsService?filter=cpu", datadog.url)).await;
+        assert_eq!(status, 200, "{names}");
+        assert_eq!(names, json!([{"name": "system.cpu.user"}]));
+    }
+    let listed = double.requests().iter().filter(|request| request.uri.starts_with("/api/v1/metrics?")).count();
+    assert_eq!(listed, 1, "the second answer comes from the cache");
+    let (_, credentials) = get(&format!("{}/credentials", datadog.url)).await;
+    assert_eq!(credentials[0]["type"], "datadog");
 }

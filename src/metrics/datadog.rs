@@ -219,6 +219,32 @@ impl DatadogSource {
             _ => Ok(answer.series),
         }
     }
+
+    /// One attempt at listing the metrics reported in the last hour (`/api/v1/metrics?from=`).
+    async fn metrics_list(&self) -> Result<Vec<String>, AttemptError> {
+        let mut url = self.query_url.clone();
+        let base = url.path().trim_end_matches("/api/v1/query").to_string();
+        url.set_path(&format!("{base}/api/v1/metrics"));
+        let from = jiff::Timestamp::now().as_second() - 3600;
+        url.query_pairs_mut()
+            .append_pair("from", &from.to_string());
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| AttemptError::transport(&error))?;
+        let body = http::success_body(response).await?;
+        #[derive(Deserialize)]
+        struct Metrics {
+            metrics: Vec<String>,
+        }
+        serde_json::from_str::<Metrics>(&body)
+            .map(|answer| answer.metrics)
+            .map_err(|error| {
+                AttemptError::Unreadable(format!("{error}; the body starts: {}", excerpt(&body)))
+            })
+    }
 }
 
 /// A metric's Datadog query config (`DatadogCanaryMetricSetQueryConfig`).
@@ -332,6 +358,14 @@ impl MetricSource for DatadogSource {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
+        Box::pin(async move {
+            self.endpoint
+                .run("metric names", "metrics list", || self.metrics_list())
+                .await
         })
     }
 }

@@ -221,6 +221,36 @@ impl PrometheusSource {
         }
     }
 
+    /// One attempt at listing the metric names (`/api/v1/label/__name__/values`).
+    async fn label_names(&self) -> Result<Vec<String>, AttemptError> {
+        let response = self
+            .client
+            .label_values("__name__")
+            .get_raw()
+            .await
+            .map_err(|error| match &error {
+                prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
+                    || AttemptError::Transport(client.to_string()),
+                    AttemptError::transport,
+                ),
+                _ => AttemptError::Transport(error.to_string()),
+            })?;
+        let body = http::success_body(response).await?;
+        #[derive(Deserialize)]
+        struct Values {
+            status: String,
+            #[serde(default)]
+            data: Vec<String>,
+        }
+        match serde_json::from_str::<Values>(&body) {
+            Ok(values) if values.status == "success" => Ok(values.data),
+            _ => Err(AttemptError::Unreadable(format!(
+                "not a label values answer; the body starts: {}",
+                excerpt(&body)
+            ))),
+        }
+    }
+
     /// The filters of a `resourceType`, used when there is no custom template.
     fn resource_filters(
         &self,
@@ -412,6 +442,14 @@ impl MetricSource for PrometheusSource {
                 )]);
             }
             Ok(sets)
+        })
+    }
+
+    fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
+        Box::pin(async move {
+            self.endpoint
+                .run("metric names", "label __name__", || self.label_names())
+                .await
         })
     }
 }

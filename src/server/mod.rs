@@ -90,6 +90,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(routes::kayenta::canary_config::replace)
                 .delete(routes::kayenta::canary_config::delete),
         )
+        .route(
+            "/metadata/metricsService",
+            get(routes::kayenta::metadata::metric_names),
+        )
         .route("/canary", post(routes::kayenta::canary::start_ad_hoc))
         .route("/canary/executions", get(routes::kayenta::canary::list))
         .route(

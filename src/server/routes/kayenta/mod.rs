@@ -1,6 +1,6 @@
 //! Kayenta's REST API on coalmine's port, so that Argo Rollouts' `kayenta` provider, Spinnaker's
 //! `kayentaCanary` stage and Kayenta's own clients work unchanged: `/canaryConfig`, `/canary`,
-//! `/standalone_canary_analysis`, `/judges`, `/judge` (RemoteJudge), `/credentials`, `/metricsServices`.
+//! `/standalone_canary_analysis`, `/judges`, `/judge` (RemoteJudge), `/credentials`, `/metricsServices`, `/metadata/metricsService`.
 //!
 //! Kayenta's runs are analyses of the native engine (origin `kayenta`, visible under `/v1/analyses`); the
 //! Kayenta shapes live in [`crate::kayenta::execution`] and [`crate::kayenta::standalone`], and these
@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod canary;
 pub mod canary_config;
+pub mod metadata;
 pub mod standalone;
 
 use serde::de::DeserializeOwned;
