@@ -217,6 +217,18 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "only the ad hoc run is listed under ad-hoc");
     let (_, listed) = get(&url("/canary/executions?application=kayenta-coalmine")).await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "the run without an application");
+    let (status, refused) = get(&url("/canary/executions?limit=many")).await;
+    assert_eq!((status, refused), (400, json!({"message": "limit: 'many' is not a whole number of at least 1"})));
+
+    // Only Kayenta's API makes Kayenta runs.
+    let (status, refused) = post(
+        &url("/v1/analyses"),
+        &json!({"configId": "checkout-canary", "control": {"scope": "a"}, "experiment": {"scope": "b"},
+                "lookback": "5m", "thresholds": {"pass": 75, "marginal": 50}, "kayenta": {}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(refused["message"].as_str().unwrap().starts_with("kayenta: "), "{refused}");
 }
 
 /// A retrospective standalone analysis of the data set's hour, judged every 20 minutes.

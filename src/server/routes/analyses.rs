@@ -24,6 +24,11 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     Json(spec): Json<AnalysisSpec>,
 ) -> Result<Response, ApiError> {
+    if spec.kayenta.is_some() {
+        return Err(ApiError::bad_request(
+            "kayenta: this field is set by Kayenta's API (/canary, /standalone_canary_analysis); leave it out",
+        ));
+    }
     let spec = spec.normalized(jiff::Timestamp::now());
     let config = match (&spec.config, &spec.config_id) {
         (Some(config), None) => config.clone(),

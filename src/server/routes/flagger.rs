@@ -36,7 +36,7 @@ pub struct Payload {
     namespace: String,
     #[serde(default)]
     phase: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::kayenta::canary_config::nullable")]
     metadata: BTreeMap<String, String>,
 }
 

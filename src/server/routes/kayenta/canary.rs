@@ -87,8 +87,8 @@ pub async fn status(
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     application: Option<String>,
-    limit: Option<u32>,
-    page: Option<u32>,
+    limit: Option<String>,
+    page: Option<String>,
     /// Comma-separated Orca statuses (`running`, `succeeded`, `terminal`, …), in any case.
     statuses: Option<String>,
 }
@@ -99,8 +99,17 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let application = params.application.unwrap_or_else(|| AD_HOC.to_string());
-    let limit = params.limit.unwrap_or(20).clamp(1, 1000) as usize;
-    let page = params.page.unwrap_or(1).max(1) as usize;
+    let number = |value: Option<String>, name: &str, default: usize| match value {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(number) if number >= 1 => Ok(number),
+            _ => Err(ApiError::bad_request(format!(
+                "{name}: '{text}' is not a whole number of at least 1"
+            ))),
+        },
+    };
+    let limit = number(params.limit, "limit", 20)?.min(1000);
+    let page = number(params.page, "page", 1)?;
     let wanted: Vec<String> = params
         .statuses
         .iter()

@@ -25,14 +25,8 @@ use crate::store::{Analysis, Missing, NewAnalysis, Origin, StoreError};
 
 /// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value.clone()).map_err(|error| {
-        let path = error.path().to_string();
-        ApiError::bad_request(if path == "." {
-            error.into_inner().to_string()
-        } else {
-            format!("{path}: {}", error.into_inner())
-        })
-    })
+    let text = serde_json::to_vec(value).map_err(|error| ApiError::internal(error.to_string()))?;
+    crate::documents::from_json(&text).map_err(ApiError::bad_request)
 }
 
 /// The stored config with id `id`, or Kayenta's 404.
