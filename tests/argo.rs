@@ -91,20 +91,28 @@ async fn kayenta_measurement(address: &str, provider: &Value) -> (Phase, i64, Va
     )
     .await;
     assert_eq!(status, 200, "{started}");
-    let execution = started["canaryExecutionId"].as_str().expect("canaryExecutionId").to_string();
+    let execution = started["canaryExecutionId"]
+        .as_str()
+        .expect("canaryExecutionId")
+        .to_string();
 
     // 3. Polling, with no query parameters (Argo waits 15 s between polls; the test does not).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, result) = send(client.get(format!("{address}/canary/{execution}"))).await;
         assert_eq!(status, 200, "{result}");
-        let complete = result["complete"].as_bool().expect("Missing Complete Status");
+        let complete = result["complete"]
+            .as_bool()
+            .expect("Missing Complete Status");
         if complete {
             let score = result["result"]["judgeResult"]["score"]["score"]
                 .as_f64()
                 .unwrap_or_else(|| panic!("Missing Score: {result:#}"))
                 as i64;
-            let (pass, marginal) = (threshold["pass"].as_i64().unwrap(), threshold["marginal"].as_i64().unwrap());
+            let (pass, marginal) = (
+                threshold["pass"].as_i64().unwrap(),
+                threshold["marginal"].as_i64().unwrap(),
+            );
             let phase = if score >= pass {
                 Phase::Successful
             } else if score >= marginal {
@@ -114,7 +122,10 @@ async fn kayenta_measurement(address: &str, provider: &Value) -> (Phase, i64, Va
             };
             return (phase, score, result);
         }
-        assert!(Instant::now() < deadline, "not complete after 60 s: {result:#}");
+        assert!(
+            Instant::now() < deadline,
+            "not complete after 60 s: {result:#}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -166,7 +177,10 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
     address_of(&mut regressed);
     let (phase, score, result) = kayenta_measurement(&server.url, &regressed).await;
     assert_eq!((phase, score), (Phase::Failed, 0), "{result:#}");
-    assert_eq!(result["result"]["judgeResult"]["score"]["classification"], "Fail");
+    assert_eq!(
+        result["result"]["judgeResult"]["score"]["classification"],
+        "Fail"
+    );
     assert_eq!(
         result["result"]["judgeResult"]["results"][0]["classification"],
         "High"
@@ -175,7 +189,12 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
     // The runs are analyses of the native API too.
     let (status, analyses) = get(&format!("{}/v1/analyses", server.url)).await;
     assert_eq!(status, 200);
-    let origins: Vec<&Value> = analyses.as_array().unwrap().iter().map(|a| &a["origin"]).collect();
+    let origins: Vec<&Value> = analyses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["origin"])
+        .collect();
     assert_eq!(origins, [&json!("kayenta"), &json!("kayenta")]);
 }
 
@@ -197,7 +216,8 @@ async fn without_argos_region_the_location_is_missing_and_the_run_is_refused() {
     assert_eq!(status, 400, "{refused}");
     let message = refused["message"].as_str().unwrap();
     assert!(
-        message.contains("metric 'latency'") && message.contains("variable 'location' is not defined"),
+        message.contains("metric 'latency'")
+            && message.contains("variable 'location' is not defined"),
         "{message}"
     );
 }
@@ -206,7 +226,10 @@ async fn without_argos_region_the_location_is_missing_and_the_run_is_refused() {
 fn web_metric(address: &str, args: &[(&str, &str)]) -> Value {
     let template = example_yaml("argo-rollouts/analysis-template-web.yaml").remove(0);
     let mut metric = substitute(&template["spec"]["metrics"][0], args);
-    let url = metric["provider"]["web"]["url"].as_str().unwrap().to_string();
+    let url = metric["provider"]["web"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = &url[url.find("/v1/").expect("the template calls /v1/…")..];
     metric["provider"]["web"]["url"] = json!(format!("{address}{path}"));
     metric
@@ -215,7 +238,10 @@ fn web_metric(address: &str, args: &[(&str, &str)]) -> Value {
 /// Evaluates a condition of the form `result.<field> == "<value>"`, the form the example uses.
 fn condition(expression: &str, result: &Value) -> bool {
     let (left, right) = expression.split_once("==").expect("a comparison");
-    let field = left.trim().strip_prefix("result.").expect("a field of result");
+    let field = left
+        .trim()
+        .strip_prefix("result.")
+        .expect("a field of result");
     let expected: String = serde_json::from_str(right.trim()).expect("a quoted value");
     result[field] == json!(expected)
 }
@@ -254,7 +280,10 @@ async fn the_web_provider_judges_the_last_minutes_synchronously() {
     let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
     store_example_config(&server.url).await;
 
-    let healthy = web_metric(&server.url, &[("stable-hash", "baseline"), ("canary-hash", "baseline")]);
+    let healthy = web_metric(
+        &server.url,
+        &[("stable-hash", "baseline"), ("canary-hash", "baseline")],
+    );
     let (phase, result, took) = web_measurement(&healthy).await;
     assert_eq!(phase, Phase::Successful, "{result:#}");
     assert_eq!(result["status"], "completed");
@@ -263,7 +292,10 @@ async fn the_web_provider_judges_the_last_minutes_synchronously() {
         interval["start"].as_str().unwrap().parse().unwrap(),
         interval["end"].as_str().unwrap().parse().unwrap(),
     );
-    assert_eq!(end.duration_since(start), jiff::SignedDuration::from_mins(10));
+    assert_eq!(
+        end.duration_since(start),
+        jiff::SignedDuration::from_mins(10)
+    );
     assert!(
         jiff::Timestamp::now().duration_since(end) < jiff::SignedDuration::from_mins(1),
         "the window ends now: {end}"
@@ -271,7 +303,10 @@ async fn the_web_provider_judges_the_last_minutes_synchronously() {
     // A sanity bound only: Argo's default timeout is 10 s.
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
-    let regressed = web_metric(&server.url, &[("stable-hash", "baseline"), ("canary-hash", "canary")]);
+    let regressed = web_metric(
+        &server.url,
+        &[("stable-hash", "baseline"), ("canary-hash", "canary")],
+    );
     let (phase, result, _) = web_measurement(&regressed).await;
     assert_eq!(phase, Phase::Failed, "{result:#}");
     assert_eq!(result["score"], 0.0);

@@ -17,7 +17,12 @@ fn webhook() -> Value {
     assert_eq!(canary["kind"], "Canary");
     let hook = canary["spec"]["analysis"]["webhooks"][0].clone();
     assert_eq!(hook["type"], "rollout");
-    assert!(hook["url"].as_str().unwrap().ends_with("/v1/webhooks/flagger"));
+    assert!(
+        hook["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1/webhooks/flagger")
+    );
     hook
 }
 
@@ -27,7 +32,10 @@ fn payload(experiment: &str) -> Value {
     let canary = example_yaml("flagger/canary.yaml").remove(0);
     let mut metadata = webhook()["metadata"].clone();
     for value in metadata.as_object().unwrap().values() {
-        assert!(value.is_string(), "Flagger's metadata is a map of strings: {value}");
+        assert!(
+            value.is_string(),
+            "Flagger's metadata is a map of strings: {value}"
+        );
     }
     metadata["controlScope"] = json!(prometheus::BASELINE);
     metadata["experimentScope"] = json!(experiment);
@@ -50,20 +58,40 @@ async fn the_webhook_passes_a_healthy_canary_and_fails_a_regressed_one_with_the_
 
     let (status, healthy) = post(&url, &payload(prometheus::BASELINE)).await;
     assert_eq!(status, 200, "{healthy:#}");
-    assert_eq!((healthy["classification"].as_str(), healthy["score"].as_f64()), (Some("Pass"), Some(100.0)));
-    let (start, end): (jiff::Timestamp, jiff::Timestamp) =
-        (healthy["start"].as_str().unwrap().parse().unwrap(), healthy["end"].as_str().unwrap().parse().unwrap());
-    assert_eq!(end.duration_since(start), jiff::SignedDuration::from_mins(10), "the example's lookback");
+    assert_eq!(
+        (
+            healthy["classification"].as_str(),
+            healthy["score"].as_f64()
+        ),
+        (Some("Pass"), Some(100.0))
+    );
+    let (start, end): (jiff::Timestamp, jiff::Timestamp) = (
+        healthy["start"].as_str().unwrap().parse().unwrap(),
+        healthy["end"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(
+        end.duration_since(start),
+        jiff::SignedDuration::from_mins(10),
+        "the example's lookback"
+    );
 
     let (status, regressed) = post(&url, &payload(prometheus::CANARY)).await;
     assert_eq!(status, 412, "{regressed:#}");
     assert_eq!(regressed["classification"], "Fail");
     let reason = regressed["reason"].as_str().unwrap();
-    assert!(reason.contains("not above the marginal threshold 50") && reason.contains("latency High"), "{reason}");
+    assert!(
+        reason.contains("not above the marginal threshold 50") && reason.contains("latency High"),
+        "{reason}"
+    );
 
     // Both are analyses of the native API.
     let (_, analyses) = get(&format!("{}/v1/analyses", server.url)).await;
-    let classifications: Vec<&Value> = analyses.as_array().unwrap().iter().map(|a| &a["classification"]).collect();
+    let classifications: Vec<&Value> = analyses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["classification"])
+        .collect();
     assert_eq!(classifications, [&json!("Fail"), &json!("Pass")]);
 }
 
@@ -82,17 +110,38 @@ async fn the_defaults_are_flaggers_names_and_bad_metadata_is_refused() {
     }
     let (status, judged) = post(&url, &defaults).await;
     assert_eq!(status, 412, "{judged:#}");
-    let (_, analysis) = get(&format!("{}/v1/analyses/{}", server.url, judged["id"].as_str().unwrap())).await;
+    let (_, analysis) = get(&format!(
+        "{}/v1/analyses/{}",
+        server.url,
+        judged["id"].as_str().unwrap()
+    ))
+    .await;
     assert_eq!(analysis["request"]["control"]["scope"], "checkout-primary");
     assert_eq!(analysis["request"]["experiment"]["scope"], "checkout");
 
     for (key, value, expected) in [
         ("config", None, "metadata.config is required"),
         ("config", Some("no-such-config"), "metadata.config:"),
-        ("lookback", Some("soon"), "metadata.lookback: 'soon' is not a positive duration"),
-        ("pass", Some("high"), "metadata.pass: 'high' is not a number"),
-        ("marginal", Some("90"), "marginal (90) must not be above pass (75)"),
-        ("account", Some("graphite"), "Unable to resolve account graphite."),
+        (
+            "lookback",
+            Some("soon"),
+            "metadata.lookback: 'soon' is not a positive duration",
+        ),
+        (
+            "pass",
+            Some("high"),
+            "metadata.pass: 'high' is not a number",
+        ),
+        (
+            "marginal",
+            Some("90"),
+            "marginal (90) must not be above pass (75)",
+        ),
+        (
+            "account",
+            Some("graphite"),
+            "Unable to resolve account graphite.",
+        ),
     ] {
         let mut body = payload(prometheus::BASELINE);
         match value {
@@ -116,7 +165,11 @@ async fn an_unreachable_prometheus_is_503() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--prometheus-url", &address]);
     store_example_config(&server.url).await;
-    let (status, body) = post(&format!("{}/v1/webhooks/flagger", server.url), &payload(prometheus::CANARY)).await;
+    let (status, body) = post(
+        &format!("{}/v1/webhooks/flagger", server.url),
+        &payload(prometheus::CANARY),
+    )
+    .await;
     assert_eq!(status, 503, "{body}");
     assert!(body["message"].is_string());
 }

@@ -189,7 +189,9 @@ impl AnalysisSpec {
         if let Some(offset) = self.control_offset
             && offset.is_negative()
         {
-            return Err(format!("controlOffset must not be negative, got {offset:#}"));
+            return Err(format!(
+                "controlOffset must not be negative, got {offset:#}"
+            ));
         }
         if step < SignedDuration::from_secs(1) {
             return Err(format!("step must be at least 1s, got {step:#}"));
@@ -276,8 +278,14 @@ mod tests {
             "lookback": "10m", "thresholds": {"pass": 75, "marginal": 50}
         }))
         .normalized(now);
-        assert_eq!(normalized.end, Some("2026-01-01T10:00:00.123Z".parse().unwrap()));
-        assert_eq!(normalized.start, Some("2026-01-01T09:50:00.123Z".parse().unwrap()));
+        assert_eq!(
+            normalized.end,
+            Some("2026-01-01T10:00:00.123Z".parse().unwrap())
+        );
+        assert_eq!(
+            normalized.start,
+            Some("2026-01-01T09:50:00.123Z".parse().unwrap())
+        );
         assert!(!normalized.is_real_time());
 
         // Given times, or a lifetime, are left as they are.

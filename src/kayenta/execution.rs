@@ -205,7 +205,9 @@ impl CanaryExecutionRequest {
             let this = (experiment.0, experiment.1, offset, step, name.clone());
             match &window {
                 None => window = Some(this),
-                Some(first) if (first.0, first.1, first.2, first.3) == (this.0, this.1, this.2, this.3) => {}
+                Some(first)
+                    if (first.0, first.1, first.2, first.3) == (this.0, this.1, this.2, this.3) => {
+                }
                 Some(first) => {
                     return Err(format!(
                         "scopes.{name}: every scope name must have the same start, end and step as scopes.{}",
@@ -252,8 +254,12 @@ impl CanaryExecutionRequest {
 fn times(scope: &CanaryScope, name: &str, side: &str) -> Result<(Timestamp, Timestamp), String> {
     match (scope.start, scope.end) {
         (Some(start), Some(end)) => Ok((start, end)),
-        (None, _) => Err(format!("scopes.{name}.{side}.start is required (an ISO-8601 instant)")),
-        (_, None) => Err(format!("scopes.{name}.{side}.end is required (an ISO-8601 instant)")),
+        (None, _) => Err(format!(
+            "scopes.{name}.{side}.start is required (an ISO-8601 instant)"
+        )),
+        (_, None) => Err(format!(
+            "scopes.{name}.{side}.end is required (an ISO-8601 instant)"
+        )),
     }
 }
 
@@ -357,7 +363,9 @@ pub fn status_response(analysis: &Analysis, run: &KayentaRun, intervals: &[Inter
 }
 
 /// `extendedScopeParams`, dropping null values (Spinnaker sends some).
-pub(crate) fn params<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(crate) fn params<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     let params = Option::<BTreeMap<String, Option<String>>>::deserialize(deserializer)?;
     Ok(params
         .unwrap_or_default()
@@ -398,7 +406,13 @@ mod tests {
         let scope = &spec.scopes["default"];
         assert_eq!(scope.control.location, "us-east-1");
         assert_eq!(scope.experiment.scope, "app-canary");
-        assert_eq!(spec.thresholds, ScoreThresholds { pass: 90.0, marginal: 75.0 });
+        assert_eq!(
+            spec.thresholds,
+            ScoreThresholds {
+                pass: 90.0,
+                marginal: 75.0
+            }
+        );
         assert_eq!(spec.step, Some(SignedDuration::from_secs(60)));
         assert_eq!(spec.control_offset, None);
         assert_eq!(spec.end.unwrap().to_string(), "2026-01-01T10:30:00Z");
@@ -430,7 +444,12 @@ mod tests {
             "Canary metrics require scopes which were not provided in the execution request: [default]"
         );
         let mut request = argo_request();
-        request.scopes.get_mut("default").unwrap().experiment_scope.end = None;
+        request
+            .scopes
+            .get_mut("default")
+            .unwrap()
+            .experiment_scope
+            .end = None;
         assert!(
             request
                 .to_spec(None, &config())

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::canary_config::nullable;
-use super::execution::{KayentaRun, params, Thresholds, canary_result, exception, orca_status, put_time};
+use super::execution::{
+    KayentaRun, Thresholds, canary_result, exception, orca_status, params, put_time,
+};
 use crate::analysis::spec::{AnalysisSpec, ScopeSpec, SideSpec};
 use crate::store::{Analysis, AnalysisStatus, Interval};
 
@@ -78,12 +80,17 @@ impl CanaryAnalysisExecutionRequest {
         let thresholds = Thresholds::required(self.thresholds)?;
         let minutes = |value: Option<i64>, field: &str| -> Result<Option<SignedDuration>, String> {
             match value {
-                Some(value) if value < 0 => Err(format!("{field} must not be negative, got {value}")),
+                Some(value) if value < 0 => {
+                    Err(format!("{field} must not be negative, got {value}"))
+                }
                 Some(0) | None => Ok(None),
                 Some(value) => Ok(Some(SignedDuration::from_mins(value))),
             }
         };
-        let offset = minutes(first.control_offset_in_minutes, "scopes[0].controlOffsetInMinutes")?;
+        let offset = minutes(
+            first.control_offset_in_minutes,
+            "scopes[0].controlOffsetInMinutes",
+        )?;
         let mut scopes = BTreeMap::new();
         for (index, scope) in self.scopes.iter().enumerate() {
             if minutes(scope.control_offset_in_minutes, "controlOffsetInMinutes")? != offset {
@@ -97,9 +104,10 @@ impl CanaryAnalysisExecutionRequest {
                 .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| "default".to_string());
             let side = |text: &Option<String>, location: &Option<String>, field: &str| {
-                let text = text.clone().filter(|text| !text.trim().is_empty()).ok_or_else(|| {
-                    format!("scopes[{index}].{field} is required")
-                })?;
+                let text = text
+                    .clone()
+                    .filter(|text| !text.trim().is_empty())
+                    .ok_or_else(|| format!("scopes[{index}].{field} is required"))?;
                 Ok::<_, String>(SideSpec {
                     scope: text,
                     location: location.clone().unwrap_or_default(),
@@ -107,7 +115,11 @@ impl CanaryAnalysisExecutionRequest {
                 })
             };
             let pair = ScopeSpec {
-                control: side(&scope.control_scope, &scope.control_location, "controlScope")?,
+                control: side(
+                    &scope.control_scope,
+                    &scope.control_location,
+                    "controlScope",
+                )?,
                 experiment: side(
                     &scope.experiment_scope,
                     &scope.experiment_location,
@@ -115,12 +127,16 @@ impl CanaryAnalysisExecutionRequest {
                 )?,
             };
             if scopes.insert(name.clone(), pair).is_some() {
-                return Err(format!("scopes[{index}].scopeName: '{name}' is given twice"));
+                return Err(format!(
+                    "scopes[{index}].scopeName: '{name}' is given twice"
+                ));
             }
         }
         let step = first.step.unwrap_or(60);
         if step < 1 {
-            return Err(format!("scopes[0].step must be at least 1 second, got {step}"));
+            return Err(format!(
+                "scopes[0].step must be at least 1 second, got {step}"
+            ));
         }
         let lifetime = minutes(self.lifetime_duration_mins, "lifetimeDurationMins")?;
         let (start, end, lifetime) = match (first.end_time_iso, lifetime) {
@@ -134,7 +150,11 @@ impl CanaryAnalysisExecutionRequest {
                         "scopes[0]: endTimeIso ({end}) must be at least a minute after startTimeIso ({start})"
                     ));
                 }
-                (Some(start), Some(start + SignedDuration::from_mins(whole)), None)
+                (
+                    Some(start),
+                    Some(start + SignedDuration::from_mins(whole)),
+                    None,
+                )
             }
             (None, Some(lifetime)) => (first.start_time_iso, None, Some(lifetime)),
             (None, None) => {
@@ -178,7 +198,11 @@ pub fn java_double(x: f64) -> String {
     if x == 0.0 || (1e-3..1e7).contains(&magnitude) {
         // Rust's shortest round-trip form, always with a fraction in this range.
         let text = format!("{x:?}");
-        return if text.contains('.') { text } else { format!("{text}.0") };
+        return if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        };
     }
     let text = format!("{x:e}");
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
@@ -250,7 +274,10 @@ pub fn status_response(
         .collect();
         let failed = interval.judge_result.score.score <= thresholds.marginal;
         let mut result = Map::new();
-        result.insert("executionId".into(), json!(format!("{}-{number}", analysis.id)));
+        result.insert(
+            "executionId".into(),
+            json!(format!("{}-{number}", analysis.id)),
+        );
         result.insert(
             "executionStatus".into(),
             json!(if failed { "TERMINAL" } else { "SUCCEEDED" }),
@@ -279,7 +306,9 @@ pub fn status_response(
     let mut stages = Vec::new();
     for number in 1..=planned {
         let stage = match intervals.get(number as usize - 1) {
-            Some(interval) if interval.judge_result.score.score <= thresholds.marginal => "terminal",
+            Some(interval) if interval.judge_result.score.score <= thresholds.marginal => {
+                "terminal"
+            }
             Some(_) => "succeeded",
             None if analysis.status == AnalysisStatus::Running
                 && number as usize == intervals.len() + 1 =>
@@ -330,13 +359,21 @@ pub fn status_response(
         result.insert("canaryScoreMessage".into(), json!(message));
         result.insert(
             "canaryScores".into(),
-            Value::Array(scores.iter().map(|score| super::numbers::to_json(*score)).collect()),
+            Value::Array(
+                scores
+                    .iter()
+                    .map(|score| super::numbers::to_json(*score))
+                    .collect(),
+            ),
         );
         result.insert("canaryExecutionResults".into(), json!(results));
         put_time(&mut result, "buildTime", analysis.created);
         put_time(&mut result, "startTime", analysis.created);
         put_time(&mut result, "endTime", analysis.updated);
-        response.insert("canaryAnalysisExecutionResult".into(), Value::Object(result));
+        response.insert(
+            "canaryAnalysisExecutionResult".into(),
+            Value::Object(result),
+        );
     }
     response.insert("canaryAnalysisExecutionRequest".into(), run.request.clone());
     response.insert("canaryConfig".into(), json!(analysis.config));
@@ -370,19 +407,31 @@ mod tests {
     fn the_final_decision_reads_the_last_score_with_kayentas_boundaries() {
         assert_eq!(
             final_decision(&[], 75.0, 50.0),
-            (false, "There were no successful canary judgements to aggregate".into())
+            (
+                false,
+                "There were no successful canary judgements to aggregate".into()
+            )
         );
         assert_eq!(
             final_decision(&[100.0, 50.0], 75.0, 50.0),
-            (false, "Final canary score 50.0 is not above the marginal score threshold.".into())
+            (
+                false,
+                "Final canary score 50.0 is not above the marginal score threshold.".into()
+            )
         );
         assert_eq!(
             final_decision(&[60.0], 75.0, 50.0),
-            (false, "Final canary score 60.0 is below the pass score threshold.".into())
+            (
+                false,
+                "Final canary score 60.0 is below the pass score threshold.".into()
+            )
         );
         assert_eq!(
             final_decision(&[0.0, 75.0], 75.0, 50.0),
-            (true, "Final canary score 75.0 met or exceeded the pass score threshold.".into())
+            (
+                true,
+                "Final canary score 75.0 met or exceeded the pass score threshold.".into()
+            )
         );
     }
 
@@ -424,8 +473,10 @@ mod tests {
             "Canary StageExecution configuration must contain at least one scope."
         );
         assert_eq!(
-            request(json!({"scopes": [{"controlScope": "a", "experimentScope": "b"}],
-                           "thresholds": {"pass": 75, "marginal": 50}}))
+            request(
+                json!({"scopes": [{"controlScope": "a", "experimentScope": "b"}],
+                           "thresholds": {"pass": 75, "marginal": 50}})
+            )
             .unwrap_err(),
             "Canary StageExecution configuration must include either `endTime` or `lifetimeDuration`."
         );

@@ -226,8 +226,7 @@ impl DatadogSource {
         let base = url.path().trim_end_matches("/api/v1/query").to_string();
         url.set_path(&format!("{base}/api/v1/metrics"));
         let from = jiff::Timestamp::now().as_second() - 3600;
-        url.query_pairs_mut()
-            .append_pair("from", &from.to_string());
+        url.query_pairs_mut().append_pair("from", &from.to_string());
         let response = self
             .client
             .get(url)

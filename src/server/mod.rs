@@ -108,7 +108,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/standalone_canary_analysis/{id}",
             get(routes::kayenta::standalone::status).post(routes::kayenta::standalone::start),
         )
-        .route("/pipelines/{id}/cancel", put(routes::kayenta::canary::cancel))
+        .route(
+            "/pipelines/{id}/cancel",
+            put(routes::kayenta::canary::cancel),
+        )
         .route("/v1/webhooks/flagger", post(routes::flagger::webhook))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {

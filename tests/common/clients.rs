@@ -46,7 +46,9 @@ pub fn substitute(value: &Value, args: &[(&str, &str)]) -> Value {
             );
             Value::String(text)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|item| substitute(item, args)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| substitute(item, args)).collect())
+        }
         Value::Object(fields) => Value::Object(
             fields
                 .iter()

@@ -186,7 +186,10 @@ async fn metrics(
     {
         return json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#);
     }
-    let Some(from) = params.get("from").filter(|from| from.parse::<i64>().is_ok()) else {
+    let Some(from) = params
+        .get("from")
+        .filter(|from| from.parse::<i64>().is_ok())
+    else {
         return json_response(
             StatusCode::BAD_REQUEST,
             r#"{"errors": ["from (epoch seconds) is required"]}"#,
@@ -200,5 +203,8 @@ async fn metrics(
         .collect();
     names.sort();
     names.dedup();
-    json_response(StatusCode::OK, json!({"metrics": names, "from": from}).to_string())
+    json_response(
+        StatusCode::OK,
+        json!({"metrics": names, "from": from}).to_string(),
+    )
 }

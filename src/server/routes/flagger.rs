@@ -137,7 +137,12 @@ fn spec(payload: &Payload) -> Result<AnalysisSpec, ApiError> {
         ));
     }
     let metadata = &payload.metadata;
-    let text = |key: &str| metadata.get(key).map(|value| value.trim()).filter(|value| !value.is_empty());
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    };
     if text("config").is_none() {
         return Err(ApiError::bad_request(
             "metadata.config is required: the name or id of a stored canary config (see /v1/configs)",

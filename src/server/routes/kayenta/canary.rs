@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::{load_run, start_run, stored_config, typed};
 use crate::kayenta::CanaryConfig;
-use crate::kayenta::execution::{self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams};
+use crate::kayenta::execution::{
+    self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams,
+};
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::{AppState, blocking};
@@ -39,7 +41,15 @@ pub async fn start_ad_hoc(
     let config: CanaryConfig = typed(config)?;
     let request_body = request.clone();
     let request: CanaryExecutionRequest = typed(request)?;
-    run(&state, params, config, AD_HOC.to_string(), request, request_body).await
+    run(
+        &state,
+        params,
+        config,
+        AD_HOC.to_string(),
+        request,
+        request_body,
+    )
+    .await
 }
 
 /// The `canaryConfig` and `executionRequest` of an ad hoc body, both required.
@@ -64,11 +74,22 @@ async fn run(
     request: CanaryExecutionRequest,
     body: Value,
 ) -> Result<axum::Json<Value>, ApiError> {
-    config.validate_for_judging().map_err(ApiError::bad_request)?;
+    config
+        .validate_for_judging()
+        .map_err(ApiError::bad_request)?;
     let spec = request
         .to_spec(None, &config)
         .map_err(ApiError::bad_request)?;
-    let id = start_run(state, RunKind::Canary, params, config, config_id, spec, body).await?;
+    let id = start_run(
+        state,
+        RunKind::Canary,
+        params,
+        config,
+        config_id,
+        spec,
+        body,
+    )
+    .await?;
     Ok(axum::Json(json!({"canaryExecutionId": id})))
 }
 
@@ -117,8 +138,17 @@ pub async fn list(
         .map(|status| status.trim().to_ascii_lowercase())
         .filter(|status| !status.is_empty())
         .collect();
-    let known = ["not_started", "running", "succeeded", "terminal", "canceled"];
-    if let Some(unknown) = wanted.iter().find(|status| !known.contains(&status.as_str())) {
+    let known = [
+        "not_started",
+        "running",
+        "succeeded",
+        "terminal",
+        "canceled",
+    ];
+    if let Some(unknown) = wanted
+        .iter()
+        .find(|status| !known.contains(&status.as_str()))
+    {
         return Err(ApiError::bad_request(format!(
             "statuses: unknown status '{unknown}': use {}",
             known.join(", ")
@@ -145,7 +175,11 @@ pub async fn list(
             }
             runs.push((analysis, run));
         }
-        let page: Vec<_> = runs.into_iter().skip((page - 1) * limit).take(limit).collect();
+        let page: Vec<_> = runs
+            .into_iter()
+            .skip((page - 1) * limit)
+            .take(limit)
+            .collect();
         let mut responses = Vec::with_capacity(page.len());
         for (analysis, run) in page {
             let intervals = store.intervals(&analysis.id)?;
@@ -164,13 +198,15 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let (store, cancelled) = (state.store.clone(), id.clone());
-    blocking(move || match store.transition(&cancelled, Transition::Cancel) {
-        Ok(_) | Err(StoreError::Conflict(Conflict::AnalysisFinished { .. })) => Ok(()),
-        Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
-            "Unable to find pipeline with id '{cancelled}'."
-        ))),
-        Err(error) => Err(error.into()),
-    })
+    blocking(
+        move || match store.transition(&cancelled, Transition::Cancel) {
+            Ok(_) | Err(StoreError::Conflict(Conflict::AnalysisFinished { .. })) => Ok(()),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
+                "Unable to find pipeline with id '{cancelled}'."
+            ))),
+            Err(error) => Err(error.into()),
+        },
+    )
     .await?;
     state.scheduler.cancel(&id);
     Ok(axum::http::StatusCode::ACCEPTED)

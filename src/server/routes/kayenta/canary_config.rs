@@ -54,7 +54,8 @@ pub async fn create(
     }
     validate(&config).map_err(ApiError::bad_request)?;
     let store = state.store.clone();
-    let stored = blocking(move || store.create_config(config).map_err(conflict_is_bad_request)).await?;
+    let stored =
+        blocking(move || store.create_config(config).map_err(conflict_is_bad_request)).await?;
     Ok(axum::Json(json!({"canaryConfigId": stored.id})))
 }
 

@@ -43,7 +43,12 @@ pub async fn metric_names(
 ) -> Result<axum::Json<Value>, ApiError> {
     let (account, source) = state
         .accounts
-        .get(params.metrics_account_name.as_deref().filter(|name| !name.is_empty()))
+        .get(
+            params
+                .metrics_account_name
+                .as_deref()
+                .filter(|name| !name.is_empty()),
+        )
         .map_err(ApiError::bad_request)?;
     let cached = cache()
         .lock()

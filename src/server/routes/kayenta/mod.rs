@@ -56,7 +56,12 @@ async fn start_run(
 ) -> Result<String, ApiError> {
     let (account, source) = state
         .accounts
-        .get(params.metrics_account_name.as_deref().filter(|name| !name.is_empty()))
+        .get(
+            params
+                .metrics_account_name
+                .as_deref()
+                .filter(|name| !name.is_empty()),
+        )
         .map_err(ApiError::bad_request)?;
     let (configuration_account_name, storage_account_name) = params.store_accounts();
     let run = KayentaRun {
@@ -79,9 +84,8 @@ async fn start_run(
         request,
     };
     spec.account = Some(account.to_string());
-    spec.kayenta = Some(
-        serde_json::to_value(&run).map_err(|error| ApiError::internal(error.to_string()))?,
-    );
+    spec.kayenta =
+        Some(serde_json::to_value(&run).map_err(|error| ApiError::internal(error.to_string()))?);
     let spec = spec.normalized(jiff::Timestamp::now());
     let plan = spec
         .plan(config.clone(), &state.accounts, &state.host)
@@ -131,7 +135,7 @@ async fn load_run(
         Err(error) => Err(error.into()),
     })
     .await?;
-    let (analysis, intervals) = found.ok_or_else(not_found.clone())?;
+    let (analysis, intervals) = found.ok_or_else(not_found)?;
     match KayentaRun::of(&analysis) {
         Some(run) if run.kind == kind => Ok((analysis, run, intervals)),
         _ => Err(not_found()),

@@ -39,7 +39,15 @@ pub async fn start_ad_hoc(
     let config: CanaryConfig = typed(config)?;
     let request_body = request.clone();
     let request: CanaryAnalysisExecutionRequest = typed(request)?;
-    run(&state, params, config, AD_HOC.to_string(), request, request_body).await
+    run(
+        &state,
+        params,
+        config,
+        AD_HOC.to_string(),
+        request,
+        request_body,
+    )
+    .await
 }
 
 async fn run(
@@ -50,11 +58,22 @@ async fn run(
     request: CanaryAnalysisExecutionRequest,
     body: Value,
 ) -> Result<axum::Json<Value>, ApiError> {
-    config.validate_for_judging().map_err(ApiError::bad_request)?;
+    config
+        .validate_for_judging()
+        .map_err(ApiError::bad_request)?;
     let spec = request.to_spec(None).map_err(ApiError::bad_request)?;
     params.application.get_or_insert_with(|| AD_HOC.to_string());
     params.user.get_or_insert_with(|| "anonymous".to_string());
-    let id = start_run(state, RunKind::Standalone, params, config, config_id, spec, body).await?;
+    let id = start_run(
+        state,
+        RunKind::Standalone,
+        params,
+        config,
+        config_id,
+        spec,
+        body,
+    )
+    .await?;
     Ok(axum::Json(json!({"canaryAnalysisExecutionId": id})))
 }
 
