@@ -181,26 +181,7 @@ impl PrometheusSource {
             scope.end.as_second(),
             scope.step.as_secs_f64(),
         );
-        let response = request.get_raw().await.map_err(|error| match &error {
-            prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
-                || AttemptError::Transport(client.to_string()),
-                AttemptError::transport,
-            ),
-            _ => AttemptError::Transport(error.to_string()),
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        if !status.is_success() {
-            return Err(AttemptError::Status {
-                status,
-                headers,
-                body,
-            });
-        }
+        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
         match serde_json::from_str::<Envelope>(&body) {
             Ok(Envelope::Success { data }) => match data.into_inner().0 {
                 Data::Matrix(series) => Ok(series),
@@ -223,19 +204,8 @@ impl PrometheusSource {
 
     /// One attempt at listing the metric names (`/api/v1/label/__name__/values`).
     async fn label_names(&self) -> Result<Vec<String>, AttemptError> {
-        let response = self
-            .client
-            .label_values("__name__")
-            .get_raw()
-            .await
-            .map_err(|error| match &error {
-                prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
-                    || AttemptError::Transport(client.to_string()),
-                    AttemptError::transport,
-                ),
-                _ => AttemptError::Transport(error.to_string()),
-            })?;
-        let body = http::success_body(response).await?;
+        let request = self.client.label_values("__name__");
+        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
         #[derive(Deserialize)]
         struct Values {
             status: String,
@@ -451,6 +421,17 @@ impl MetricSource for PrometheusSource {
                 .run("metric names", "label __name__", || self.label_names())
                 .await
         })
+    }
+}
+
+/// A request that got no HTTP answer.
+fn transport(error: prometheus_http_query::Error) -> AttemptError {
+    match &error {
+        prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
+            || AttemptError::Transport(client.to_string()),
+            AttemptError::transport,
+        ),
+        _ => AttemptError::Transport(error.to_string()),
     }
 }
 

@@ -107,22 +107,27 @@ pub fn series(
     })
 }
 
+/// Records the request; 403 unless it carries both keys.
+fn record_and_check_keys(state: &DoubleState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .push(Recorded::new(uri, headers));
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    (header("dd-api-key") != Some(state.options.api_key.as_str())
+        || header("dd-application-key") != Some(state.options.app_key.as_str()))
+    .then(|| json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#))
+}
+
 async fn query(
     State(state): State<Arc<DoubleState>>,
     uri: Uri,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    state
-        .requests
-        .lock()
-        .unwrap()
-        .push(Recorded::new(&uri, &headers));
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if header("dd-api-key") != Some(state.options.api_key.as_str())
-        || header("dd-application-key") != Some(state.options.app_key.as_str())
-    {
-        return json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#);
+    if let Some(refused) = record_and_check_keys(&state, &uri, &headers) {
+        return refused;
     }
     {
         let mut rate_limited = state.rate_limited.lock().unwrap();
@@ -175,16 +180,8 @@ async fn metrics(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    state
-        .requests
-        .lock()
-        .unwrap()
-        .push(Recorded::new(&uri, &headers));
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if header("dd-api-key") != Some(state.options.api_key.as_str())
-        || header("dd-application-key") != Some(state.options.app_key.as_str())
-    {
-        return json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#);
+    if let Some(refused) = record_and_check_keys(&state, &uri, &headers) {
+        return refused;
     }
     let Some(from) = params
         .get("from")

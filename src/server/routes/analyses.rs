@@ -42,17 +42,7 @@ pub async fn create(
     spec.plan(config.clone(), &state.accounts, &state.host)
         .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
-    let request =
-        serde_json::to_value(&spec).map_err(|error| ApiError::internal(error.to_string()))?;
-    let store = state.store.clone();
-    let analysis = blocking(move || {
-        Ok(store.create_analysis(NewAnalysis {
-            origin: Origin::Native,
-            request,
-            config,
-        })?)
-    })
-    .await?;
+    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
     let id = analysis.id.clone();
     let running = state.scheduler.start(analysis);
     if real_time {
@@ -69,6 +59,26 @@ pub async fn create(
         .await
         .map_err(|error| ApiError::internal(format!("the analysis task failed: {error}")))?;
     Ok(axum::Json(view(&state, &id).await?).into_response())
+}
+
+/// Stores a new `pending` analysis of `spec` with `config`, started through `origin`'s API.
+pub(crate) async fn store_analysis(
+    state: &AppState,
+    origin: Origin,
+    spec: &AnalysisSpec,
+    config: CanaryConfig,
+) -> Result<Analysis, ApiError> {
+    let request =
+        serde_json::to_value(spec).map_err(|error| ApiError::internal(error.to_string()))?;
+    let store = state.store.clone();
+    blocking(move || {
+        Ok(store.create_analysis(NewAnalysis {
+            origin,
+            request,
+            config,
+        })?)
+    })
+    .await
 }
 
 /// `GET /v1/analyses/{id}`.

@@ -25,9 +25,9 @@ use crate::analysis::{AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_jso
 use crate::kayenta::ScoreThresholds;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
-use crate::server::routes::analyses::stored_config;
+use crate::server::routes::analyses::{store_analysis, stored_config};
 use crate::server::{AppState, blocking};
-use crate::store::{NewAnalysis, NewInterval, Origin, Transition};
+use crate::store::{NewInterval, Origin, Transition};
 
 /// Flagger's webhook payload.
 #[derive(Debug, Deserialize)]
@@ -60,17 +60,7 @@ pub async fn webhook(
         .plan(config.clone(), &state.accounts, &state.host)
         .map_err(|message| ApiError::bad_request(format!("metadata: {message}")))?;
     let window = plan.schedule.window(0);
-    let request =
-        serde_json::to_value(&spec).map_err(|error| ApiError::internal(error.to_string()))?;
-    let store = state.store.clone();
-    let analysis = blocking(move || {
-        Ok(store.create_analysis(NewAnalysis {
-            origin: Origin::Native,
-            request,
-            config,
-        })?)
-    })
-    .await?;
+    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
     let id = analysis.id.clone();
     let outcome = analyze(
         plan.source.as_ref(),

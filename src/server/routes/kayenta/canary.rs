@@ -9,8 +9,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{load_run, start_run, stored_config, typed};
-use crate::kayenta::CanaryConfig;
+use super::{Asked, asked, load_run, start_run};
 use crate::kayenta::execution::{
     self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams,
 };
@@ -26,9 +25,7 @@ pub async fn start(
     Query(params): Query<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let request: CanaryExecutionRequest = typed(&body)?;
-    let config = stored_config(&state, &config_id).await?;
-    run(&state, params, config, config_id, request, body).await
+    run(&state, params, asked(&state, Some(config_id), body).await?).await
 }
 
 /// `POST /canary`: `{canaryConfig, executionRequest}`.
@@ -37,43 +34,20 @@ pub async fn start_ad_hoc(
     Query(params): Query<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let (config, request) = ad_hoc(&body)?;
-    let config: CanaryConfig = typed(config)?;
-    let request_body = request.clone();
-    let request: CanaryExecutionRequest = typed(request)?;
-    run(
-        &state,
-        params,
-        config,
-        AD_HOC.to_string(),
-        request,
-        request_body,
-    )
-    .await
-}
-
-/// The `canaryConfig` and `executionRequest` of an ad hoc body, both required.
-pub(super) fn ad_hoc(body: &Value) -> Result<(&Value, &Value), ApiError> {
-    let field = |name: &str| body.get(name).filter(|value| !value.is_null());
-    match (field("canaryConfig"), field("executionRequest")) {
-        (Some(config), Some(request)) => Ok((config, request)),
-        (None, _) => Err(ApiError::bad_request(
-            "canaryConfig must be provided for ad-hoc requests",
-        )),
-        (_, None) => Err(ApiError::bad_request(
-            "executionRequest must be provided for ad-hoc requests",
-        )),
-    }
+    run(&state, params, asked(&state, None, body).await?).await
 }
 
 async fn run(
     state: &AppState,
     params: RunParams,
-    config: CanaryConfig,
-    config_id: String,
-    request: CanaryExecutionRequest,
-    body: Value,
+    asked: Asked<CanaryExecutionRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let Asked {
+        config,
+        config_id,
+        request,
+        body,
+    } = asked;
     config
         .validate_for_judging()
         .map_err(ApiError::bad_request)?;

@@ -41,15 +41,7 @@ pub async fn metric_names(
     State(state): State<Arc<AppState>>,
     Query(params): Query<Params>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let (account, source) = state
-        .accounts
-        .get(
-            params
-                .metrics_account_name
-                .as_deref()
-                .filter(|name| !name.is_empty()),
-        )
-        .map_err(ApiError::bad_request)?;
+    let (account, source) = super::metrics_account(&state, params.metrics_account_name.as_deref())?;
     let cached = cache()
         .lock()
         .map_err(|_| ApiError::internal("the metric name cache is unusable"))?

@@ -20,13 +20,80 @@ use crate::kayenta::CanaryConfig;
 use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
 use crate::metrics::plan_canary;
 use crate::server::error::ApiError;
+use crate::server::routes::analyses::store_analysis;
 use crate::server::{AppState, blocking};
-use crate::store::{Analysis, Missing, NewAnalysis, Origin, StoreError};
+use crate::store::{Analysis, Missing, Origin, StoreError};
 
 /// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     let text = serde_json::to_vec(value).map_err(|error| ApiError::internal(error.to_string()))?;
     crate::documents::from_json(&text).map_err(ApiError::bad_request)
+}
+
+/// What a run asks for: the config (stored, or given ad hoc), its id (`ad-hoc` for a given one), the
+/// execution request read as `R`, and that request as received.
+struct Asked<R> {
+    config: CanaryConfig,
+    config_id: String,
+    request: R,
+    body: Value,
+}
+
+/// Reads a run's body: with `config_id` (from the path), the execution request against that stored config;
+/// without, an ad hoc `{canaryConfig, executionRequest}`.
+async fn asked<R: DeserializeOwned>(
+    state: &AppState,
+    config_id: Option<String>,
+    body: Value,
+) -> Result<Asked<R>, ApiError> {
+    match config_id {
+        Some(config_id) => Ok(Asked {
+            request: typed(&body)?,
+            config: stored_config(state, &config_id).await?,
+            config_id,
+            body,
+        }),
+        None => {
+            let field = |name: &str| body.get(name).filter(|value| !value.is_null());
+            let (config, request) = match (field("canaryConfig"), field("executionRequest")) {
+                (Some(config), Some(request)) => (config, request),
+                (None, _) => {
+                    return Err(ApiError::bad_request(
+                        "canaryConfig must be provided for ad-hoc requests",
+                    ));
+                }
+                (_, None) => {
+                    return Err(ApiError::bad_request(
+                        "executionRequest must be provided for ad-hoc requests",
+                    ));
+                }
+            };
+            Ok(Asked {
+                config: typed(config)?,
+                config_id: crate::kayenta::execution::AD_HOC.to_string(),
+                request: typed(request)?,
+                body: request.clone(),
+            })
+        }
+    }
+}
+
+/// The metrics account `name`, or the first when none is named, as Kayenta resolves `metricsAccountName`;
+/// 400 `Unable to resolve account NAME.` for an unknown one.
+fn metrics_account<'a>(
+    state: &'a AppState,
+    name: Option<&str>,
+) -> Result<
+    (
+        &'a str,
+        &'a std::sync::Arc<dyn crate::metrics::MetricSource>,
+    ),
+    ApiError,
+> {
+    state
+        .accounts
+        .get(name.filter(|name| !name.is_empty()))
+        .map_err(ApiError::bad_request)
 }
 
 /// The stored config with id `id`, or Kayenta's 404.
@@ -54,15 +121,7 @@ async fn start_run(
     mut spec: AnalysisSpec,
     request: Value,
 ) -> Result<String, ApiError> {
-    let (account, source) = state
-        .accounts
-        .get(
-            params
-                .metrics_account_name
-                .as_deref()
-                .filter(|name| !name.is_empty()),
-        )
-        .map_err(ApiError::bad_request)?;
+    let (account, source) = metrics_account(state, params.metrics_account_name.as_deref())?;
     let (configuration_account_name, storage_account_name) = params.store_accounts();
     let run = KayentaRun {
         kind,
@@ -98,17 +157,7 @@ async fn start_run(
         &plan.config,
         &plan.scopes_for(first.start, first.end),
     )?;
-    let request =
-        serde_json::to_value(&spec).map_err(|error| ApiError::internal(error.to_string()))?;
-    let store = state.store.clone();
-    let analysis = blocking(move || {
-        Ok(store.create_analysis(NewAnalysis {
-            origin: Origin::Kayenta,
-            request,
-            config,
-        })?)
-    })
-    .await?;
+    let analysis = store_analysis(state, Origin::Kayenta, &spec, config).await?;
     let id = analysis.id.clone();
     state.scheduler.start(analysis);
     Ok(id)

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
-use super::canary::ad_hoc;
-use super::{load_run, start_run, stored_config, typed};
+use super::{Asked, asked, load_run, start_run, typed};
 use crate::analysis::spec::AnalysisSpec;
-use crate::kayenta::CanaryConfig;
 use crate::kayenta::execution::{AD_HOC, RunKind, RunParams};
 use crate::kayenta::standalone::{self, CanaryAnalysisExecutionRequest};
 use crate::server::AppState;
@@ -24,9 +22,7 @@ pub async fn start(
     Query(params): Query<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let request: CanaryAnalysisExecutionRequest = typed(&body)?;
-    let config = stored_config(&state, &config_id).await?;
-    run(&state, params, config, config_id, request, body).await
+    run(&state, params, asked(&state, Some(config_id), body).await?).await
 }
 
 /// `POST /standalone_canary_analysis`: `{canaryConfig, executionRequest}`.
@@ -35,29 +31,20 @@ pub async fn start_ad_hoc(
     Query(params): Query<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let (config, request) = ad_hoc(&body)?;
-    let config: CanaryConfig = typed(config)?;
-    let request_body = request.clone();
-    let request: CanaryAnalysisExecutionRequest = typed(request)?;
-    run(
-        &state,
-        params,
-        config,
-        AD_HOC.to_string(),
-        request,
-        request_body,
-    )
-    .await
+    run(&state, params, asked(&state, None, body).await?).await
 }
 
 async fn run(
     state: &AppState,
     mut params: RunParams,
-    config: CanaryConfig,
-    config_id: String,
-    request: CanaryAnalysisExecutionRequest,
-    body: Value,
+    asked: Asked<CanaryAnalysisExecutionRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let Asked {
+        config,
+        config_id,
+        request,
+        body,
+    } = asked;
     config
         .validate_for_judging()
         .map_err(ApiError::bad_request)?;
