@@ -574,3 +574,93 @@ async fn metric_names_come_from_prometheus_and_datadog_cached() {
     let (_, credentials) = get(&format!("{}/credentials", datadog.url)).await;
     assert_eq!(credentials[0]["type"], "datadog");
 }
+
+#[tokio::test]
+async fn a_real_time_standalone_analysis_runs_until_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let url = |path: &str| format!("{}{path}", server.url);
+    let id = store_example_config(&server.url).await;
+    // The example as is: 60 minutes judged every 20 after a 5-minute warm-up; nothing is due yet.
+    let (status, started) = post(
+        &url(&format!(
+            "/standalone_canary_analysis/{id}?application=checkout"
+        )),
+        &example_json("spinnaker/standalone-analysis.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let run = started["canaryAnalysisExecutionId"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let running = loop {
+        let (status, running) = get(&url(&format!("/standalone_canary_analysis/{run}"))).await;
+        assert_eq!(status, 200, "{running}");
+        if running["status"] == "running" {
+            break running;
+        }
+        assert_eq!(running["status"], "not_started", "{running:#}");
+        assert!(Instant::now() < deadline, "{running:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(running["complete"], false);
+    assert_eq!(running["executionStatus"], "RUNNING");
+    assert!(
+        running["canaryAnalysisExecutionResult"].is_null(),
+        "{running:#}"
+    );
+    let stages = running["stageStatus"].as_array().unwrap();
+    assert_eq!(stages.len(), 3);
+    assert_eq!(
+        (&stages[0]["name"], &stages[0]["status"]),
+        (&json!("Run Canary #1"), &json!("running"))
+    );
+
+    // It is an analysis of the native API, which can cancel it.
+    let (status, _) = post(&url(&format!("/v1/analyses/{run}/cancel")), &json!({})).await;
+    assert_eq!(status, 200);
+    let (_, cancelled) = get(&url(&format!("/standalone_canary_analysis/{run}"))).await;
+    assert_eq!(
+        (&cancelled["status"], &cancelled["complete"]),
+        (&json!("canceled"), &json!(true))
+    );
+    assert_eq!(
+        cancelled["canaryAnalysisExecutionResult"]["canaryScoreMessage"],
+        "There were no successful canary judgements to aggregate"
+    );
+    assert_eq!(
+        cancelled["canaryAnalysisExecutionResult"]["didPassThresholds"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_reach_its_metrics_is_terminal_with_orcas_exception() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &address]);
+    let id = store_example_config(&server.url).await;
+    let (status, started) = post(
+        &format!("{}/canary/{id}", server.url),
+        &execution_request(prometheus::CANARY),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let run = wait_complete(&format!(
+        "{}/canary/{}",
+        server.url,
+        started["canaryExecutionId"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(run["status"], "terminal", "{run:#}");
+    assert!(
+        run["result"].is_null(),
+        "no result, so Argo reports an Error, not a Failure"
+    );
+    let errors = run["exception"]["details"]["errors"].as_array().unwrap();
+    assert!(
+        errors[0].as_str().unwrap().contains("Prometheus"),
+        "{run:#}"
+    );
+}
