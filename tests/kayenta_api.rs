@@ -333,6 +333,19 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
         1,
         "the run without an application"
     );
+    let (status, refused) = post(
+        &url(&format!("/canary/{id}?application=a&application=b")),
+        &execution_request(prometheus::CANARY),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the query string: "),
+        "{refused}"
+    );
     let (status, refused) = get(&url("/canary/executions?limit=many")).await;
     assert_eq!(
         (status, refused),

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Asked, asked, load_run, start_run};
+use super::{Asked, Params, asked, load_run, start_run};
 use crate::kayenta::execution::{
     self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams,
 };
@@ -22,7 +22,7 @@ use crate::store::{AnalysisQuery, AnalysisStatus, Conflict, StoreError, Transiti
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(config_id): Path<String>,
-    Query(params): Query<RunParams>,
+    Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
     run(&state, params, asked(&state, Some(config_id), body).await?).await
@@ -31,7 +31,7 @@ pub async fn start(
 /// `POST /canary`: `{canaryConfig, executionRequest}`.
 pub async fn start_ad_hoc(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<RunParams>,
+    Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
     run(&state, params, asked(&state, None, body).await?).await
@@ -91,7 +91,7 @@ pub struct ListParams {
 /// `GET /canary/executions?application=&limit=20&page=1&statuses=`: the application's runs, newest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let application = params.application.unwrap_or_else(|| AD_HOC.to_string());
     let number = |value: Option<String>, name: &str, default: usize| match value {

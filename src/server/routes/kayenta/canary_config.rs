@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::typed;
+use super::{Params, typed};
 use crate::kayenta::CanaryConfig;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
@@ -23,7 +23,7 @@ use crate::store::{Missing, StoreError};
 /// updatedTimestampIso, applications}`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    Params(pairs): Params<Vec<(String, String)>>,
 ) -> Result<axum::Json<Vec<Value>>, ApiError> {
     let applications: Vec<String> = pairs
         .into_iter()

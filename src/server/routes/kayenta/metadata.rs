@@ -6,16 +6,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Params;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Params {
+pub struct NamesParams {
     metrics_account_name: Option<String>,
     filter: Option<String>,
 }
@@ -39,7 +40,7 @@ fn time_to_live(kind: &str) -> Duration {
 /// `GET /metadata/metricsService`.
 pub async fn metric_names(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<Params>,
+    Params(params): Params<NamesParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let (account, source) = super::metrics_account(&state, params.metrics_account_name.as_deref())?;
     let cached = cache()

@@ -24,6 +24,25 @@ use crate::server::routes::analyses::store_analysis;
 use crate::server::{AppState, blocking};
 use crate::store::{Analysis, Missing, Origin, StoreError};
 
+/// Query parameters whose errors are Kayenta's `{"message": ...}` 400, not axum's plain text.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(params)| Params(params))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
+            })
+    }
+}
+
 /// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     let text = serde_json::to_vec(value).map_err(|error| ApiError::internal(error.to_string()))?;

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::{Asked, asked, load_run, start_run, typed};
+use super::{Asked, Params, asked, load_run, start_run, typed};
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::execution::{AD_HOC, RunKind, RunParams};
 use crate::kayenta::standalone::{self, CanaryAnalysisExecutionRequest};
@@ -19,7 +19,7 @@ use crate::server::extract::Json;
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(config_id): Path<String>,
-    Query(params): Query<RunParams>,
+    Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
     run(&state, params, asked(&state, Some(config_id), body).await?).await
@@ -28,7 +28,7 @@ pub async fn start(
 /// `POST /standalone_canary_analysis`: `{canaryConfig, executionRequest}`.
 pub async fn start_ad_hoc(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<RunParams>,
+    Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
     run(&state, params, asked(&state, None, body).await?).await
