@@ -3,7 +3,8 @@
 //!
 //! - `kayenta` (`metricproviders/kayenta/kayenta.go`): `GET /canaryConfig?application=&configurationAccountName=
 //!   <the storage account>` (200 exactly, an array with integer `updatedTimestamp`), `POST /canary/{id}` with
-//!   integer thresholds and Argo's `region` (200 exactly, `canaryExecutionId`), then `GET /canary/{id}` with no
+//!   integer thresholds and Argo's `region` (before v1.9; since, `location` and by default the last `interval`
+//!   ending now) (200 exactly, `canaryExecutionId`), then `GET /canary/{id}` with no
 //!   parameters until `complete`, reading `result.judgeResult.score.score` truncated to an integer;
 //! - `web` (`metricproviders/webmetric/webmetric.go`): one synchronous `POST /v1/analyses` of the last
 //!   `lookback`, its JSON read through `jsonPath` and the template's success and failure conditions.
@@ -29,6 +30,16 @@ enum Phase {
     Failed,
 }
 
+/// How a version of Argo Rollouts' provider marshals the scopes.
+#[derive(Debug, Clone, Copy)]
+enum Argo {
+    Before1_9,
+    /// With the metric's `interval`.
+    Since1_9 {
+        interval: jiff::SignedDuration,
+    },
+}
+
 /// The `kayenta` provider block of the example template, with `args` substituted.
 fn kayenta_provider(args: &[(&str, &str)]) -> Value {
     let template = example_yaml("argo-rollouts/analysis-template-kayenta.yaml").remove(0);
@@ -38,7 +49,11 @@ fn kayenta_provider(args: &[(&str, &str)]) -> Value {
 
 /// One measurement of the `kayenta` provider, as `kayenta.go` makes it (v1.9+ start/end handling aside,
 /// which needs no server support): the config lookup, the start, and polling.
-async fn kayenta_measurement(address: &str, provider: &Value) -> (Phase, i64, Value) {
+async fn kayenta_measurement(
+    address: &str,
+    provider: &Value,
+    version: Argo,
+) -> (Phase, i64, Value) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15)) // httpConnectionTimeout
         .build()
@@ -60,14 +75,29 @@ async fn kayenta_measurement(address: &str, provider: &Value) -> (Phase, i64, Va
         .map(|config| config["id"].as_str().unwrap().to_string())
         .expect("Canary config not found");
 
-    // 2. The start: scopes as Argo marshals them before v1.9, with `region`.
+    // 2. The start. Before v1.9 Argo marshals the scope as written, with `region` and the given times; since
+    // v1.9 it sends `location`, and when both scopes leave the times empty, the last `interval` ending now.
     let mut scopes = serde_json::Map::new();
+    let now = jiff::Timestamp::now();
     for scope in provider["scopes"].as_array().unwrap() {
-        let side = |side: &Value| {
-            json!({
+        let side = |side: &Value| match version {
+            Argo::Before1_9 => json!({
                 "scope": side["scope"], "region": side["region"], "step": side["step"],
                 "start": side["start"], "end": side["end"]
-            })
+            }),
+            Argo::Since1_9 { interval } => {
+                let given = |field: &str| {
+                    side[field]
+                        .as_str()
+                        .filter(|text| !text.is_empty())
+                        .map(str::to_string)
+                };
+                json!({
+                    "scope": side["scope"], "location": side["region"], "step": side["step"],
+                    "start": given("start").unwrap_or_else(|| (now - interval).to_string()),
+                    "end": given("end").unwrap_or_else(|| now.to_string())
+                })
+            }
         };
         scopes.insert(
             scope["name"].as_str().unwrap().to_string(),
@@ -152,7 +182,7 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
         ("end-time", &end),
     ]);
     address_of(&mut healthy);
-    let (phase, score, result) = kayenta_measurement(&server.url, &healthy).await;
+    let (phase, score, result) = kayenta_measurement(&server.url, &healthy, Argo::Before1_9).await;
     assert_eq!((phase, score), (Phase::Successful, 100), "{result:#}");
     assert_eq!(result["status"], "succeeded");
     // `region` was read as the location: the config's queries select on it.
@@ -175,7 +205,8 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
         ("end-time", &end),
     ]);
     address_of(&mut regressed);
-    let (phase, score, result) = kayenta_measurement(&server.url, &regressed).await;
+    let (phase, score, result) =
+        kayenta_measurement(&server.url, &regressed, Argo::Before1_9).await;
     assert_eq!((phase, score), (Phase::Failed, 0), "{result:#}");
     assert_eq!(
         result["result"]["judgeResult"]["score"]["classification"],
@@ -196,6 +227,39 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
         .map(|a| &a["origin"])
         .collect();
     assert_eq!(origins, [&json!("kayenta"), &json!("kayenta")]);
+}
+
+#[tokio::test]
+async fn since_argo_1_9_the_template_judges_the_last_interval_ending_now() {
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let template = example_yaml("argo-rollouts/analysis-template-kayenta.yaml").remove(0);
+    let interval: jiff::SignedDuration = template["spec"]["metrics"][0]["interval"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let version = Argo::Since1_9 { interval };
+    // The template's start and end arguments default to empty.
+    let provider = |canary: &str| {
+        let mut provider = kayenta_provider(&[
+            ("stable-hash", "baseline"),
+            ("canary-hash", canary),
+            ("start-time", ""),
+            ("end-time", ""),
+        ]);
+        provider["address"] = json!(server.url);
+        provider
+    };
+    let (phase, score, result) =
+        kayenta_measurement(&server.url, &provider("baseline"), version).await;
+    assert_eq!((phase, score), (Phase::Successful, 100), "{result:#}");
+    assert_eq!(result["result"]["canaryDuration"], "PT5M");
+    let (phase, score, result) =
+        kayenta_measurement(&server.url, &provider("canary"), version).await;
+    assert_eq!((phase, score), (Phase::Failed, 0), "{result:#}");
 }
 
 #[tokio::test]
@@ -300,6 +364,7 @@ async fn the_web_provider_judges_the_last_minutes_synchronously() {
         jiff::Timestamp::now().duration_since(end) < jiff::SignedDuration::from_mins(1),
         "the window ends now: {end}"
     );
+    eprintln!("the web measurement took {took:?}");
     // A sanity bound only: Argo's default timeout is 10 s.
     assert!(took < Duration::from_secs(10), "took {took:?}");
 
