@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -73,45 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(routes::configs::delete),
         )
         // Kayenta's API, for Argo Rollouts, Spinnaker and Kayenta's own clients.
-        .route("/judge", post(routes::judge::judge))
-        .route("/judges", get(routes::kayenta::accounts::judges))
-        .route("/credentials", get(routes::kayenta::accounts::credentials))
-        .route(
-            "/metricsServices",
-            get(routes::kayenta::accounts::metrics_services),
-        )
-        .route(
-            "/canaryConfig",
-            get(routes::kayenta::canary_config::list).post(routes::kayenta::canary_config::create),
-        )
-        .route(
-            "/canaryConfig/{id}",
-            get(routes::kayenta::canary_config::get)
-                .put(routes::kayenta::canary_config::replace)
-                .delete(routes::kayenta::canary_config::delete),
-        )
-        .route(
-            "/metadata/metricsService",
-            get(routes::kayenta::metadata::metric_names),
-        )
-        .route("/canary", post(routes::kayenta::canary::start_ad_hoc))
-        .route("/canary/executions", get(routes::kayenta::canary::list))
-        .route(
-            "/canary/{id}",
-            get(routes::kayenta::canary::status).post(routes::kayenta::canary::start),
-        )
-        .route(
-            "/standalone_canary_analysis",
-            post(routes::kayenta::standalone::start_ad_hoc),
-        )
-        .route(
-            "/standalone_canary_analysis/{id}",
-            get(routes::kayenta::standalone::status).post(routes::kayenta::standalone::start),
-        )
-        .route(
-            "/pipelines/{id}/cancel",
-            put(routes::kayenta::canary::cancel),
-        )
+        .merge(routes::kayenta::router())
         .route("/v1/webhooks/flagger", post(routes::flagger::webhook))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {

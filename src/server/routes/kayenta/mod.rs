@@ -12,6 +12,10 @@ pub mod canary_config;
 pub mod metadata;
 pub mod standalone;
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -23,6 +27,38 @@ use crate::server::error::ApiError;
 use crate::server::routes::analyses::store_analysis;
 use crate::server::{AppState, blocking};
 use crate::store::{Analysis, Missing, Origin, StoreError};
+
+/// Kayenta's routes, mounted beside `/v1` under the same bearer-token rule.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/judge", post(crate::server::routes::judge::judge))
+        .route("/judges", get(accounts::judges))
+        .route("/credentials", get(accounts::credentials))
+        .route("/metricsServices", get(accounts::metrics_services))
+        .route(
+            "/canaryConfig",
+            get(canary_config::list).post(canary_config::create),
+        )
+        .route(
+            "/canaryConfig/{id}",
+            get(canary_config::get)
+                .put(canary_config::replace)
+                .delete(canary_config::delete),
+        )
+        .route("/metadata/metricsService", get(metadata::metric_names))
+        .route("/canary", post(canary::start_ad_hoc))
+        .route("/canary/executions", get(canary::list))
+        .route("/canary/{id}", get(canary::status).post(canary::start))
+        .route(
+            "/standalone_canary_analysis",
+            post(standalone::start_ad_hoc),
+        )
+        .route(
+            "/standalone_canary_analysis/{id}",
+            get(standalone::status).post(standalone::start),
+        )
+        .route("/pipelines/{id}/cancel", put(canary::cancel))
+}
 
 /// Query parameters whose errors are Kayenta's `{"message": ...}` 400, not axum's plain text.
 pub struct Params<T>(pub T);
