@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::spec::AnalysisSpec;
 use super::{AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
 use crate::judge_host::JudgeHost;
+use crate::kayenta::{CanaryJudgeResult, ScoreThresholds};
 use crate::metrics::Accounts;
 use crate::store::{Analysis, Conflict, NewInterval, Store, StoreError, Transition, Verdict};
 
@@ -149,14 +150,8 @@ async fn run(
         let score = outcome.judge_result.score.score;
         // Kayenta's standalone analysis stops at the first interval at or below the marginal threshold.
         let failed_fast = score <= plan.thresholds.marginal;
-        let verdict = (failed_fast || index + 1 == intervals).then(|| Verdict {
-            classification: if failed_fast {
-                "Fail".to_string()
-            } else {
-                outcome.judge_result.score.classification.clone()
-            },
-            score,
-        });
+        let verdict = (failed_fast || index + 1 == intervals)
+            .then(|| verdict(&outcome.judge_result, plan.thresholds));
         let finished = verdict
             .as_ref()
             .map(|verdict| verdict.classification.clone());
@@ -189,6 +184,20 @@ async fn run(
         }
     }
     Ok(None)
+}
+
+/// The verdict of an analysis whose last judged interval is `result`: its classification, except that a
+/// score at or below the marginal threshold fails the analysis (Kayenta's standalone rule).
+pub fn verdict(result: &CanaryJudgeResult, thresholds: ScoreThresholds) -> Verdict {
+    let score = result.score.score;
+    Verdict {
+        classification: if score <= thresholds.marginal {
+            "Fail".to_string()
+        } else {
+            result.score.classification.clone()
+        },
+        score,
+    }
 }
 
 /// Runs a store call on the blocking pool; the outer error is the task's own failure.

@@ -68,6 +68,16 @@ pub struct AnalysisSpec {
     /// The judge (default: the config's `judge.name`, else mann-whitney).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<String>,
+    /// The control's window ends this much earlier than the experiment's (Kayenta's
+    /// `controlOffsetInMinutes`, Spinnaker's `baselineAnalysisOffsetInMins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "30m")]
+    pub control_offset: Option<SignedDuration>,
+    /// How Kayenta's API (`/canary`, `/standalone_canary_analysis`) was asked for this analysis: its request
+    /// and accounts, kept for Kayenta's status responses. Set by the Kayenta routes; the engine ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub kayenta: Option<serde_json::Value>,
 }
 
 /// One side of a canary.
@@ -99,6 +109,8 @@ pub struct Plan {
     pub judge: SelectedJudge,
     pub scopes: BTreeMap<String, ScopeSpec>,
     pub schedule: Schedule,
+    /// How much earlier the control's window ends than the experiment's.
+    pub control_offset: SignedDuration,
     pub step: Duration,
     pub thresholds: ScoreThresholds,
 }
@@ -112,10 +124,22 @@ impl AnalysisSpec {
         self.lifetime.is_some()
     }
 
-    /// Fixes what must not change across restarts: a real-time analysis without a start starts `now`.
+    /// Fixes what must not change across restarts: a real-time analysis without a start starts `now`, and a
+    /// retrospective one given only a `lookback` judges the window of that length ending `now`.
     pub fn normalized(mut self, now: Timestamp) -> AnalysisSpec {
         if self.is_real_time() && self.start.is_none() {
             self.start = Some(now);
+        }
+        if !self.is_real_time()
+            && self.start.is_none()
+            && self.end.is_none()
+            && let Some(lookback) = self.lookback
+            && lookback.is_positive()
+        {
+            // Truncated to the millisecond, the store's precision.
+            let end = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
+            self.start = Some(end - lookback);
+            self.end = Some(end);
         }
         self
     }
@@ -170,6 +194,13 @@ impl AnalysisSpec {
         }
 
         let step = self.step.unwrap_or(DEFAULT_STEP);
+        if let Some(offset) = self.control_offset
+            && offset.is_negative()
+        {
+            return Err(format!(
+                "controlOffset must not be negative, got {offset:#}"
+            ));
+        }
         if step < SignedDuration::from_secs(1) {
             return Err(format!("step must be at least 1s, got {step:#}"));
         }
@@ -197,7 +228,7 @@ impl AnalysisSpec {
                 )?
             }
             (None, _, _) => {
-                return Err("give start and end for a retrospective analysis, or lifetime for a real-time one".into());
+                return Err("give start and end (or only lookback, for the window ending now) for a retrospective analysis, or lifetime for a real-time one".into());
             }
         };
         Ok(Plan {
@@ -207,6 +238,7 @@ impl AnalysisSpec {
             judge,
             scopes,
             schedule,
+            control_offset: self.control_offset.unwrap_or(SignedDuration::ZERO),
             step: Duration::try_from(step).map_err(|_| "step must be positive".to_string())?,
             thresholds: self.thresholds,
         })
@@ -214,14 +246,14 @@ impl AnalysisSpec {
 }
 
 impl Plan {
-    /// The scopes of every scope name over `[start, end]`.
+    /// The scopes of every scope name over `[start, end]` (the control's shifted back by the control offset).
     pub fn scopes_for(&self, start: Timestamp, end: Timestamp) -> BTreeMap<String, ScopePair> {
-        let side = |spec: &SideSpec| Scope {
+        let side = |spec: &SideSpec, offset: SignedDuration| Scope {
             scope: spec.scope.clone(),
             location: spec.location.clone(),
             extended_params: spec.params.clone(),
-            start,
-            end,
+            start: start - offset,
+            end: end - offset,
             step: self.step,
         };
         self.scopes
@@ -230,11 +262,50 @@ impl Plan {
                 (
                     name.clone(),
                     ScopePair {
-                        control: side(&scope.control),
-                        experiment: side(&scope.experiment),
+                        control: side(&scope.control, self.control_offset),
+                        experiment: side(&scope.experiment, SignedDuration::ZERO),
                     },
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(body: serde_json::Value) -> AnalysisSpec {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn a_lookback_alone_is_the_window_ending_now() {
+        let now: Timestamp = "2026-01-01T10:00:00.123456Z".parse().unwrap();
+        let normalized = spec(serde_json::json!({
+            "lookback": "10m", "thresholds": {"pass": 75, "marginal": 50}
+        }))
+        .normalized(now);
+        assert_eq!(
+            normalized.end,
+            Some("2026-01-01T10:00:00.123Z".parse().unwrap())
+        );
+        assert_eq!(
+            normalized.start,
+            Some("2026-01-01T09:50:00.123Z".parse().unwrap())
+        );
+        assert!(!normalized.is_real_time());
+
+        // Given times, or a lifetime, are left as they are.
+        let given = spec(serde_json::json!({
+            "lookback": "10m", "start": "2026-01-01T08:00:00Z", "end": "2026-01-01T09:00:00Z",
+            "thresholds": {"pass": 75, "marginal": 50}
+        }));
+        assert_eq!(given.clone().normalized(now), given);
+        let real_time = spec(serde_json::json!({
+            "lookback": "10m", "lifetime": "1h", "thresholds": {"pass": 75, "marginal": 50}
+        }))
+        .normalized(now);
+        assert_eq!((real_time.start, real_time.end), (Some(now), None));
     }
 }

@@ -128,7 +128,7 @@ impl CanaryConfig {
 }
 
 /// Reads `null` as the default value, as Jackson does for absent collections.
-fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())

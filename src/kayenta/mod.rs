@@ -6,10 +6,12 @@
 
 pub mod canary_config;
 pub mod canary_settings;
+pub mod execution;
 pub mod judge_result;
 pub mod metric_set_pair;
 pub mod numbers;
 pub mod remote_judge;
+pub mod standalone;
 
 pub use canary_config::CanaryConfig;
 pub use judge_result::CanaryJudgeResult;

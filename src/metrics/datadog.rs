@@ -182,6 +182,17 @@ impl DatadogSource {
         })
     }
 
+    /// The body of a successful `GET url`.
+    async fn get(&self, url: reqwest::Url) -> Result<String, AttemptError> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| AttemptError::transport(&error))?;
+        http::success_body(response).await
+    }
+
     /// One attempt at the query over the scope's window.
     async fn query(&self, query: &str, scope: &Scope) -> Result<Vec<Series>, AttemptError> {
         let mut url = self.query_url.clone();
@@ -189,25 +200,7 @@ impl DatadogSource {
             .append_pair("from", &scope.start.as_second().to_string())
             .append_pair("to", &scope.end.as_second().to_string())
             .append_pair("query", query);
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        if !status.is_success() {
-            return Err(AttemptError::Status {
-                status,
-                headers,
-                body,
-            });
-        }
+        let body = self.get(url).await?;
         let answer: QueryResponse = serde_json::from_str(&body).map_err(|error| {
             AttemptError::Unreadable(format!("{error}; the body starts: {}", excerpt(&body)))
         })?;
@@ -218,6 +211,25 @@ impl DatadogSource {
             ))),
             _ => Ok(answer.series),
         }
+    }
+
+    /// One attempt at listing the metrics reported in the last hour (`/api/v1/metrics?from=`).
+    async fn metrics_list(&self) -> Result<Vec<String>, AttemptError> {
+        let mut url = self.query_url.clone();
+        let base = url.path().trim_end_matches("/api/v1/query").to_string();
+        url.set_path(&format!("{base}/api/v1/metrics"));
+        let from = jiff::Timestamp::now().as_second() - 3600;
+        url.query_pairs_mut().append_pair("from", &from.to_string());
+        let body = self.get(url).await?;
+        #[derive(Deserialize)]
+        struct Metrics {
+            metrics: Vec<String>,
+        }
+        serde_json::from_str::<Metrics>(&body)
+            .map(|answer| answer.metrics)
+            .map_err(|error| {
+                AttemptError::Unreadable(format!("{error}; the body starts: {}", excerpt(&body)))
+            })
     }
 }
 
@@ -332,6 +344,14 @@ impl MetricSource for DatadogSource {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
+        Box::pin(async move {
+            self.endpoint
+                .run("metric names", "metrics list", || self.metrics_list())
+                .await
         })
     }
 }

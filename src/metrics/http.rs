@@ -142,6 +142,24 @@ pub(crate) struct Endpoint {
     pub secrets: Vec<Secret>,
 }
 
+/// The body of a successful answer; an error status is an [`AttemptError::Status`].
+pub(crate) async fn success_body(response: reqwest::Response) -> Result<String, AttemptError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .text()
+        .await
+        .map_err(|error| AttemptError::transport(&error))?;
+    if !status.is_success() {
+        return Err(AttemptError::Status {
+            status,
+            headers,
+            body,
+        });
+    }
+    Ok(body)
+}
+
 impl Endpoint {
     /// Runs `attempt` until it succeeds, fails for good, runs out of attempts or passes the deadline.
     pub(crate) async fn run<T, F, Fut>(

@@ -127,6 +127,13 @@ pub trait MetricSource: Send + Sync {
         query: &'a str,
         scope: &'a Scope,
     ) -> BoxFuture<'a, Result<Vec<MetricSet>, SourceError>>;
+
+    /// The names of the metrics the store holds, for Kayenta's `/metadata/metricsService`: Prometheus's
+    /// `__name__` label values, Datadog's metrics reported in the last hour. A source without such a list
+    /// (inline data) gives none.
+    fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Reads a metric's `query` as a source's query config, after checking that its `type` (if given) is the

@@ -181,26 +181,7 @@ impl PrometheusSource {
             scope.end.as_second(),
             scope.step.as_secs_f64(),
         );
-        let response = request.get_raw().await.map_err(|error| match &error {
-            prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
-                || AttemptError::Transport(client.to_string()),
-                AttemptError::transport,
-            ),
-            _ => AttemptError::Transport(error.to_string()),
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        if !status.is_success() {
-            return Err(AttemptError::Status {
-                status,
-                headers,
-                body,
-            });
-        }
+        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
         match serde_json::from_str::<Envelope>(&body) {
             Ok(Envelope::Success { data }) => match data.into_inner().0 {
                 Data::Matrix(series) => Ok(series),
@@ -216,6 +197,25 @@ impl PrometheusSource {
             ))),
             Err(error) => Err(AttemptError::Unreadable(format!(
                 "{error}; the body starts: {}",
+                excerpt(&body)
+            ))),
+        }
+    }
+
+    /// One attempt at listing the metric names (`/api/v1/label/__name__/values`).
+    async fn label_names(&self) -> Result<Vec<String>, AttemptError> {
+        let request = self.client.label_values("__name__");
+        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
+        #[derive(Deserialize)]
+        struct Values {
+            status: String,
+            #[serde(default)]
+            data: Vec<String>,
+        }
+        match serde_json::from_str::<Values>(&body) {
+            Ok(values) if values.status == "success" => Ok(values.data),
+            _ => Err(AttemptError::Unreadable(format!(
+                "not a label values answer; the body starts: {}",
                 excerpt(&body)
             ))),
         }
@@ -413,6 +413,25 @@ impl MetricSource for PrometheusSource {
             }
             Ok(sets)
         })
+    }
+
+    fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
+        Box::pin(async move {
+            self.endpoint
+                .run("metric names", "label __name__", || self.label_names())
+                .await
+        })
+    }
+}
+
+/// A request that got no HTTP answer.
+fn transport(error: prometheus_http_query::Error) -> AttemptError {
+    match &error {
+        prometheus_http_query::Error::Client(client) => client.inner().map_or_else(
+            || AttemptError::Transport(client.to_string()),
+            AttemptError::transport,
+        ),
+        _ => AttemptError::Transport(error.to_string()),
     }
 }
 

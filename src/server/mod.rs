@@ -74,6 +74,9 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(routes::configs::replace)
                 .delete(routes::configs::delete),
         )
+        // Kayenta's API, for Argo Rollouts, Spinnaker and Kayenta's own clients.
+        .merge(routes::kayenta::router())
+        .route("/v1/webhooks/flagger", post(routes::flagger::webhook))
         .fallback(|| async { error::ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             error::ApiError {

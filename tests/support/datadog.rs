@@ -5,7 +5,8 @@
 //! with each series `{metric, display_name, scope, tag_set, expression, pointlist: [[ms, value|null]],
 //! start, end, interval, length, aggr, unit}` ([`series`]). A query the double was not given answers no
 //! series, as Datadog does for a metric without data. It can answer the first requests with 429 and a
-//! `Retry-After` header, and records every request.
+//! `Retry-After` header, and records every request. `GET /api/v1/metrics?from=` (epoch seconds, required)
+//! lists the metrics of the queries it was given: `{"metrics": [...], "from": "..."}`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,6 +66,7 @@ impl DatadogDouble {
         });
         let app = axum::Router::new()
             .route("/api/v1/query", axum::routing::get(query))
+            .route("/api/v1/metrics", axum::routing::get(metrics))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -105,22 +107,27 @@ pub fn series(
     })
 }
 
+/// Records the request; 403 unless it carries both keys.
+fn record_and_check_keys(state: &DoubleState, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .push(Recorded::new(uri, headers));
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    (header("dd-api-key") != Some(state.options.api_key.as_str())
+        || header("dd-application-key") != Some(state.options.app_key.as_str()))
+    .then(|| json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#))
+}
+
 async fn query(
     State(state): State<Arc<DoubleState>>,
     uri: Uri,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    state
-        .requests
-        .lock()
-        .unwrap()
-        .push(Recorded::new(&uri, &headers));
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if header("dd-api-key") != Some(state.options.api_key.as_str())
-        || header("dd-application-key") != Some(state.options.app_key.as_str())
-    {
-        return json_response(StatusCode::FORBIDDEN, r#"{"errors": ["Forbidden"]}"#);
+    if let Some(refused) = record_and_check_keys(&state, &uri, &headers) {
+        return refused;
     }
     {
         let mut rate_limited = state.rate_limited.lock().unwrap();
@@ -164,4 +171,37 @@ async fn query(
         "group_by": [],
     });
     json_response(StatusCode::OK, body.to_string())
+}
+
+/// `GET /api/v1/metrics?from=`: the metrics the double has data for (those of its answers' queries).
+async fn metrics(
+    State(state): State<Arc<DoubleState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = record_and_check_keys(&state, &uri, &headers) {
+        return refused;
+    }
+    let Some(from) = params
+        .get("from")
+        .filter(|from| from.parse::<i64>().is_ok())
+    else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            r#"{"errors": ["from (epoch seconds) is required"]}"#,
+        );
+    };
+    let mut names: Vec<&str> = state
+        .options
+        .answers
+        .keys()
+        .map(|query| query.split([':', '{']).nth(1).unwrap_or(query))
+        .collect();
+    names.sort();
+    names.dedup();
+    json_response(
+        StatusCode::OK,
+        json!({"metrics": names, "from": from}).to_string(),
+    )
 }

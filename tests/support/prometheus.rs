@@ -221,11 +221,16 @@ impl PrometheusServer {
     /// Writes and backfills the data set and starts a server on it. Fails the test if `prometheus` or
     /// `promtool` is missing.
     pub fn start() -> PrometheusServer {
+        let hour = Timestamp::now().as_second().div_euclid(3600) * 3600;
+        PrometheusServer::start_at(Timestamp::from_second(hour - 3 * 3600).unwrap())
+    }
+
+    /// Like [`start`](Self::start), with the data set's hour starting at `start` (whole seconds), e.g. to
+    /// judge windows that end now.
+    pub fn start_at(start: Timestamp) -> PrometheusServer {
         let prometheus = binary("prometheus");
         let promtool = binary("promtool");
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let hour = Timestamp::now().as_second().div_euclid(3600) * 3600;
-        let start = Timestamp::from_second(hour - 3 * 3600).unwrap();
 
         let data = dir.path().join("data.om");
         std::fs::write(&data, openmetrics(start)).unwrap();
@@ -352,6 +357,16 @@ fn wait_until_ready(watchdog: &mut Child, address: &str, log: &Path) -> Result<(
 fn stop(watchdog: &mut Child) {
     drop(watchdog.stdin.take());
     let _ = watchdog.wait();
+}
+
+/// One server per test binary whose data set's hour runs from 50 minutes ago to 10 minutes from now, for
+/// analyses of the window ending now; started on first use.
+pub fn recent() -> &'static PrometheusServer {
+    static SERVER: OnceLock<PrometheusServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let minute = Timestamp::now().as_second().div_euclid(60) * 60;
+        PrometheusServer::start_at(Timestamp::from_second(minute - 50 * 60).unwrap())
+    })
 }
 
 /// One server per test binary, started on first use.

@@ -39,6 +39,11 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     Json(spec): Json<AnalysisSpec>,
 ) -> Result<Response, ApiError> {
+    if spec.kayenta.is_some() {
+        return Err(ApiError::bad_request(
+            "kayenta: this field is set by Kayenta's API (/canary, /standalone_canary_analysis); leave it out",
+        ));
+    }
     let spec = spec.normalized(jiff::Timestamp::now());
     let config = match (&spec.config, &spec.config_id) {
         (Some(config), None) => config.clone(),
@@ -52,17 +57,7 @@ pub async fn create(
     spec.plan(config.clone(), &state.accounts, &state.host)
         .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
-    let request =
-        serde_json::to_value(&spec).map_err(|error| ApiError::internal(error.to_string()))?;
-    let store = state.store.clone();
-    let analysis = blocking(move || {
-        Ok(store.create_analysis(NewAnalysis {
-            origin: Origin::Native,
-            request,
-            config,
-        })?)
-    })
-    .await?;
+    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
     let id = analysis.id.clone();
     let running = state.scheduler.start(analysis);
     if real_time {
@@ -79,6 +74,26 @@ pub async fn create(
         .await
         .map_err(|error| ApiError::internal(format!("the analysis task failed: {error}")))?;
     Ok(axum::Json(view(&state, &id).await?).into_response())
+}
+
+/// Stores a new `pending` analysis of `spec` with `config`, started through `origin`'s API.
+pub(crate) async fn store_analysis(
+    state: &AppState,
+    origin: Origin,
+    spec: &AnalysisSpec,
+    config: CanaryConfig,
+) -> Result<Analysis, ApiError> {
+    let request =
+        serde_json::to_value(spec).map_err(|error| ApiError::internal(error.to_string()))?;
+    let store = state.store.clone();
+    blocking(move || {
+        Ok(store.create_analysis(NewAnalysis {
+            origin,
+            request,
+            config,
+        })?)
+    })
+    .await
 }
 
 #[utoipa::path(
@@ -174,7 +189,7 @@ pub async fn cancel(
 }
 
 /// A stored config by id, else by name.
-fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> {
+pub(crate) fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> {
     match store.config(id) {
         Ok(stored) => Ok(stored.config),
         Err(StoreError::NotFound(Missing::Config(_))) => match store.config_by_name(id, None) {

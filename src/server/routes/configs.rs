@@ -180,7 +180,7 @@ pub async fn delete(
 
 /// Checks `config` before it is stored: Kayenta's rules for a stored config, with Kayenta's messages, except
 /// that a name may not contain commas (Kayenta's pattern allows them by mistake); then what judging needs.
-fn validate(config: &CanaryConfig) -> Result<(), String> {
+pub(crate) fn validate(config: &CanaryConfig) -> Result<(), String> {
     if config.name.is_empty() {
         return Err("Canary config must specify a name.".to_string());
     }
@@ -218,7 +218,7 @@ fn is_name(name: &str) -> bool {
 
 /// Checks an id given in a new config: it must be usable as is in `/v1/configs/{id}`. (Kayenta accepts any
 /// string; its generated ids, UUIDs, pass.)
-fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     let usable = id.starts_with(|c: char| c.is_ascii_alphanumeric())
         && id
             .bytes()
@@ -264,7 +264,7 @@ fn resolve(
 }
 
 /// A line of the list, as Kayenta's list gives it.
-fn summary(summary: &ConfigSummary) -> ConfigSummaryView {
+pub(crate) fn summary(summary: &ConfigSummary) -> ConfigSummaryView {
     ConfigSummaryView {
         id: summary.id.clone(),
         name: summary.name.clone(),

@@ -2,5 +2,7 @@
 
 pub mod analyses;
 pub mod configs;
+pub mod flagger;
 pub mod health;
 pub mod judge;
+pub mod kayenta;

@@ -1,0 +1,217 @@
+//! `POST /v1/webhooks/flagger`: a Flagger webhook (`rollout` or `confirm-promotion`) that judges the canary
+//! over the window ending now and answers with its status, which is all Flagger reads: `200` on Pass, `412`
+//! with the result and the reason on Marginal or Fail (Flagger fails a check on any status above 202), `400`
+//! for bad or missing metadata, `503` when the metrics source cannot be reached.
+//!
+//! The webhook's `metadata` (all strings, as Flagger sends them) says what to judge: `config` (a stored
+//! config's name or id; required), `lookback` (`5m`), `step` (`60s`), `account`, `controlScope`
+//! (`{name}-primary`, Flagger's primary), `experimentScope` (`{name}`, the canary), `location`
+//! (`{namespace}`), `pass` (75) and `marginal` (50). The judgement is an analysis like any other, listed
+//! under `/v1/analyses`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiff::SignedDuration;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::analysis::scheduler::verdict;
+use crate::analysis::spec::{AnalysisSpec, SideSpec};
+use crate::analysis::{AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
+use crate::kayenta::ScoreThresholds;
+use crate::server::error::ApiError;
+use crate::server::extract::Json;
+use crate::server::routes::analyses::{store_analysis, stored_config};
+use crate::server::{AppState, blocking};
+use crate::store::{NewInterval, Origin, Transition};
+
+/// Flagger's webhook payload.
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    name: String,
+    namespace: String,
+    #[serde(default)]
+    phase: Option<String>,
+    #[serde(default, deserialize_with = "crate::kayenta::canary_config::nullable")]
+    metadata: BTreeMap<String, String>,
+}
+
+/// `POST /v1/webhooks/flagger`.
+pub async fn webhook(
+    State(state): State<Arc<AppState>>,
+    Json(payload): Json<Payload>,
+) -> Result<Response, ApiError> {
+    let spec = spec(&payload)?.normalized(jiff::Timestamp::now());
+    let config_key = payload.metadata.get("config").cloned().unwrap_or_default();
+    let config = {
+        let store = state.store.clone();
+        blocking(move || stored_config(store.as_ref(), &config_key))
+            .await
+            .map_err(|error| ApiError {
+                status: error.status,
+                message: format!("metadata.config: {}", error.message),
+            })?
+    };
+    let plan = spec
+        .plan(config.clone(), &state.accounts, &state.host)
+        .map_err(|message| ApiError::bad_request(format!("metadata: {message}")))?;
+    let window = plan.schedule.window(0);
+    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
+    let id = analysis.id.clone();
+    let outcome = analyze(
+        plan.source.as_ref(),
+        &plan.judge,
+        &AnalysisRequest {
+            config: plan.config.clone(),
+            scopes: plan.scopes_for(window.start, window.end),
+            thresholds: plan.thresholds,
+        },
+        DEFAULT_CONCURRENCY,
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let (store, failed, message) = (state.store.clone(), id.clone(), error.to_string());
+            blocking(move || Ok(store.transition(&failed, Transition::Fail(message))?)).await?;
+            return Err(error.into());
+        }
+    };
+    let verdict = verdict(&outcome.judge_result, plan.thresholds);
+    let interval = NewInterval {
+        index: 0,
+        start: window.start,
+        end: window.end,
+        queries: queries_json(&outcome.queries),
+        judge_result: outcome.judge_result.clone(),
+        pairs: outcome.pairs,
+    };
+    let (store, recorded, stored_verdict) = (state.store.clone(), id.clone(), verdict.clone());
+    blocking(move || Ok(store.record_interval(&recorded, &interval, Some(stored_verdict))?))
+        .await?;
+
+    let mut body = json!({
+        "id": id,
+        "name": payload.name,
+        "namespace": payload.namespace,
+        "classification": verdict.classification,
+        "score": crate::kayenta::numbers::to_json(verdict.score),
+        "start": window.start,
+        "end": window.end,
+        "judgeResult": outcome.judge_result,
+    });
+    if let Some(phase) = &payload.phase {
+        body["phase"] = json!(phase);
+    }
+    if verdict.classification == "Pass" {
+        return Ok((StatusCode::OK, axum::Json(body)).into_response());
+    }
+    let reason = reason(&outcome.judge_result, plan.thresholds);
+    body["reason"] = json!(reason);
+    body["message"] = json!(format!(
+        "canary {}.{}: {}",
+        payload.name, payload.namespace, reason
+    ));
+    Ok((StatusCode::PRECONDITION_FAILED, axum::Json(body)).into_response())
+}
+
+/// The analysis the webhook's metadata asks for, its window left to end now.
+fn spec(payload: &Payload) -> Result<AnalysisSpec, ApiError> {
+    if payload.name.trim().is_empty() || payload.namespace.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "name and namespace must name the canary (Flagger sends both)",
+        ));
+    }
+    let metadata = &payload.metadata;
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    };
+    if text("config").is_none() {
+        return Err(ApiError::bad_request(
+            "metadata.config is required: the name or id of a stored canary config (see /v1/configs)",
+        ));
+    }
+    let duration = |key: &str, default: SignedDuration| match text(key) {
+        None => Ok(default),
+        Some(value) => match value.parse::<SignedDuration>() {
+            Ok(duration) if duration.is_positive() => Ok(duration),
+            _ => Err(ApiError::bad_request(format!(
+                "metadata.{key}: '{value}' is not a positive duration such as 5m, 60s or 1h"
+            ))),
+        },
+    };
+    let number = |key: &str, default: f64| match text(key) {
+        None => Ok(default),
+        Some(value) => value.parse::<f64>().map_err(|_| {
+            ApiError::bad_request(format!("metadata.{key}: '{value}' is not a number"))
+        }),
+    };
+    let location = text("location").unwrap_or(&payload.namespace).to_string();
+    let side = |key: &str, default: String| SideSpec {
+        scope: text(key).map_or(default, str::to_string),
+        location: location.clone(),
+        params: BTreeMap::new(),
+    };
+    let thresholds = ScoreThresholds {
+        pass: number("pass", 75.0)?,
+        marginal: number("marginal", 50.0)?,
+    };
+    thresholds
+        .validate("metadata.pass and metadata.marginal")
+        .map_err(ApiError::bad_request)?;
+    Ok(AnalysisSpec {
+        config: None,
+        config_id: text("config").map(str::to_string),
+        account: text("account").map(str::to_string),
+        control: Some(side("controlScope", format!("{}-primary", payload.name))),
+        experiment: Some(side("experimentScope", payload.name.clone())),
+        scopes: BTreeMap::new(),
+        start: None,
+        end: None,
+        lifetime: None,
+        interval: None,
+        warmup: None,
+        lookback: Some(duration("lookback", SignedDuration::from_mins(5))?),
+        step: Some(duration("step", SignedDuration::from_secs(60))?),
+        thresholds,
+        judge: None,
+        control_offset: None,
+        kayenta: None,
+    })
+}
+
+/// Why a canary did not pass: the score against the thresholds, and the metrics that were not Pass.
+fn reason(result: &crate::kayenta::CanaryJudgeResult, thresholds: ScoreThresholds) -> String {
+    let score = result.score.score;
+    let mut reason = if score <= thresholds.marginal {
+        format!(
+            "the canary score {score} is not above the marginal threshold {}",
+            thresholds.marginal
+        )
+    } else {
+        format!(
+            "the canary score {score} is below the pass threshold {}",
+            thresholds.pass
+        )
+    };
+    if !result.score.classification_reason.is_empty() {
+        reason.push_str(&format!(" ({})", result.score.classification_reason));
+    }
+    let failing: Vec<String> = result
+        .results
+        .iter()
+        .filter(|metric| metric.classification != "Pass")
+        .map(|metric| format!("{} {}", metric.name, metric.classification))
+        .collect();
+    if !failing.is_empty() {
+        reason.push_str(&format!("; metrics: {}", failing.join(", ")));
+    }
+    reason
+}

@@ -1,0 +1,103 @@
+//! `/canaryConfig`: Kayenta's canary config store, served from coalmine's — list (filtered by repeated
+//! `application`), get, create, replace and delete, with Kayenta's answers (`{"canaryConfigId"}`, 204 on
+//! delete) and Kayenta's validation and messages (400 for a bad or conflicting config, 404 for a missing one).
+//!
+//! `configurationAccountName` is accepted on every call and ignored: whatever account a user's template
+//! names, configs live in coalmine's one store (Argo Rollouts even sends its storage account here).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{Params, typed};
+use crate::kayenta::CanaryConfig;
+use crate::server::error::ApiError;
+use crate::server::extract::Json;
+use crate::server::routes::configs::{ConfigSummaryView, check_id, summary, validate};
+use crate::server::{AppState, blocking};
+use crate::store::{Missing, StoreError};
+
+/// `GET /canaryConfig?application=a&application=b`: summaries `{id, name, updatedTimestamp,
+/// updatedTimestampIso, applications}`.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Params(pairs): Params<Vec<(String, String)>>,
+) -> Result<axum::Json<Vec<ConfigSummaryView>>, ApiError> {
+    let applications: Vec<String> = pairs
+        .into_iter()
+        .filter(|(key, value)| key == "application" && !value.is_empty())
+        .map(|(_, value)| value)
+        .collect();
+    let store = state.store.clone();
+    let summaries = blocking(move || Ok(store.list_configs(&applications)?)).await?;
+    Ok(axum::Json(summaries.iter().map(summary).collect()))
+}
+
+/// `GET /canaryConfig/{id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<CanaryConfig>, ApiError> {
+    Ok(axum::Json(super::stored_config(&state, &id).await?))
+}
+
+/// `POST /canaryConfig`: `{"canaryConfigId"}`; the id is generated when the config has none.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let config: CanaryConfig = typed(&body)?;
+    if let Some(id) = config.id.as_deref().filter(|id| !id.is_empty()) {
+        check_id(id).map_err(ApiError::bad_request)?;
+    }
+    validate(&config).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let stored =
+        blocking(move || store.create_config(config).map_err(conflict_is_bad_request)).await?;
+    Ok(axum::Json(json!({"canaryConfigId": stored.id})))
+}
+
+/// `PUT /canaryConfig/{id}`: `{"canaryConfigId"}`; 400 when there is no config `id`.
+pub async fn replace(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let config: CanaryConfig = typed(&body)?;
+    validate(&config).map_err(ApiError::bad_request)?;
+    let store = state.store.clone();
+    let stored = blocking(move || match store.replace_config(&id, config) {
+        Err(StoreError::NotFound(Missing::Config(_))) => Err(ApiError::bad_request(format!(
+            "Canary config with id '{id}' does not exist: create it with POST /canaryConfig."
+        ))),
+        other => other.map_err(conflict_is_bad_request),
+    })
+    .await?;
+    Ok(axum::Json(json!({"canaryConfigId": stored.id})))
+}
+
+/// `DELETE /canaryConfig/{id}`: 204.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    blocking(move || match store.delete_config(&id) {
+        Err(StoreError::NotFound(Missing::Config(_))) => Err(ApiError::not_found(format!(
+            "No canary config with id '{id}' was found."
+        ))),
+        other => Ok(other?),
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Kayenta answers a taken id or name with 400 (an `IllegalArgumentException`), not 409.
+fn conflict_is_bad_request(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(conflict) => ApiError::bad_request(conflict.to_string()),
+        other => other.into(),
+    }
+}

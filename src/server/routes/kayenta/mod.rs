@@ -1,0 +1,247 @@
+//! Kayenta's REST API on coalmine's port, so that Argo Rollouts' `kayenta` provider, Spinnaker's
+//! `kayentaCanary` stage and Kayenta's own clients work unchanged: `/canaryConfig`, `/canary`,
+//! `/standalone_canary_analysis`, `/judges`, `/judge` (RemoteJudge), `/credentials`, `/metricsServices`, `/metadata/metricsService`.
+//!
+//! Kayenta's runs are analyses of the native engine (origin `kayenta`, visible under `/v1/analyses`); the
+//! Kayenta shapes live in [`crate::kayenta::execution`] and [`crate::kayenta::standalone`], and these
+//! handlers only translate. Errors are Kayenta's: `{"message": ...}` with 400 or 404.
+
+pub mod accounts;
+pub mod canary;
+pub mod canary_config;
+pub mod metadata;
+pub mod standalone;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::analysis::spec::AnalysisSpec;
+use crate::kayenta::CanaryConfig;
+use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
+use crate::metrics::plan_canary;
+use crate::server::error::ApiError;
+use crate::server::routes::analyses::store_analysis;
+use crate::server::{AppState, blocking};
+use crate::store::{Analysis, Missing, Origin, StoreError};
+
+/// Kayenta's routes, mounted beside `/v1` under the same bearer-token rule.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/judge", post(crate::server::routes::judge::judge))
+        .route("/judges", get(accounts::judges))
+        .route("/credentials", get(accounts::credentials))
+        .route("/metricsServices", get(accounts::metrics_services))
+        .route(
+            "/canaryConfig",
+            get(canary_config::list).post(canary_config::create),
+        )
+        .route(
+            "/canaryConfig/{id}",
+            get(canary_config::get)
+                .put(canary_config::replace)
+                .delete(canary_config::delete),
+        )
+        .route("/metadata/metricsService", get(metadata::metric_names))
+        .route("/canary", post(canary::start_ad_hoc))
+        .route("/canary/executions", get(canary::list))
+        .route("/canary/{id}", get(canary::status).post(canary::start))
+        .route(
+            "/standalone_canary_analysis",
+            post(standalone::start_ad_hoc),
+        )
+        .route(
+            "/standalone_canary_analysis/{id}",
+            get(standalone::status).post(standalone::start),
+        )
+        .route("/pipelines/{id}/cancel", put(canary::cancel))
+}
+
+/// Query parameters whose errors are Kayenta's `{"message": ...}` 400, not axum's plain text.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(params)| Params(params))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
+fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
+    let text = serde_json::to_vec(value).map_err(|error| ApiError::internal(error.to_string()))?;
+    crate::documents::from_json(&text).map_err(ApiError::bad_request)
+}
+
+/// What a run asks for: the config (stored, or given ad hoc), its id (`ad-hoc` for a given one), the
+/// execution request read as `R`, and that request as received.
+struct Asked<R> {
+    config: CanaryConfig,
+    config_id: String,
+    request: R,
+    body: Value,
+}
+
+/// Reads a run's body: with `config_id` (from the path), the execution request against that stored config;
+/// without, an ad hoc `{canaryConfig, executionRequest}`.
+async fn asked<R: DeserializeOwned>(
+    state: &AppState,
+    config_id: Option<String>,
+    body: Value,
+) -> Result<Asked<R>, ApiError> {
+    match config_id {
+        Some(config_id) => Ok(Asked {
+            request: typed(&body)?,
+            config: stored_config(state, &config_id).await?,
+            config_id,
+            body,
+        }),
+        None => {
+            let field = |name: &str| body.get(name).filter(|value| !value.is_null());
+            let (config, request) = match (field("canaryConfig"), field("executionRequest")) {
+                (Some(config), Some(request)) => (config, request),
+                (None, _) => {
+                    return Err(ApiError::bad_request(
+                        "canaryConfig must be provided for ad-hoc requests",
+                    ));
+                }
+                (_, None) => {
+                    return Err(ApiError::bad_request(
+                        "executionRequest must be provided for ad-hoc requests",
+                    ));
+                }
+            };
+            Ok(Asked {
+                config: typed(config)?,
+                config_id: crate::kayenta::execution::AD_HOC.to_string(),
+                request: typed(request)?,
+                body: request.clone(),
+            })
+        }
+    }
+}
+
+/// The metrics account `name`, or the first when none is named, as Kayenta resolves `metricsAccountName`;
+/// 400 `Unable to resolve account NAME.` for an unknown one.
+fn metrics_account<'a>(
+    state: &'a AppState,
+    name: Option<&str>,
+) -> Result<
+    (
+        &'a str,
+        &'a std::sync::Arc<dyn crate::metrics::MetricSource>,
+    ),
+    ApiError,
+> {
+    state
+        .accounts
+        .get(name.filter(|name| !name.is_empty()))
+        .map_err(ApiError::bad_request)
+}
+
+/// The stored config with id `id`, or Kayenta's 404.
+async fn stored_config(state: &AppState, id: &str) -> Result<CanaryConfig, ApiError> {
+    let (store, key) = (state.store.clone(), id.to_string());
+    blocking(move || match store.config(&key) {
+        Ok(stored) => Ok(stored.config),
+        Err(StoreError::NotFound(Missing::Config(_))) => Err(ApiError::not_found(format!(
+            "No canary config with id '{key}' was found."
+        ))),
+        Err(error) => Err(error.into()),
+    })
+    .await
+}
+
+/// Starts a Kayenta run of `spec` (translated from Kayenta's `request`) with `config`: resolves the metrics
+/// account as Kayenta does (the first when none is named), checks that every query can be built, stores the
+/// analysis and hands it to the scheduler. Returns its id at once; the caller polls.
+async fn start_run(
+    state: &AppState,
+    kind: RunKind,
+    params: RunParams,
+    config: CanaryConfig,
+    canary_config_id: String,
+    mut spec: AnalysisSpec,
+    request: Value,
+) -> Result<String, ApiError> {
+    let (account, source) = metrics_account(state, params.metrics_account_name.as_deref())?;
+    let (configuration_account_name, storage_account_name) = params.store_accounts();
+    let run = KayentaRun {
+        kind,
+        application: params
+            .application
+            .clone()
+            .filter(|application| !application.is_empty())
+            .unwrap_or_else(|| match canary_config_id.as_str() {
+                "ad-hoc" => crate::kayenta::execution::AD_HOC.to_string(),
+                _ => crate::kayenta::execution::DEFAULT_APPLICATION.to_string(),
+            }),
+        user: params.user.clone(),
+        parent_pipeline_execution_id: params.parent_pipeline_execution_id.clone(),
+        canary_config_id,
+        metrics_account_name: account.to_string(),
+        configuration_account_name,
+        storage_account_name,
+        metrics_account_type: source.kind().to_string(),
+        request,
+    };
+    spec.account = Some(account.to_string());
+    spec.kayenta =
+        Some(serde_json::to_value(&run).map_err(|error| ApiError::internal(error.to_string()))?);
+    let spec = spec.normalized(jiff::Timestamp::now());
+    let plan = spec
+        .plan(config.clone(), &state.accounts, &state.host)
+        .map_err(ApiError::bad_request)?;
+    // A query that cannot be built (a missing template, a missing location) is the caller's mistake: say so
+    // now rather than in a failed run.
+    let first = plan.schedule.window(0);
+    plan_canary(
+        plan.source.as_ref(),
+        &plan.config,
+        &plan.scopes_for(first.start, first.end),
+    )?;
+    let analysis = store_analysis(state, Origin::Kayenta, &spec, config).await?;
+    let id = analysis.id.clone();
+    state.scheduler.start(analysis);
+    Ok(id)
+}
+
+/// The Kayenta run `id` of kind `kind`, with its intervals; 404 when there is none.
+async fn load_run(
+    state: &AppState,
+    id: &str,
+    kind: RunKind,
+) -> Result<(Analysis, KayentaRun, Vec<crate::store::Interval>), ApiError> {
+    let (store, key) = (state.store.clone(), id.to_string());
+    let what = match kind {
+        RunKind::Canary => "canary execution",
+        RunKind::Standalone => "canary analysis execution",
+    };
+    let not_found = move || ApiError::not_found(format!("Unable to find {what} with id '{id}'."));
+    let found = blocking(move || match store.analysis(&key) {
+        Ok(analysis) => {
+            let intervals = store.intervals(&key)?;
+            Ok(Some((analysis, intervals)))
+        }
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    })
+    .await?;
+    let (analysis, intervals) = found.ok_or_else(not_found)?;
+    match KayentaRun::of(&analysis) {
+        Some(run) if run.kind == kind => Ok((analysis, run, intervals)),
+        _ => Err(not_found()),
+    }
+}

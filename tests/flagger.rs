@@ -1,0 +1,175 @@
+//! Flagger's webhook against coalmine over real HTTP and a real Prometheus whose data runs up to now,
+//! configured by `examples/flagger/canary.yaml`: Flagger posts `{name, namespace, phase, checksum, metadata}`
+//! and reads only the status (`<= 202` passes the check). A healthy canary gets 200, a regressed one 412 with
+//! the reason, bad metadata 400, and an unreachable Prometheus 503.
+
+mod common;
+mod support;
+
+use common::clients::{example_yaml, get, post, store_example_config};
+use common::server::Server;
+use serde_json::{Value, json};
+use support::prometheus;
+
+/// The example Canary's webhook.
+fn webhook() -> Value {
+    let canary = example_yaml("flagger/canary.yaml").remove(0);
+    assert_eq!(canary["kind"], "Canary");
+    let hook = canary["spec"]["analysis"]["webhooks"][0].clone();
+    assert_eq!(hook["type"], "rollout");
+    assert!(
+        hook["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1/webhooks/flagger")
+    );
+    hook
+}
+
+/// What Flagger posts for the example Canary, its scopes pointed at the data set's apps (the example relies
+/// on Flagger's names, `checkout-primary` and `checkout`, which the data set does not have).
+fn payload(experiment: &str) -> Value {
+    let canary = example_yaml("flagger/canary.yaml").remove(0);
+    let mut metadata = webhook()["metadata"].clone();
+    for value in metadata.as_object().unwrap().values() {
+        assert!(
+            value.is_string(),
+            "Flagger's metadata is a map of strings: {value}"
+        );
+    }
+    metadata["controlScope"] = json!(prometheus::BASELINE);
+    metadata["experimentScope"] = json!(experiment);
+    json!({
+        "name": canary["metadata"]["name"],
+        "namespace": canary["metadata"]["namespace"],
+        "phase": "Progressing",
+        "checksum": "6d7c5b4f9",
+        "metadata": metadata
+    })
+}
+
+#[tokio::test]
+async fn the_webhook_passes_a_healthy_canary_and_fails_a_regressed_one_with_the_reason() {
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let url = format!("{}/v1/webhooks/flagger", server.url);
+
+    let (status, healthy) = post(&url, &payload(prometheus::BASELINE)).await;
+    assert_eq!(status, 200, "{healthy:#}");
+    assert_eq!(
+        (
+            healthy["classification"].as_str(),
+            healthy["score"].as_f64()
+        ),
+        (Some("Pass"), Some(100.0))
+    );
+    let (start, end): (jiff::Timestamp, jiff::Timestamp) = (
+        healthy["start"].as_str().unwrap().parse().unwrap(),
+        healthy["end"].as_str().unwrap().parse().unwrap(),
+    );
+    assert_eq!(
+        end.duration_since(start),
+        jiff::SignedDuration::from_mins(10),
+        "the example's lookback"
+    );
+
+    let (status, regressed) = post(&url, &payload(prometheus::CANARY)).await;
+    assert_eq!(status, 412, "{regressed:#}");
+    assert_eq!(regressed["classification"], "Fail");
+    let reason = regressed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not above the marginal threshold 50") && reason.contains("latency High"),
+        "{reason}"
+    );
+
+    // Both are analyses of the native API.
+    let (_, analyses) = get(&format!("{}/v1/analyses", server.url)).await;
+    let classifications: Vec<&Value> = analyses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["classification"])
+        .collect();
+    assert_eq!(classifications, [&json!("Fail"), &json!("Pass")]);
+}
+
+#[tokio::test]
+async fn the_defaults_are_flaggers_names_and_bad_metadata_is_refused() {
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let url = format!("{}/v1/webhooks/flagger", server.url);
+
+    // With Flagger's default names the data set has no series: a must-have-data metric fails the canary.
+    let mut defaults = payload(prometheus::CANARY);
+    for key in ["controlScope", "experimentScope"] {
+        defaults["metadata"].as_object_mut().unwrap().remove(key);
+    }
+    let (status, judged) = post(&url, &defaults).await;
+    assert_eq!(status, 412, "{judged:#}");
+    let (_, analysis) = get(&format!(
+        "{}/v1/analyses/{}",
+        server.url,
+        judged["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(analysis["request"]["control"]["scope"], "checkout-primary");
+    assert_eq!(analysis["request"]["experiment"]["scope"], "checkout");
+
+    for (key, value, expected) in [
+        ("config", None, "metadata.config is required"),
+        ("config", Some("no-such-config"), "metadata.config:"),
+        (
+            "lookback",
+            Some("soon"),
+            "metadata.lookback: 'soon' is not a positive duration",
+        ),
+        (
+            "pass",
+            Some("high"),
+            "metadata.pass: 'high' is not a number",
+        ),
+        (
+            "marginal",
+            Some("90"),
+            "marginal (90) must not be above pass (75)",
+        ),
+        (
+            "account",
+            Some("graphite"),
+            "Unable to resolve account graphite.",
+        ),
+    ] {
+        let mut body = payload(prometheus::BASELINE);
+        match value {
+            Some(value) => body["metadata"][key] = json!(value),
+            None => {
+                body["metadata"].as_object_mut().unwrap().remove(key);
+            }
+        }
+        let (status, refused) = post(&url, &body).await;
+        assert_eq!(status, 400, "{key}: {refused}");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{key}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_prometheus_is_503() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &address]);
+    store_example_config(&server.url).await;
+    let (status, body) = post(
+        &format!("{}/v1/webhooks/flagger", server.url),
+        &payload(prometheus::CANARY),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["message"].is_string());
+}
