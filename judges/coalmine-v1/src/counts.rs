@@ -22,7 +22,8 @@
 //!
 //! Every compared result reports `test`, `alternative`, both sides' `…Events` and `…Exposure`,
 //! `expectedEvents` and `extraEvents`, `ratio` (also as `effectSize`), `confidenceInterval` for the rate ratio
-//! at `confidenceLevel`, and `pValue`.
+//! at `confidenceLevel`, and `pValue`; and, when it can be computed, the counts' `dispersion` ([`dispersion`]),
+//! which tells whether the Poisson model the test rests on fits.
 
 use coalmine_judge_sdk::{
     Detail, Direction, MetricClassification, MetricConfig, MetricPair, MetricResult, preprocess,
@@ -118,7 +119,27 @@ pub fn classify(
         Detail::number("pValue", decision.p_value),
         Detail::number("effectSize", test.ratio),
     ]);
+    if let Some(dispersion) = dispersion(&[&experiment, &control]) {
+        result.details.push(Detail::number("dispersion", dispersion));
+    }
     result
+}
+
+/// Pearson's dispersion index of the per-step counts, pooled over the sides: the sum over each side of
+/// `(value − side mean)² / side mean`, divided by its degrees of freedom (values − 1 per side). Near 1 for
+/// Poisson counts; well above 1 when events come in bursts, and the test's p-values are then too small. It
+/// is reported, not used. `None` when no side has two values and a mean above 0.
+pub fn dispersion(sides: &[&[f64]]) -> Option<f64> {
+    let (mut chi_square, mut degrees) = (0.0, 0usize);
+    for values in sides {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        if values.len() < 2 || !(mean > 0.0) {
+            continue;
+        }
+        chi_square += values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / mean;
+        degrees += values.len() - 1;
+    }
+    (degrees > 0).then(|| chi_square / degrees as f64)
 }
 
 /// What [`decide`] concludes.

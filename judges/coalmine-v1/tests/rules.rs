@@ -392,3 +392,19 @@ fn invalid_settings_are_invalid_requests() {
         ))
     );
 }
+
+#[test]
+fn the_dispersion_of_the_counts_is_reported() {
+    // Steady counts: every step of the control 2, of the canary 3 — less variable than Poisson.
+    let result = judge_one(count_metric("errors"), vec![2.0; 60], vec![3.0; 60]);
+    assert_eq!(number(&result, "dispersion"), 0.0);
+    // Bursts: all of a side's events in one step out of four.
+    let bursts: Vec<f64> = (0..60).map(|i| if i % 4 == 0 { 8.0 } else { 0.0 }).collect();
+    let result = judge_one(count_metric("errors"), bursts.clone(), bursts);
+    // Per side: mean 2, 15 steps of (8 − 2)² and 45 of 2², over 2, on 59 degrees of freedom.
+    let expected = (15.0 * 36.0 + 45.0 * 4.0) / 2.0 / 59.0;
+    assert!((number(&result, "dispersion") - expected).abs() < 1e-12);
+    // No events: nothing to measure.
+    let result = judge_one(count_metric("errors"), counts(0, 60), counts(0, 60));
+    assert!(result.detail("dispersion").is_none());
+}
