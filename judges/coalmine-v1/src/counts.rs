@@ -100,7 +100,7 @@ pub fn classify(
     result.reason = match decision.classification {
         MetricClassification::High => Some(failure_reason(&metric.name, "High", decision.critical)),
         MetricClassification::Low => Some(failure_reason(&metric.name, "Low", decision.critical)),
-        _ if experiment_events + control_events == 0 => {
+        _ if experiment_events == 0 && control_events == 0 => {
             Some("No events on either side".to_owned())
         }
         _ => None,

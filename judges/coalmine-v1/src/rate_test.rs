@@ -46,7 +46,10 @@ pub fn rate_test(
     control_exposure: f64,
     confidence_level: f64,
 ) -> RateTest {
-    let (x, n) = (experiment_events as f64, (experiment_events + control_events) as f64);
+    let (x, n) = (
+        experiment_events as f64,
+        experiment_events as f64 + control_events as f64,
+    );
     let total = experiment_exposure + control_exposure;
     // P(an event is the experiment's) under equal rates, and its complement, each computed directly.
     let (p0, q0) = (experiment_exposure / total, control_exposure / total);
