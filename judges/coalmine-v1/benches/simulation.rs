@@ -67,7 +67,8 @@ impl Model {
                 Model::Gauge { median, sigma } => median * (sigma * normal(rng)).exp(),
                 Model::Counts { rate } => poisson(rng, rate),
                 Model::Overdispersed { rate, shape } => {
-                    let gamma: f64 = (0..shape).map(|_| exponential(rng)).sum::<f64>() / shape as f64;
+                    let gamma: f64 =
+                        (0..shape).map(|_| exponential(rng)).sum::<f64>() / shape as f64;
                     poisson(rng, rate * gamma)
                 }
             })
@@ -132,7 +133,9 @@ fn request(counts: bool, control: Vec<f64>, experiment: Vec<f64>) -> JudgeReques
     }
 }
 
-fn flagged(judgement: Result<coalmine_judge_sdk::Judgement, coalmine_judge_sdk::JudgeError>) -> bool {
+fn flagged(
+    judgement: Result<coalmine_judge_sdk::Judgement, coalmine_judge_sdk::JudgeError>,
+) -> bool {
     let judgement = judgement.expect("the simulated requests are valid");
     judgement.results[0].classification == MetricClassification::High
 }
@@ -141,7 +144,13 @@ fn flagged(judgement: Result<coalmine_judge_sdk::Judgement, coalmine_judge_sdk::
 fn optimal(counts: bool, control: &[f64], experiment: &[f64]) -> bool {
     if counts {
         let events = |values: &[f64]| values.iter().sum::<f64>() as u64;
-        let test = rate_test(events(experiment), STEPS as f64, events(control), STEPS as f64, 0.98);
+        let test = rate_test(
+            events(experiment),
+            STEPS as f64,
+            events(control),
+            STEPS as f64,
+            0.98,
+        );
         return test.p_greater <= ALPHA;
     }
     // Pooled two-sample t-test on the logarithms.
@@ -164,24 +173,65 @@ fn main() {
     let counts = |rate| Model::Counts { rate };
     let scenarios = [
         ("A/A", "latency-like gauge", gauge(100.0), gauge(100.0)),
-        ("regression", "latency-like gauge +3%", gauge(100.0), gauge(103.0)),
-        ("regression", "latency-like gauge +5%", gauge(100.0), gauge(105.0)),
-        ("regression", "latency-like gauge +10%", gauge(100.0), gauge(110.0)),
+        (
+            "regression",
+            "latency-like gauge +3%",
+            gauge(100.0),
+            gauge(103.0),
+        ),
+        (
+            "regression",
+            "latency-like gauge +5%",
+            gauge(100.0),
+            gauge(105.0),
+        ),
+        (
+            "regression",
+            "latency-like gauge +10%",
+            gauge(100.0),
+            gauge(110.0),
+        ),
         ("A/A", "ordinary counts", counts(5.0), counts(5.0)),
-        ("regression", "ordinary counts +10%", counts(5.0), counts(5.5)),
-        ("regression", "ordinary counts +20%", counts(5.0), counts(6.0)),
+        (
+            "regression",
+            "ordinary counts +10%",
+            counts(5.0),
+            counts(5.5),
+        ),
+        (
+            "regression",
+            "ordinary counts +20%",
+            counts(5.0),
+            counts(6.0),
+        ),
         ("A/A", "sparse counts", counts(0.2), counts(0.2)),
         ("A/A", "very sparse counts", counts(0.05), counts(0.05)),
         ("regression", "sparse counts ×6", counts(0.05), counts(0.3)),
         ("regression", "sparse counts ×3", counts(0.2), counts(0.6)),
         ("A/A", "zero-baseline counts", counts(0.0), counts(0.0)),
-        ("regression", "zero baseline → 0.3/min", counts(0.0), counts(0.3)),
-        ("regression", "zero baseline → 0.1/min", counts(0.0), counts(0.1)),
+        (
+            "regression",
+            "zero baseline → 0.3/min",
+            counts(0.0),
+            counts(0.3),
+        ),
+        (
+            "regression",
+            "zero baseline → 0.1/min",
+            counts(0.0),
+            counts(0.1),
+        ),
         (
             "A/A",
             "overdispersed counts (not Poisson)",
-            Model::Overdispersed { rate: 5.0, shape: 4 },
-            Model::Overdispersed { rate: 5.0, shape: 4 },
+            Model::Overdispersed {
+                rate: 5.0,
+                shape: 4,
+            },
+            Model::Overdispersed {
+                rate: 5.0,
+                shape: 4,
+            },
         ),
     ]
     .map(|(kind, name, control, experiment)| Scenario {

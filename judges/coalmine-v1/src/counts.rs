@@ -16,9 +16,10 @@
 //!      `allowedExtraEvents`);
 //!    - otherwise `Pass`. With direction `either` both one-sided tests run at α (a two-sided level of 2α, as
 //!      Kayenta's two-sided 98 % interval); the reported p-value is then the central two-sided one.
-//!    A critical metric that fails fails the canary when its ratio also reaches `criticalIncrease` /
-//!    `criticalDecrease`. The rate ratio is +∞ when only the control saw no events, so the ratio thresholds
-//!    still apply; `allowedExtraEvents` is the gate that keeps its meaning then.
+//!
+//! A critical metric that fails fails the canary when its ratio also reaches `criticalIncrease` /
+//! `criticalDecrease`. The rate ratio is +∞ when only the control saw no events, so the ratio thresholds still
+//! apply; `allowedExtraEvents` is the gate that keeps its meaning then.
 //!
 //! Every compared result reports `test`, `alternative`, both sides' `…Events` and `…Exposure`,
 //! `expectedEvents` and `extraEvents`, `ratio` (also as `effectSize`), `confidenceInterval` for the rate ratio
@@ -64,9 +65,8 @@ pub fn classify(
     };
     for (side, values) in [("Canary", &experiment), ("Baseline", &control)] {
         if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-            let cause = format!(
-                "the {side} data hold {bad}: counts must be finite and not negative"
-            );
+            let cause =
+                format!("the {side} data hold {bad}: counts must be finite and not negative");
             coalmine_judge_sdk::warn!("metric classification of pair {} failed: {cause}", pair.id);
             result.classification = MetricClassification::Error;
             result.reason = Some(format!("Metric Classification Failed: {cause}"));
@@ -120,7 +120,9 @@ pub fn classify(
         Detail::number("effectSize", test.ratio),
     ]);
     if let Some(dispersion) = dispersion(&[&experiment, &control]) {
-        result.details.push(Detail::number("dispersion", dispersion));
+        result
+            .details
+            .push(Detail::number("dispersion", dispersion));
     }
     result
 }
@@ -133,7 +135,7 @@ pub fn dispersion(sides: &[&[f64]]) -> Option<f64> {
     let (mut chi_square, mut degrees) = (0.0, 0usize);
     for values in sides {
         let mean = values.iter().sum::<f64>() / values.len() as f64;
-        if values.len() < 2 || !(mean > 0.0) {
+        if values.len() < 2 || mean <= 0.0 {
             continue;
         }
         chi_square += values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / mean;

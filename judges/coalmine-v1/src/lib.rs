@@ -81,9 +81,10 @@ impl Guest for CoalmineV1Judge {
         JudgeInfo {
             name: NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Exact Poisson rate tests for count metrics (counts: true), Kayenta's Mann-Whitney \
+            description:
+                "Exact Poisson rate tests for count metrics (counts: true), Kayenta's Mann-Whitney \
                           test for the others, weighted group scores"
-                .into(),
+                    .into(),
         }
     }
 

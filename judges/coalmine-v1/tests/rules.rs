@@ -86,7 +86,10 @@ fn text<'a>(result: &'a MetricResult, name: &str) -> &'a str {
 fn errors_against_a_zero_baseline_fail_and_explain_themselves() {
     let result = judge_one(count_metric("errors"), counts(0, 60), counts(18, 60));
     assert_eq!(result.classification, MetricClassification::High);
-    assert_eq!(result.reason.as_deref(), Some("errors was classified as High"));
+    assert_eq!(
+        result.reason.as_deref(),
+        Some("errors was classified as High")
+    );
     assert_eq!(text(&result, "test"), "exact-poisson-rate-ratio");
     assert_eq!(text(&result, "alternative"), "greater");
     assert_eq!(number(&result, "experimentEvents"), 18.0);
@@ -103,7 +106,10 @@ fn errors_against_a_zero_baseline_fail_and_explain_themselves() {
         .detail("confidenceInterval")
         .and_then(DetailValue::as_interval)
         .expect("an interval");
-    assert!((lower - 3.429947346874672).abs() < 1e-9, "R's bound, got {lower}");
+    assert!(
+        (lower - 3.429947346874672).abs() < 1e-9,
+        "R's bound, got {lower}"
+    );
     assert_eq!(upper, f64::INFINITY);
     assert_eq!(result.experiment.count, 60);
     assert!((result.experiment.mean - 0.3).abs() < 1e-12);
@@ -226,10 +232,7 @@ fn a_critical_count_metric_fails_the_canary() {
         (counts(0, 60), counts(18, 60)),
         (vec![1.0; 60], vec![1.0; 60]),
     ];
-    let judgement = judge(&request(
-        vec![errors.clone(), cpu.clone()],
-        &data,
-    ));
+    let judgement = judge(&request(vec![errors.clone(), cpu.clone()], &data));
     assert!(judgement.results[0].critical);
     assert_eq!(judgement.score, 0.0);
     assert_eq!(judgement.classification, ScoreClassification::Fail);
@@ -264,7 +267,10 @@ fn missing_data_follows_the_nan_strategy_and_must_have_data() {
     let mut required = count_metric("errors");
     required.must_have_data = true;
     let result = judge_one(required, counts(3, 60), Vec::new());
-    assert_eq!(result.classification, MetricClassification::NodataFailMetric);
+    assert_eq!(
+        result.classification,
+        MetricClassification::NodataFailMetric
+    );
 
     // With `replace` a missing value is a step without events.
     let mut replaced = count_metric("errors");
@@ -348,10 +354,7 @@ fn other_metrics_are_judged_exactly_as_the_mann_whitney_judge_judges_them() {
         // Debug output, because a NaN ratio is not equal to itself.
         assert_eq!(format!("{ours:?}"), format!("{expected:?}"));
     }
-    assert_eq!(
-        ours.results[0].classification,
-        MetricClassification::High
-    );
+    assert_eq!(ours.results[0].classification, MetricClassification::High);
 }
 
 #[test]
@@ -360,9 +363,15 @@ fn kayenta_misses_errors_against_a_zero_baseline_where_counts_catch_them() {
     let mut gauge = count_metric("errors");
     gauge.analysis_configurations = "{}".into();
     let kayenta = judge(&request(vec![gauge], &data));
-    assert_eq!(kayenta.results[0].classification, MetricClassification::Pass);
+    assert_eq!(
+        kayenta.results[0].classification,
+        MetricClassification::Pass
+    );
     let counted = judge(&request(vec![count_metric("errors")], &data));
-    assert_eq!(counted.results[0].classification, MetricClassification::High);
+    assert_eq!(
+        counted.results[0].classification,
+        MetricClassification::High
+    );
 }
 
 #[test]
@@ -399,7 +408,9 @@ fn the_dispersion_of_the_counts_is_reported() {
     let result = judge_one(count_metric("errors"), vec![2.0; 60], vec![3.0; 60]);
     assert_eq!(number(&result, "dispersion"), 0.0);
     // Bursts: all of a side's events in one step out of four.
-    let bursts: Vec<f64> = (0..60).map(|i| if i % 4 == 0 { 8.0 } else { 0.0 }).collect();
+    let bursts: Vec<f64> = (0..60)
+        .map(|i| if i % 4 == 0 { 8.0 } else { 0.0 })
+        .collect();
     let result = judge_one(count_metric("errors"), bursts.clone(), bursts);
     // Per side: mean 2, 15 steps of (8 − 2)² and 45 of 2², over 2, on 59 degrees of freedom.
     let expected = (15.0 * 36.0 + 45.0 * 4.0) / 2.0 / 59.0;
