@@ -23,8 +23,12 @@
 //!
 //! Every compared result reports `test`, `alternative`, both sides' `…Events` and `…Exposure`,
 //! `expectedEvents` and `extraEvents`, `ratio` (also as `effectSize`), `confidenceInterval` for the rate ratio
-//! at `confidenceLevel`, and `pValue`; and, when it can be computed, the counts' `dispersion` ([`dispersion`]),
-//! which tells whether the Poisson model the test rests on fits.
+//! at `confidenceLevel`, and `pValue`; the counts' `dispersion` when it can be computed, and
+//! `dispersionAdjusted`.
+//!
+//! **Bursty counts** — when the per-step counts are significantly overdispersed (see [`crate::dispersion`])
+//! and `adjustDispersion` is on (the default), the test runs on the counts divided by the dispersion index,
+//! reported as `testedExperimentEvents` and `testedControlEvents`; the effect sizes stay the observed ones.
 
 use coalmine_judge_sdk::{
     Detail, Direction, MetricClassification, MetricConfig, MetricPair, MetricResult, preprocess,
@@ -33,6 +37,7 @@ use coalmine_judge_sdk::{
 use coalmine_mann_whitney::classifier::{self as mann_whitney, failure_reason};
 use coalmine_mann_whitney::config::JudgeConfig;
 
+use crate::dispersion::Dispersion;
 use crate::rate_test::{RateTest, rate_test};
 use crate::settings::CountSettings;
 
@@ -84,13 +89,22 @@ pub fn classify(
     };
     let experiment_exposure = experiment.len() as f64 * step_scale;
     let control_exposure = control.len() as f64;
-    let test = rate_test(
-        experiment_events,
+    let dispersion = Dispersion::of(&[&experiment, &control]);
+    // Bursty counts are tested as the Poisson events they are worth (see `dispersion`).
+    let adjustment = dispersion
+        .filter(|dispersion| settings.adjust_dispersion && dispersion.is_overdispersed())
+        .map(|dispersion| dispersion.index);
+    let tested = |events: u64| (events as f64 / adjustment.unwrap_or(1.0)).round() as u64;
+    let mut test = rate_test(
+        tested(experiment_events),
         experiment_exposure,
-        control_events,
+        tested(control_events),
         control_exposure,
         config.confidence_level,
     );
+    // The effect is the observed rate ratio, whatever the test's counts.
+    test.ratio = (experiment_events as f64 / experiment_exposure)
+        / (control_events as f64 / control_exposure);
     let expected = control_events as f64 * experiment_exposure / control_exposure;
     let extra = experiment_events as f64 - expected;
 
@@ -119,29 +133,21 @@ pub fn classify(
         Detail::number("pValue", decision.p_value),
         Detail::number("effectSize", test.ratio),
     ]);
-    if let Some(dispersion) = dispersion(&[&experiment, &control]) {
+    if let Some(dispersion) = dispersion {
         result
             .details
-            .push(Detail::number("dispersion", dispersion));
+            .push(Detail::number("dispersion", dispersion.index));
     }
     result
-}
-
-/// Pearson's dispersion index of the per-step counts, pooled over the sides: the sum over each side of
-/// `(value − side mean)² / side mean`, divided by its degrees of freedom (values − 1 per side). Near 1 for
-/// Poisson counts; well above 1 when events come in bursts, and the test's p-values are then too small. It
-/// is reported, not used. `None` when no side has two values and a mean above 0.
-pub fn dispersion(sides: &[&[f64]]) -> Option<f64> {
-    let (mut chi_square, mut degrees) = (0.0, 0usize);
-    for values in sides {
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        if values.len() < 2 || mean <= 0.0 {
-            continue;
-        }
-        chi_square += values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / mean;
-        degrees += values.len() - 1;
+        .details
+        .push(Detail::flag("dispersionAdjusted", adjustment.is_some()));
+    if adjustment.is_some() {
+        result.details.extend([
+            Detail::number("testedExperimentEvents", tested(experiment_events) as f64),
+            Detail::number("testedControlEvents", tested(control_events) as f64),
+        ]);
     }
-    (degrees > 0).then(|| chi_square / degrees as f64)
+    result
 }
 
 /// What [`decide`] concludes.

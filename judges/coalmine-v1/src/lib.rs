@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod counts;
+pub mod dispersion;
 pub mod rate_test;
 pub mod settings;
 

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `counts` | `false` | `true` or `false`: the metric holds event counts per step |
 //! | `effectSize.allowedExtraEvents` | 0 | a finite number ≥ 0, only with `counts: true` |
+//! | `adjustDispersion` | `true` | `true` or `false`, only with `counts: true`: test significantly bursty counts as the Poisson events they are worth ([`crate::dispersion`]) |
 //!
 //! A key set to `null` takes its default. A count metric compares rates, so its effect size is the rate ratio:
 //! `effectSize.measure` must be `meanRatio` (Kayenta's default).
@@ -22,11 +23,22 @@ pub enum MetricKind {
 }
 
 /// The settings of a count metric.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CountSettings {
     /// `effectSize.allowedExtraEvents`: a significant change fails only when the experiment's events differ
     /// from what the control's rate predicts for the experiment's exposure by more than this many.
     pub allowed_extra_events: f64,
+    /// `adjustDispersion`: whether significantly overdispersed counts are scaled down before the test.
+    pub adjust_dispersion: bool,
+}
+
+impl Default for CountSettings {
+    fn default() -> Self {
+        Self {
+            allowed_extra_events: 0.0,
+            adjust_dispersion: true,
+        }
+    }
 }
 
 impl MetricKind {
@@ -69,11 +81,13 @@ impl MetricKind {
                 )));
             }
         };
-        let counts = match canary.get("counts") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(counts)) => *counts,
-            Some(other) => return Err(wrong("counts", other, "true or false (a JSON boolean)")),
+        let flag = |key: &str| match canary.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(flag)) => Ok(Some(*flag)),
+            Some(other) => Err(wrong(key, other, "true or false (a JSON boolean)")),
         };
+        let counts = flag("counts")?.unwrap_or(false);
+        let adjust_dispersion = flag("adjustDispersion")?;
         let effect_size = match canary.get("effectSize") {
             None | Some(Value::Null) => &empty,
             Some(Value::Object(effect_size)) => effect_size,
@@ -95,10 +109,19 @@ impl MetricKind {
             ),
         };
         if !counts {
-            if allowed_extra_events.is_some() {
+            let count_setting = [
+                (
+                    allowed_extra_events.is_some(),
+                    "effectSize.allowedExtraEvents",
+                ),
+                (adjust_dispersion.is_some(), "adjustDispersion"),
+            ]
+            .into_iter()
+            .find_map(|(set, key)| set.then_some(key));
+            if let Some(key) = count_setting {
                 return Err(JudgeError::InvalidRequest(format!(
-                    "metric '{}': analysisConfigurations.canary.effectSize.allowedExtraEvents applies only to \
-                     metrics with analysisConfigurations.canary.counts: true",
+                    "metric '{}': analysisConfigurations.canary.{key} applies only to metrics with \
+                     analysisConfigurations.canary.counts: true",
                     metric.name
                 )));
             }
@@ -111,8 +134,10 @@ impl MetricKind {
                 metric.name
             )));
         }
+        let defaults = CountSettings::default();
         Ok(Self::Counts(CountSettings {
-            allowed_extra_events: allowed_extra_events.unwrap_or(0.0),
+            allowed_extra_events: allowed_extra_events.unwrap_or(defaults.allowed_extra_events),
+            adjust_dispersion: adjust_dispersion.unwrap_or(defaults.adjust_dispersion),
         }))
     }
 }
@@ -150,14 +175,20 @@ mod tests {
     fn count_settings_are_read_with_their_default() {
         assert_eq!(
             kind(r#"{"canary": {"counts": true}}"#),
+            Ok(MetricKind::Counts(CountSettings::default()))
+        );
+        assert_eq!(
+            kind(r#"{"canary": {"counts": true, "adjustDispersion": false}}"#),
             Ok(MetricKind::Counts(CountSettings {
-                allowed_extra_events: 0.0
+                allowed_extra_events: 0.0,
+                adjust_dispersion: false
             }))
         );
         assert_eq!(
             kind(r#"{"canary": {"counts": true, "effectSize": {"allowedExtraEvents": 5}}}"#),
             Ok(MetricKind::Counts(CountSettings {
-                allowed_extra_events: 5.0
+                allowed_extra_events: 5.0,
+                adjust_dispersion: true
             }))
         );
     }
@@ -180,6 +211,18 @@ mod tests {
             kind(r#"{"canary": {"effectSize": {"allowedExtraEvents": 3}}}"#),
             invalid(
                 "metric 'errors': analysisConfigurations.canary.effectSize.allowedExtraEvents applies only to metrics with analysisConfigurations.canary.counts: true"
+            )
+        );
+        assert_eq!(
+            kind(r#"{"canary": {"adjustDispersion": true}}"#),
+            invalid(
+                "metric 'errors': analysisConfigurations.canary.adjustDispersion applies only to metrics with analysisConfigurations.canary.counts: true"
+            )
+        );
+        assert_eq!(
+            kind(r#"{"canary": {"counts": true, "adjustDispersion": "no"}}"#),
+            invalid(
+                r#"metric 'errors': analysisConfigurations.canary.adjustDispersion must be true or false (a JSON boolean), got "no""#
             )
         );
         assert_eq!(

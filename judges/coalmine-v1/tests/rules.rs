@@ -403,19 +403,46 @@ fn invalid_settings_are_invalid_requests() {
 }
 
 #[test]
-fn the_dispersion_of_the_counts_is_reported() {
-    // Steady counts: every step of the control 2, of the canary 3 — less variable than Poisson.
-    let result = judge_one(count_metric("errors"), vec![2.0; 60], vec![3.0; 60]);
-    assert_eq!(number(&result, "dispersion"), 0.0);
-    // Bursts: all of a side's events in one step out of four.
-    let bursts: Vec<f64> = (0..60)
-        .map(|i| if i % 4 == 0 { 8.0 } else { 0.0 })
-        .collect();
-    let result = judge_one(count_metric("errors"), bursts.clone(), bursts);
-    // Per side: mean 2, 15 steps of (8 − 2)² and 45 of 2², over 2, on 59 degrees of freedom.
-    let expected = (15.0 * 36.0 + 45.0 * 4.0) / 2.0 / 59.0;
-    assert!((number(&result, "dispersion") - expected).abs() < 1e-12);
-    // No events: nothing to measure.
-    let result = judge_one(count_metric("errors"), counts(0, 60), counts(0, 60));
-    assert!(result.detail("dispersion").is_none());
+fn bursty_counts_are_tested_as_the_poisson_events_they_are_worth() {
+    // The same bursts on both sides (all of a side's events in one step of four), a third more on the canary:
+    // 160 against 120 events would be significant for Poisson counts (p = 0.98 %), not at dispersion 6.1.
+    let bursts = |size: f64| -> Vec<f64> {
+        (0..60)
+            .map(|i| if i % 4 == 0 { size } else { 0.0 })
+            .collect()
+    };
+    let result = judge_one(count_metric("errors"), bursts(8.0), bursts(32.0 / 3.0));
+    assert_eq!(number(&result, "experimentEvents"), 160.0);
+    assert_eq!(result.classification, MetricClassification::Pass);
+    assert_eq!(
+        result.detail("dispersionAdjusted"),
+        Some(&DetailValue::Flag(true))
+    );
+    let dispersion = number(&result, "dispersion");
+    assert!(dispersion > 5.0, "{dispersion}");
+    assert_eq!(
+        number(&result, "testedExperimentEvents"),
+        (160.0 / dispersion).round()
+    );
+    assert!((number(&result, "ratio") - 4.0 / 3.0).abs() < 1e-12);
+
+    // Without the adjustment, the exact test of the raw counts.
+    let mut unadjusted = count_metric("errors");
+    unadjusted.analysis_configurations =
+        r#"{"canary": {"counts": true, "adjustDispersion": false}}"#.into();
+    let result = judge_one(unadjusted, bursts(8.0), bursts(32.0 / 3.0));
+    assert_eq!(result.classification, MetricClassification::High);
+    assert_eq!(
+        result.detail("dispersionAdjusted"),
+        Some(&DetailValue::Flag(false))
+    );
+    assert!(result.detail("testedExperimentEvents").is_none());
+
+    // Poisson-like counts are not adjusted.
+    let result = judge_one(count_metric("errors"), counts(0, 60), counts(18, 60));
+    assert_eq!(
+        result.detail("dispersionAdjusted"),
+        Some(&DetailValue::Flag(false))
+    );
+    assert!(number(&result, "dispersion") < 1.0);
 }
