@@ -8,7 +8,7 @@
 //! mean (so a shift between the sides does not count), and when the counts are significantly overdispersed
 //! (Pearson's statistic above its 95th percentile under the Poisson model) it tests the counts divided by φ —
 //! the number of independent Poisson events they carry as much information as (quasi-Poisson). Under the
-//! Poisson model this happens on about 5 % of canaries and only makes the test more conservative then.
+//! Poisson model this happens on about 5 % of canaries, where it makes the test more conservative.
 
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
