@@ -5,7 +5,7 @@
 //! estimate sit at zero and a canary that starts throwing errors passes. `coalmine-v1` judges a metric
 //! whose `analysisConfigurations.canary.counts` is `true` as events per step, with the exact conditional
 //! test for the ratio of two Poisson rates ([`counts`], [`rate_test`]), adjusted when the counts are
-//! significantly burstier than Poisson counts ([`dispersion`]); every other metric is judged by the
+//! burstier than Poisson counts ([`dispersion`]); every other metric is judged by the
 //! Mann-Whitney judge's own classifier ([`coalmine_mann_whitney::classifier`]), and the results are scored
 //! with Kayenta's group weights, overrides and thresholds ([`coalmine_judge_sdk::scoring`]).
 //!

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `counts` | `false` | `true` or `false`: the metric holds event counts per step |
 //! | `effectSize.allowedExtraEvents` | 0 | a finite number ≥ 0, only with `counts: true` |
-//! | `adjustDispersion` | `true` | `true` or `false`, only with `counts: true`: test significantly bursty counts as the Poisson events they are worth ([`crate::dispersion`]) |
+//! | `adjustDispersion` | `true` | `true` or `false`, only with `counts: true`: test bursty counts as the Poisson events they are worth ([`crate::dispersion`]) |
 //!
 //! A key set to `null` takes its default. A count metric compares rates, so its effect size is the rate ratio:
 //! `effectSize.measure` must be `meanRatio` (Kayenta's default).
@@ -28,7 +28,7 @@ pub struct CountSettings {
     /// `effectSize.allowedExtraEvents`: a significant change fails only when the experiment's events differ
     /// from what the control's rate predicts for the experiment's exposure by more than this many.
     pub allowed_extra_events: f64,
-    /// `adjustDispersion`: whether significantly overdispersed counts are scaled down before the test.
+    /// `adjustDispersion`: whether overdispersed counts (quasi-Poisson dispersion above 1) are scaled down before the test.
     pub adjust_dispersion: bool,
 }
 

@@ -430,7 +430,7 @@ fn bursty_counts_are_tested_as_the_poisson_events_they_are_worth() {
     let mut unadjusted = count_metric("errors");
     unadjusted.analysis_configurations =
         r#"{"canary": {"counts": true, "adjustDispersion": false}}"#.into();
-    let result = judge_one(unadjusted, bursts(8.0), bursts(32.0 / 3.0));
+    let result = judge_one(unadjusted.clone(), bursts(8.0), bursts(32.0 / 3.0));
     assert_eq!(result.classification, MetricClassification::High);
     assert_eq!(
         result.detail("dispersionAdjusted"),
@@ -438,11 +438,45 @@ fn bursty_counts_are_tested_as_the_poisson_events_they_are_worth() {
     );
     assert!(result.detail("testedExperimentEvents").is_none());
 
-    // Poisson-like counts are not adjusted.
-    let result = judge_one(count_metric("errors"), counts(0, 60), counts(18, 60));
+    // Poisson-like counts are not adjusted: the verdict and every detail are those of the plain test.
+    let plain = |metric| judge_one(metric, counts(0, 60), counts(18, 60));
+    let result = plain(count_metric("errors"));
     assert_eq!(
         result.detail("dispersionAdjusted"),
         Some(&DetailValue::Flag(false))
     );
     assert!(number(&result, "dispersion") < 1.0);
+    assert_eq!(result, plain(unadjusted));
+}
+
+#[test]
+fn mildly_bursty_counts_are_adjusted_though_not_significantly_overdispersed() {
+    // 362 against 300 events, each side varying a little more than Poisson counts: the quasi-Poisson
+    // dispersion 1.121 is not significant (Pearson's statistic 132.3 on 118 degrees of freedom, p = 0.17),
+    // and the plain test would flag the canary (p = 0.88 %). Tested as 323 against 268 events it is not
+    // (p = 1.31 %). The p-values are R's poisson.test; the dispersion, to 1e-9 (R fits the means
+    // iteratively), R's summary(glm(n ~ side, family = quasipoisson, control = glm.control(epsilon = 1e-15)))
+    // $dispersion = 1.1209851111482396.
+    let control = [1.0, 9.0, 5.0, 5.0, 5.0, 5.0].repeat(10);
+    let mut experiment = [1.0, 11.0, 6.0, 6.0, 6.0, 6.0].repeat(5);
+    experiment.extend([2.0, 10.0, 7.0, 6.0, 6.0, 6.0].repeat(2));
+    experiment.extend([2.0, 10.0, 6.0, 6.0, 6.0, 6.0].repeat(3));
+    let result = judge_one(count_metric("errors"), control.clone(), experiment.clone());
+    assert_eq!(number(&result, "experimentEvents"), 362.0);
+    assert!((number(&result, "dispersion") - 1.1209851111482396).abs() < 1e-9);
+    assert_eq!(
+        result.detail("dispersionAdjusted"),
+        Some(&DetailValue::Flag(true))
+    );
+    assert_eq!(number(&result, "testedExperimentEvents"), 323.0);
+    assert_eq!(number(&result, "testedControlEvents"), 268.0);
+    assert!((number(&result, "pValue") - 0.01312481).abs() < 1e-7);
+    assert_eq!(result.classification, MetricClassification::Pass);
+
+    let mut unadjusted = count_metric("errors");
+    unadjusted.analysis_configurations =
+        r#"{"canary": {"counts": true, "adjustDispersion": false}}"#.into();
+    let result = judge_one(unadjusted, control, experiment);
+    assert!((number(&result, "pValue") - 0.008840893).abs() < 1e-8);
+    assert_eq!(result.classification, MetricClassification::High);
 }
