@@ -28,7 +28,8 @@
 //!
 //! **Bursty counts** — when the per-step counts are overdispersed, their quasi-Poisson dispersion index above 1
 //! (see [`crate::dispersion`]), and `adjustDispersion` is on (the default), the test runs on the counts divided
-//! by the index, reported as `testedExperimentEvents` and `testedControlEvents`; the effect sizes stay the observed ones.
+//! by the index, reported as `testedExperimentEvents` and `testedControlEvents`; the effect sizes stay the
+//! observed ones.
 
 use coalmine_judge_sdk::{
     Detail, Direction, MetricClassification, MetricConfig, MetricPair, MetricResult, preprocess,
