@@ -1,8 +1,10 @@
 //! Builds the built-in judges (the crates under `judges/` that coalmine embeds) for `wasm32-wasip2` and puts
 //! the components in `OUT_DIR`, where `src/judge_host/builtin.rs` includes them.
 //!
-//! The judges are built by a nested `cargo build` into `<target>/judges`, a target directory of their own so
-//! that the nested build never waits for the lock the outer build holds.
+//! The judges are built by nested `cargo build`s into `<target>/judges`, a target directory of their own so
+//! that the nested builds never wait for the lock the outer build holds. Each judge gets a build of its own:
+//! `coalmine-v1` links the Mann-Whitney judge as a library without its component export, and one build of
+//! both packages would unify the Mann-Whitney crate's features and export both judges from one component.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,10 @@ use std::process::Command;
 const WASM_TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "wasm-judge";
 /// Each built-in judge: its package and the file name of its component.
-const JUDGES: &[(&str, &str)] = &[("coalmine-mann-whitney", "coalmine_mann_whitney.wasm")];
+const JUDGES: &[(&str, &str)] = &[
+    ("coalmine-mann-whitney", "coalmine_mann_whitney.wasm"),
+    ("coalmine-v1", "coalmine_v1.wasm"),
+];
 
 fn main() {
     for path in [
@@ -19,10 +24,12 @@ fn main() {
         "judges/sdk/src",
         "judges/sdk/Cargo.toml",
         "judges/mann-whitney/src",
+        "judges/mann-whitney/Cargo.toml",
+        "judges/coalmine-v1/src",
+        "judges/coalmine-v1/Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={path}");
     }
-    println!("cargo:rerun-if-changed=judges/mann-whitney/Cargo.toml");
     println!("cargo:rerun-if-changed=Cargo.lock");
 
     let manifest_dir =
@@ -33,33 +40,35 @@ fn main() {
 
     ensure_wasm_target();
 
-    let mut command = Command::new(&cargo);
-    command
-        .current_dir(&manifest_dir)
-        .args([
-            "build",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            PROFILE,
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for (package, _) in JUDGES {
-        command.args(["-p", package]);
-    }
-    clean_environment(&mut command);
-    let status = command.status().unwrap_or_else(|error| {
-        fail(&format!(
-            "cannot run {}: {error}",
-            Path::new(&cargo).display()
-        ))
-    });
-    if !status.success() {
-        fail("building the built-in judges for wasm32-wasip2 failed (see the output above)");
-    }
-
-    for (_, file) in JUDGES {
+    for (package, file) in JUDGES {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&manifest_dir)
+            .args([
+                "build",
+                "--target",
+                WASM_TARGET,
+                "--profile",
+                PROFILE,
+                "-p",
+                package,
+                "--target-dir",
+            ])
+            .arg(&target_dir);
+        clean_environment(&mut command);
+        let status = command.status().unwrap_or_else(|error| {
+            fail(&format!(
+                "cannot run {}: {error}",
+                Path::new(&cargo).display()
+            ))
+        });
+        if !status.success() {
+            fail(&format!(
+                "building the built-in judge {package} for wasm32-wasip2 failed (see the output above)"
+            ));
+        }
+        // Copied at once: a later judge's build rebuilds the Mann-Whitney crate as its dependency, with the
+        // same artefact name and without the export.
         let built = target_dir.join(WASM_TARGET).join(PROFILE).join(file);
         std::fs::copy(&built, out_dir.join(file))
             .unwrap_or_else(|error| fail(&format!("cannot copy {}: {error}", built.display())));

@@ -80,8 +80,10 @@ async fn health_judge_and_judges_answer_over_http() {
         .json()
         .await
         .unwrap();
-    let judge = &judges[0];
-    assert_eq!(judge["name"], "mann-whitney");
+    let judge = judges
+        .as_array()
+        .and_then(|judges| judges.iter().find(|judge| judge["name"] == "mann-whitney"))
+        .expect("the mann-whitney judge is listed");
     assert_eq!(judge["origin"], "built-in");
     assert_eq!(judge["aliases"], json!(["NetflixACAJudge-v1.0"]));
     assert_eq!(judge["sha256"].as_str().unwrap().len(), 64);

@@ -11,11 +11,18 @@ pub struct BuiltIn {
 }
 
 /// Every built-in judge, the default first.
-pub const BUILT_IN: &[BuiltIn] = &[BuiltIn {
-    source: "judges/mann-whitney",
-    aliases: &["NetflixACAJudge-v1.0"],
-    component: include_bytes!(concat!(env!("OUT_DIR"), "/coalmine_mann_whitney.wasm")),
-}];
+pub const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        source: "judges/mann-whitney",
+        aliases: &["NetflixACAJudge-v1.0"],
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/coalmine_mann_whitney.wasm")),
+    },
+    BuiltIn {
+        source: "judges/coalmine-v1",
+        aliases: &[],
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/coalmine_v1.wasm")),
+    },
+];
 
 /// The judge used when a request names none.
 pub const DEFAULT_JUDGE: &str = "mann-whitney";

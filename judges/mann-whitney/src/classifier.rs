@@ -227,8 +227,9 @@ fn compare(
     })
 }
 
-/// Kayenta's reason for a High or Low result.
-fn failure_reason(metric: &str, label: &str, critical: bool) -> String {
+/// Kayenta's reason for a High or Low result of `metric`: `"<metric> was classified as High"`, or
+/// `"The metric <metric> was classified as High (Critical)"` when it fails the canary.
+pub fn failure_reason(metric: &str, label: &str, critical: bool) -> String {
     if critical {
         format!("The metric {metric} was classified as {label} (Critical)")
     } else {

@@ -67,4 +67,5 @@ impl Guest for MannWhitneyJudge {
     }
 }
 
+#[cfg(feature = "component")]
 coalmine_judge_sdk::export_judge!(MannWhitneyJudge);
