@@ -20,8 +20,8 @@ pub use round::round_half_up;
 pub use summary::summary_score;
 
 use crate::{
-    JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricResult, ScoreClassification,
-    ScoreThresholds,
+    JudgeError, JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricPair,
+    MetricResult, ScoreClassification, ScoreThresholds,
 };
 
 /// The share of `Nodata` results, in percent, from which the canary fails.
@@ -57,6 +57,32 @@ pub fn judgement(request: &JudgeRequest, results: Vec<MetricResult>) -> Judgemen
         classification,
         reason,
     }
+}
+
+/// Classifies every pair of `request` with `classify` and scores the results with [`judgement`]:
+/// a judge that only decides per metric needs nothing else.
+///
+/// `classify` gets each pair with its metric's configuration and returns the pair's result (or an
+/// error, which ends the call). A pair whose metric the request lacks is a
+/// [`JudgeError::InvalidRequest`].
+pub fn judge_each(
+    request: &JudgeRequest,
+    mut classify: impl FnMut(&MetricPair, &MetricConfig) -> Result<MetricResult, JudgeError>,
+) -> Result<Judgement, JudgeError> {
+    let results = request
+        .pairs
+        .iter()
+        .map(|pair| {
+            let metric = request.metric(&pair.metric).ok_or_else(|| {
+                JudgeError::InvalidRequest(format!(
+                    "pair {} is of metric {}, which the request does not configure",
+                    pair.id, pair.metric
+                ))
+            })?;
+            classify(pair, metric)
+        })
+        .collect::<Result<Vec<_>, JudgeError>>()?;
+    Ok(judgement(request, results))
 }
 
 /// The results that count in the scores, in order: those whose metric is not muted.
