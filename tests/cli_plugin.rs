@@ -24,18 +24,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }
 
-/// `<target>/judges`: where the test suite builds plugins, shared so dependencies compile once.
-fn judges_target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test executable lives in <target>/<profile>/deps")
-        .join("judges")
-}
-
 /// Builds the judge crate in `dir` as its README says, and returns the path of the component.
-pub fn build_judge_crate(dir: &Path, crate_name: &str) -> PathBuf {
-    let target_dir = judges_target_dir();
+fn build_judge_crate(dir: &Path, crate_name: &str) -> PathBuf {
+    let target_dir = common::judges_target_dir();
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(dir)
         .args(["build", "--quiet", "--offline", "--release", "--target", "wasm32-wasip2"])

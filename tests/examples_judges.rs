@@ -1,38 +1,13 @@
 //! The example judges of `examples/judges/`, built from source the way their READMEs say and run through
 //! `coalmine plugin test` against their fixtures and expected judgements.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `<target>/judges`: where the test suite builds plugins, shared so dependencies compile once.
-fn judges_target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.ancestors()
-        .nth(3)
-        .expect("the test executable lives in <target>/<profile>/deps")
-        .join("judges")
-}
-
-/// Builds the Rust example judge `package` for wasm32-wasip2 and returns its component.
-fn build_rust_example(package: &str) -> PathBuf {
-    let target_dir = judges_target_dir();
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(repo())
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", package])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building the example judge {package} failed");
-    target_dir.join(format!("wasm32-wasip2/release/{}.wasm", package.replace('-', "_")))
 }
 
 fn plugin_test(plugin: &Path, input: &Path, expect: &Path) -> (bool, String) {
@@ -51,7 +26,7 @@ fn plugin_test(plugin: &Path, input: &Path, expect: &Path) -> (bool, String) {
 
 #[test]
 fn the_rust_threshold_judge_gates_on_fixed_bounds() {
-    let plugin = build_rust_example("coalmine-threshold-judge");
+    let plugin = common::example_judge("coalmine-threshold-judge");
     let fixtures = repo().join("examples/judges/threshold/fixtures");
 
     let (ok, stderr) = plugin_test(&plugin, &fixtures.join("input.json"), &fixtures.join("expected.json"));
