@@ -51,3 +51,56 @@ fn the_rust_threshold_judge_gates_on_fixed_bounds() {
     assert!(!ok, "{stderr}");
     assert!(stderr.contains(".score.classification: expected \"Fail\", got \"Pass\""), "{stderr}");
 }
+
+/// Builds the Python example with componentize-py (`pip install componentize-py==0.25.1`), as its README says.
+fn build_python_example() -> std::path::PathBuf {
+    let version = Command::new("componentize-py").arg("--version").output();
+    assert!(
+        version.as_ref().is_ok_and(|output| output.status.success()),
+        "componentize-py is needed to build examples/judges/python-ratio: install it with \
+         `pip install componentize-py==0.25.1`"
+    );
+    let out = common::judges_target_dir().join("python-ratio.wasm");
+    std::fs::create_dir_all(common::judges_target_dir()).unwrap();
+    let output = Command::new("componentize-py")
+        .current_dir(repo())
+        .args(["-d", "wit", "-w", "judge-plugin", "componentize", "--stub-wasi", "app", "-p"])
+        .arg(repo().join("examples/judges/python-ratio"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("running componentize-py");
+    assert!(
+        output.status.success(),
+        "componentize-py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+#[test]
+fn the_python_ratio_judge_runs_in_the_same_host() {
+    let plugin = build_python_example();
+    let fixtures = repo().join("examples/judges/python-ratio/fixtures");
+
+    let (ok, stderr) = plugin_test(&plugin, &fixtures.join("input.json"), &fixtures.join("expected.json"));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("judgement: Pass (score 100)"), "{stderr}");
+    assert!(stderr.contains("log DEBUG: latency: ratio 1.0000 PASS"), "{stderr}");
+
+    let (ok, stderr) = plugin_test(
+        &plugin,
+        &fixtures.join("regressed.json"),
+        &fixtures.join("expected-regressed.json"),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("judgement: Fail (score 0)"), "{stderr}");
+
+    let (ok, stderr) = plugin_test(
+        &plugin,
+        &fixtures.join("regressed.json"),
+        &fixtures.join("expected.json"),
+    );
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains(".results[0].classification: expected \"Pass\", got \"High\""), "{stderr}");
+}
