@@ -29,7 +29,14 @@ fn build_judge_crate(dir: &Path, crate_name: &str) -> PathBuf {
     let target_dir = common::judges_target_dir();
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(dir)
-        .args(["build", "--quiet", "--offline", "--release", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
@@ -77,24 +84,46 @@ fn a_scaffolded_judge_builds_and_passes_its_own_fixture() {
     assert!(tested.status.success(), "{stderr}");
     let judgement: Value = serde_json::from_slice(&tested.stdout).expect("stdout is JSON");
     assert_eq!(judgement["judgeName"], "slo-judge");
-    assert_eq!(judgement["score"]["classification"], "Pass", "{judgement:#}");
+    assert_eq!(
+        judgement["score"]["classification"], "Pass",
+        "{judgement:#}"
+    );
     assert_eq!(judgement["results"].as_array().map(Vec::len), Some(2));
     assert!(stderr.contains("judge slo-judge 0.1.0"), "{stderr}");
     assert!(stderr.contains("log DEBUG: latency: change"), "{stderr}");
-    assert!(stderr.contains("wall time") && stderr.contains("peak memory"), "{stderr}");
+    assert!(
+        stderr.contains("wall time") && stderr.contains("peak memory"),
+        "{stderr}"
+    );
 
     // The judgement it printed is what --expect compares with.
     let expected = dir.join("fixtures/expected.json");
     std::fs::write(&expected, &tested.stdout).unwrap();
     let expected_arg = expected.display().to_string();
-    let matched = coalmine(&["plugin", "test", &wasm, "--input", &fixture, "--expect", &expected_arg]);
+    let matched = coalmine(&[
+        "plugin",
+        "test",
+        &wasm,
+        "--input",
+        &fixture,
+        "--expect",
+        &expected_arg,
+    ]);
     assert!(matched.status.success(), "{}", text(&matched.stderr));
     assert!(text(&matched.stderr).contains("matches"));
 
     let mut changed = judgement.clone();
     changed["results"][1]["classification"] = json!("High");
     std::fs::write(&expected, changed.to_string()).unwrap();
-    let differs = coalmine(&["plugin", "test", &wasm, "--input", &fixture, "--expect", &expected_arg]);
+    let differs = coalmine(&[
+        "plugin",
+        "test",
+        &wasm,
+        "--input",
+        &fixture,
+        "--expect",
+        &expected_arg,
+    ]);
     let stderr = text(&differs.stderr);
     assert_eq!(differs.status.code(), Some(1), "{stderr}");
     assert!(
@@ -140,13 +169,19 @@ fn plugin_test_reports_a_judge_that_traps_loops_or_breaks_the_contract() {
     assert_eq!(code, Some(0), "{stderr}");
 
     for (behaviour, expected) in [
-        ("loop", "FAILED (deadline): judge scripted did not finish within its deadline of 2000 ms"),
+        (
+            "loop",
+            "FAILED (deadline): judge scripted did not finish within its deadline of 2000 ms",
+        ),
         ("panic", "FAILED (trap)"),
         ("memory", "FAILED (memory)"),
         ("recursion", "FAILED (stack_overflow)"),
         ("unknown-pair", "FAILED (invalid_judgement)"),
         ("nan-score", "FAILED (invalid_judgement)"),
-        ("error", "FAILED (failed): judge scripted failed: scripted failure"),
+        (
+            "error",
+            "FAILED (failed): judge scripted failed: scripted failure",
+        ),
     ] {
         let (code, stderr) = plugin_test(&scripted, behaviour);
         assert_eq!(code, Some(1), "{behaviour}: {stderr}");
@@ -159,30 +194,54 @@ fn plugin_test_reports_a_judge_that_traps_loops_or_breaks_the_contract() {
 
 #[test]
 fn plugin_inspect_tells_what_loads_and_why_not() {
-    let scripted = coalmine(&["plugin", "inspect", &common::plugin("scripted").display().to_string()]);
+    let scripted = coalmine(&[
+        "plugin",
+        "inspect",
+        &common::plugin("scripted").display().to_string(),
+    ]);
     let stdout = text(&scripted.stdout);
     assert!(scripted.status.success(), "{stdout}");
     assert!(stdout.contains("name:        scripted"), "{stdout}");
-    assert!(stdout.contains("wit:         coalmine:judge@0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("wit:         coalmine:judge@0.1.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  coalmine:judge/host@0.1.0"), "{stdout}");
     assert!(stdout.contains("loads:       yes"), "{stdout}");
 
-    let future = coalmine(&["plugin", "inspect", &common::plugin("future-version").display().to_string()]);
+    let future = coalmine(&[
+        "plugin",
+        "inspect",
+        &common::plugin("future-version").display().to_string(),
+    ]);
     let stdout = text(&future.stdout);
     assert_eq!(future.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("loads:       no (incompatible_version)"), "{stdout}");
+    assert!(
+        stdout.contains("loads:       no (incompatible_version)"),
+        "{stdout}"
+    );
 
-    let sneaky = coalmine(&["plugin", "inspect", &common::plugin("sneaky").display().to_string()]);
+    let sneaky = coalmine(&[
+        "plugin",
+        "inspect",
+        &common::plugin("sneaky").display().to_string(),
+    ]);
     let stdout = text(&sneaky.stdout);
     assert_eq!(sneaky.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("loads:       no (unsupported_imports)"), "{stdout}");
+    assert!(
+        stdout.contains("loads:       no (unsupported_imports)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("wasi:filesystem"), "{stdout}");
 
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let not_wasm = coalmine(&["plugin", "inspect", &manifest.display().to_string()]);
     let stdout = text(&not_wasm.stdout);
     assert_eq!(not_wasm.status.code(), Some(1));
-    assert!(stdout.contains("loads:       no (not_a_component)"), "{stdout}");
+    assert!(
+        stdout.contains("loads:       no (not_a_component)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -194,7 +253,13 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
     assert!(text(&bad.stderr).contains("must start with a lowercase letter"));
 
     std::fs::write(dir.path().join("taken"), "").unwrap();
-    let existing = coalmine(&["plugin", "new", "judge", "--path", &dir.path().display().to_string()]);
+    let existing = coalmine(&[
+        "plugin",
+        "new",
+        "judge",
+        "--path",
+        &dir.path().display().to_string(),
+    ]);
     assert_eq!(existing.status.code(), Some(1));
     assert!(text(&existing.stderr).contains("already exists and is not empty"));
 
@@ -202,5 +267,8 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
     let outside = coalmine(&["plugin", "new", "judge", "--path", &path]);
     assert!(outside.status.success(), "{}", text(&outside.stderr));
     let manifest = std::fs::read_to_string(dir.path().join("x/Cargo.toml")).unwrap();
-    assert!(manifest.contains(r#"coalmine-judge-sdk = "0.1""#), "{manifest}");
+    assert!(
+        manifest.contains(r#"coalmine-judge-sdk = "0.1""#),
+        "{manifest}"
+    );
 }

@@ -18,10 +18,16 @@ fn plugin_test(plugin: &Path, input: &Path, expect: &Path) -> (bool, String) {
         .arg(input)
         .arg("--expect")
         .arg(expect)
-        .env("COALMINE_CACHE_DIR", std::env::temp_dir().join("coalmine-test-cache"))
+        .env(
+            "COALMINE_CACHE_DIR",
+            std::env::temp_dir().join("coalmine-test-cache"),
+        )
         .output()
         .expect("running coalmine");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
 }
 
 #[test]
@@ -29,7 +35,11 @@ fn the_rust_threshold_judge_gates_on_fixed_bounds() {
     let plugin = common::example_judge("coalmine-threshold-judge");
     let fixtures = repo().join("examples/judges/threshold/fixtures");
 
-    let (ok, stderr) = plugin_test(&plugin, &fixtures.join("input.json"), &fixtures.join("expected.json"));
+    let (ok, stderr) = plugin_test(
+        &plugin,
+        &fixtures.join("input.json"),
+        &fixtures.join("expected.json"),
+    );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("judgement: Pass (score 100)"), "{stderr}");
 
@@ -40,7 +50,10 @@ fn the_rust_threshold_judge_gates_on_fixed_bounds() {
     );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("judgement: Fail (score 0)"), "{stderr}");
-    assert!(stderr.contains("log DEBUG: latency: p95 0.3525"), "{stderr}");
+    assert!(
+        stderr.contains("log DEBUG: latency: p95 0.3525"),
+        "{stderr}"
+    );
 
     // The expected judgements are checked, not just echoed: the passing run does not match the failing one.
     let (ok, stderr) = plugin_test(
@@ -49,7 +62,10 @@ fn the_rust_threshold_judge_gates_on_fixed_bounds() {
         &fixtures.join("expected-regressed.json"),
     );
     assert!(!ok, "{stderr}");
-    assert!(stderr.contains(".score.classification: expected \"Fail\", got \"Pass\""), "{stderr}");
+    assert!(
+        stderr.contains(".score.classification: expected \"Fail\", got \"Pass\""),
+        "{stderr}"
+    );
 }
 
 /// Builds the Python example with componentize-py (`pip install componentize-py==0.25.1`), as its README says.
@@ -64,7 +80,16 @@ fn build_python_example() -> std::path::PathBuf {
     std::fs::create_dir_all(common::judges_target_dir()).unwrap();
     let output = Command::new("componentize-py")
         .current_dir(repo())
-        .args(["-d", "wit", "-w", "judge-plugin", "componentize", "--stub-wasi", "app", "-p"])
+        .args([
+            "-d",
+            "wit",
+            "-w",
+            "judge-plugin",
+            "componentize",
+            "--stub-wasi",
+            "app",
+            "-p",
+        ])
         .arg(repo().join("examples/judges/python-ratio"))
         .arg("-o")
         .arg(&out)
@@ -83,10 +108,17 @@ fn the_python_ratio_judge_runs_in_the_same_host() {
     let plugin = build_python_example();
     let fixtures = repo().join("examples/judges/python-ratio/fixtures");
 
-    let (ok, stderr) = plugin_test(&plugin, &fixtures.join("input.json"), &fixtures.join("expected.json"));
+    let (ok, stderr) = plugin_test(
+        &plugin,
+        &fixtures.join("input.json"),
+        &fixtures.join("expected.json"),
+    );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("judgement: Pass (score 100)"), "{stderr}");
-    assert!(stderr.contains("log DEBUG: latency: ratio 1.0000 PASS"), "{stderr}");
+    assert!(
+        stderr.contains("log DEBUG: latency: ratio 1.0000 PASS"),
+        "{stderr}"
+    );
 
     let (ok, stderr) = plugin_test(
         &plugin,
@@ -102,5 +134,8 @@ fn the_python_ratio_judge_runs_in_the_same_host() {
         &fixtures.join("expected.json"),
     );
     assert!(!ok, "{stderr}");
-    assert!(stderr.contains(".results[0].classification: expected \"Pass\", got \"High\""), "{stderr}");
+    assert!(
+        stderr.contains(".results[0].classification: expected \"Pass\", got \"High\""),
+        "{stderr}"
+    );
 }

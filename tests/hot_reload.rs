@@ -35,7 +35,11 @@ async fn file_judges(client: &reqwest::Client, server: &Server) -> Vec<(String, 
 }
 
 /// Waits (generously) until the file judges are exactly `expected` by name.
-async fn wait_for(client: &reqwest::Client, server: &Server, expected: &[&str]) -> Vec<(String, String)> {
+async fn wait_for(
+    client: &reqwest::Client,
+    server: &Server,
+    expected: &[&str],
+) -> Vec<(String, String)> {
     let started = Instant::now();
     loop {
         let judges = file_judges(client, server).await;
@@ -81,7 +85,8 @@ async fn judge_with(client: &reqwest::Client, server: &Server, fixture: &Path) -
 async fn the_judges_directory_is_reloaded_while_the_server_serves() {
     let scripted = std::fs::read(common::plugin("scripted")).unwrap();
     let threshold = std::fs::read(common::example_judge("coalmine-threshold-judge")).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judges/threshold/fixtures/input.json");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judges/threshold/fixtures/input.json");
     let data = tempfile::tempdir().unwrap();
     let judges = tempfile::tempdir().unwrap();
     configmap_publish(judges.path(), "v1", &scripted);
@@ -89,13 +94,24 @@ async fn the_judges_directory_is_reloaded_while_the_server_serves() {
     let judges_dir = judges.path().display().to_string();
     let server = Server::start(
         data.path(),
-        &["--judges-dir", &judges_dir, "--judges-poll-interval", "100ms"],
+        &[
+            "--judges-dir",
+            &judges_dir,
+            "--judges-poll-interval",
+            "100ms",
+        ],
     );
     let client = reqwest::Client::new();
     wait_for(&client, &server, &["scripted"]).await;
     let (status, result) = judge_with(&client, &server, &fixture).await;
     assert_eq!(status, 400, "{result}");
-    assert!(result["message"].as_str().unwrap().contains("no judge named \"threshold\""), "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("no judge named \"threshold\""),
+        "{result}"
+    );
 
     // The ConfigMap now holds another judge: it replaces the one the file provided.
     configmap_publish(judges.path(), "v2", &threshold);
@@ -107,12 +123,22 @@ async fn the_judges_directory_is_reloaded_while_the_server_serves() {
 
     // A broken version is refused and the loaded one keeps serving. A plain file added after it proves the
     // watcher has looked at the directory since.
-    configmap_publish(judges.path(), "v3", b"\0asm\x0d\0\x01\0 truncated component");
+    configmap_publish(
+        judges.path(),
+        "v3",
+        b"\0asm\x0d\0\x01\0 truncated component",
+    );
     std::fs::write(judges.path().join("extra.wasm"), &scripted).unwrap();
     let after = wait_for(&client, &server, &["scripted", "threshold"]).await;
-    assert!(after.contains(&served[0]), "threshold changed: {after:?} vs {served:?}");
+    assert!(
+        after.contains(&served[0]),
+        "threshold changed: {after:?} vs {served:?}"
+    );
     let (status, result) = judge_with(&client, &server, &fixture).await;
-    assert_eq!((status, &result["judgeName"]), (200, &Value::from("threshold")));
+    assert_eq!(
+        (status, &result["judgeName"]),
+        (200, &Value::from("threshold"))
+    );
 
     // Removing a plugin file unloads its judge.
     std::fs::remove_file(judges.path().join("extra.wasm")).unwrap();

@@ -92,7 +92,11 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let dir = args.path.clone().unwrap_or_else(|| PathBuf::from(name));
-    if dir.exists() && dir.read_dir().map_or(true, |mut entries| entries.next().is_some()) {
+    if dir.exists()
+        && dir
+            .read_dir()
+            .map_or(true, |mut entries| entries.next().is_some())
+    {
         bail!("{} already exists and is not empty", dir.display());
     }
     std::fs::create_dir_all(dir.join("src"))
@@ -160,11 +164,7 @@ fn relative_path(from: &Path, to: &Path) -> PathBuf {
 
 fn test(cli: &Cli, args: &TestArgs) -> anyhow::Result<ExitCode> {
     let request: RemoteJudgeRequest = read_json_document(&args.input)?;
-    let expected: Option<Value> = args
-        .expect
-        .as_deref()
-        .map(read_json_document)
-        .transpose()?;
+    let expected: Option<Value> = args.expect.as_deref().map(read_json_document).transpose()?;
     // The server's host: the same engine, linker and limits.
     let host = JudgeHost::new(Limits::default(), cli.cache_dir());
     let judge = Arc::new(host.load_file(&args.plugin)?);
@@ -238,7 +238,11 @@ fn test(cli: &Cli, args: &TestArgs) -> anyhow::Result<ExitCode> {
     let mut differences = Vec::new();
     diff("", &expected, &result, &mut differences);
     if differences.is_empty() {
-        writeln!(err, "matches {}", args.expect.as_deref().unwrap_or(Path::new("")).display())?;
+        writeln!(
+            err,
+            "matches {}",
+            args.expect.as_deref().unwrap_or(Path::new("")).display()
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(
@@ -265,12 +269,19 @@ fn level(level: LogLevel) -> &'static str {
 
 fn read_json_document<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    crate::documents::from_json(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    crate::documents::from_json(&text)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
 /// The differences between `expected` and `actual`, each as `path: expected X, got Y`.
 fn diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
-    let at = |path: &str| if path.is_empty() { "the judgement".to_string() } else { path.to_string() };
+    let at = |path: &str| {
+        if path.is_empty() {
+            "the judgement".to_string()
+        } else {
+            path.to_string()
+        }
+    };
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (key, value) in e {
@@ -282,7 +293,10 @@ fn diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
             }
             for (key, value) in a {
                 if !e.contains_key(key) {
-                    out.push(format!("{}: not expected, got {value}", at(&format!("{path}.{key}"))));
+                    out.push(format!(
+                        "{}: not expected, got {value}",
+                        at(&format!("{path}.{key}"))
+                    ));
                 }
             }
         }
@@ -292,7 +306,10 @@ fn diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>) {
             }
         }
         (Value::Number(e), Value::Number(a)) => {
-            let (e, a) = (e.as_f64().unwrap_or(f64::NAN), a.as_f64().unwrap_or(f64::NAN));
+            let (e, a) = (
+                e.as_f64().unwrap_or(f64::NAN),
+                a.as_f64().unwrap_or(f64::NAN),
+            );
             if (e - a).abs() > 1e-9 * e.abs().max(a.abs()) {
                 out.push(format!("{}: expected {e}, got {a}", at(path)));
             }
@@ -309,7 +326,12 @@ fn inspect(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let inspection = host.inspect(&bytes, Origin::File(args.plugin.clone()));
     let mut out = std::io::stdout().lock();
     writeln!(out, "file:        {}", args.plugin.display())?;
-    writeln!(out, "size:        {} bytes ({:.1} KiB)", inspection.size, inspection.size as f64 / 1024.0)?;
+    writeln!(
+        out,
+        "size:        {} bytes ({:.1} KiB)",
+        inspection.size,
+        inspection.size as f64 / 1024.0
+    )?;
     writeln!(out, "sha256:      {}", inspection.sha256)?;
     if let Ok(judge) = &inspection.judge {
         let info = judge.info();
@@ -323,7 +345,9 @@ fn inspect(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
         inspection
             .wit_version
             .as_deref()
-            .map_or("no coalmine:judge/judge export".to_string(), |v| format!("coalmine:judge@{v}"))
+            .map_or("no coalmine:judge/judge export".to_string(), |v| format!(
+                "coalmine:judge@{v}"
+            ))
     )?;
     writeln!(out, "imports:")?;
     for import in &inspection.imports {

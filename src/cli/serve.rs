@@ -102,7 +102,10 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(judges_dir) = judges_dir {
         judges_dir
-            .watch(host.clone(), args.judges_poll_interval.max(MIN_POLL_INTERVAL))
+            .watch(
+                host.clone(),
+                args.judges_poll_interval.max(MIN_POLL_INTERVAL),
+            )
             .context("cannot start watching the judges directory")?;
     }
     let scheduler = Scheduler::new(store.clone(), host.clone(), accounts.clone());

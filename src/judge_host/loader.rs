@@ -64,8 +64,14 @@ pub(super) fn inspect(
         && let Ok(component) = compile(engine, cache_dir, &label, &sha256, bytes)
     {
         let ty = component.component_type();
-        imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
-        exports = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+        imports = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        exports = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
     }
     let wit_version = exports
         .iter()

@@ -154,10 +154,7 @@ impl JudgeHost {
     ///
     /// Returns the judges loaded and, separately, the files that could not be, each with its error; an
     /// unreadable directory is an error of its own.
-    pub fn load_dir(
-        &self,
-        dir: &Path,
-    ) -> Result<(Vec<Arc<Judge>>, Vec<PluginError>), PluginError> {
+    pub fn load_dir(&self, dir: &Path) -> Result<(Vec<Arc<Judge>>, Vec<PluginError>), PluginError> {
         let read_error = |source| PluginError::Read {
             path: dir.to_path_buf(),
             source,

@@ -189,7 +189,9 @@ impl JudgesDir {
                         "refused {}: {error}; the loaded version of {name} keeps serving",
                         path.display()
                     ),
-                    None => tracing::error!(kind = error.kind(), "refused {}: {error}", path.display()),
+                    None => {
+                        tracing::error!(kind = error.kind(), "refused {}: {error}", path.display())
+                    }
                 }
                 previous
             }

@@ -60,7 +60,15 @@ pub fn example_judge(package: &str) -> PathBuf {
     let target_dir = judges_target_dir();
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", package])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_TARGET_DIR")
@@ -69,8 +77,14 @@ pub fn example_judge(package: &str) -> PathBuf {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .expect("running cargo to build an example judge");
-    assert!(status.success(), "building the example judge {package} failed");
-    target_dir.join(format!("wasm32-wasip2/release/{}.wasm", package.replace('-', "_")))
+    assert!(
+        status.success(),
+        "building the example judge {package} failed"
+    );
+    target_dir.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        package.replace('-', "_")
+    ))
 }
 
 /// `<target>/judges`, beside the directory of this test executable (`<target>/<profile>/deps/…`).

@@ -140,7 +140,6 @@ impl MetricResult {
         }
     }
 
-
     /// The value of the detail called `name`, if the result has one.
     pub fn detail(&self, name: &str) -> Option<&DetailValue> {
         self.details

@@ -20,8 +20,8 @@
 use coalmine_judge_sdk::serde_json::Value;
 use coalmine_judge_sdk::stats::{self, Sorted};
 use coalmine_judge_sdk::{
-    Detail, Guest, JudgeError, JudgeInfo, JudgeRequest, Judgement, MetricClassification, MetricConfig,
-    MetricPair, MetricResult, preprocess, scoring,
+    Detail, Guest, JudgeError, JudgeInfo, JudgeRequest, Judgement, MetricClassification,
+    MetricConfig, MetricPair, MetricResult, preprocess, scoring,
 };
 
 /// The name the judge registers under.
@@ -46,24 +46,34 @@ pub struct Bounds {
 impl Bounds {
     /// Reads `thresholdRange` and `statistic` from the metric's `analysisConfigurations`.
     pub fn of(metric: &MetricConfig) -> Result<Bounds, JudgeError> {
-        let invalid = |what: String| JudgeError::InvalidRequest(format!("metric {}: {what}", metric.name));
-        let config: Value = coalmine_judge_sdk::serde_json::from_str(&metric.analysis_configurations)
-            .map_err(|error| invalid(format!("analysisConfigurations is not JSON: {error}")))?;
+        let invalid =
+            |what: String| JudgeError::InvalidRequest(format!("metric {}: {what}", metric.name));
+        let config: Value =
+            coalmine_judge_sdk::serde_json::from_str(&metric.analysis_configurations)
+                .map_err(|error| invalid(format!("analysisConfigurations is not JSON: {error}")))?;
         let range = config.get("thresholdRange").ok_or_else(|| {
-            invalid("analysisConfigurations.thresholdRange ({\"min\": …, \"max\": …}) is missing".into())
+            invalid(
+                "analysisConfigurations.thresholdRange ({\"min\": …, \"max\": …}) is missing"
+                    .into(),
+            )
         })?;
         let bound = |key: &str| match range.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(value) => value
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| invalid(format!("thresholdRange.{key} must be a number, got {value}"))),
+            Some(value) => value.as_f64().map(Some).ok_or_else(|| {
+                invalid(format!(
+                    "thresholdRange.{key} must be a number, got {value}"
+                ))
+            }),
         };
         let (min, max) = (bound("min")?, bound("max")?);
         match (min, max) {
-            (None, None) => return Err(invalid("thresholdRange needs a min, a max or both".into())),
+            (None, None) => {
+                return Err(invalid("thresholdRange needs a min, a max or both".into()));
+            }
             (Some(min), Some(max)) if min > max => {
-                return Err(invalid(format!("thresholdRange.min {min} is above its max {max}")));
+                return Err(invalid(format!(
+                    "thresholdRange.min {min} is above its max {max}"
+                )));
             }
             _ => {}
         }
@@ -76,7 +86,11 @@ impl Bounds {
                 )));
             }
         };
-        Ok(Bounds { min, max, statistic })
+        Ok(Bounds {
+            min,
+            max,
+            statistic,
+        })
     }
 }
 
@@ -118,19 +132,33 @@ pub fn classify(pair: &MetricPair, metric: &MetricConfig) -> Result<MetricResult
     let (classification, reason) = match (bounds.min, bounds.max) {
         (_, Some(max)) if value > max => (
             MetricClassification::High,
-            Some(format!("{} {} is {value}, above the maximum {max}", metric.name, bounds.statistic)),
+            Some(format!(
+                "{} {} is {value}, above the maximum {max}",
+                metric.name, bounds.statistic
+            )),
         ),
         (Some(min), _) if value < min => (
             MetricClassification::Low,
-            Some(format!("{} {} is {value}, below the minimum {min}", metric.name, bounds.statistic)),
+            Some(format!(
+                "{} {} is {value}, below the minimum {min}",
+                metric.name, bounds.statistic
+            )),
         ),
         _ => (MetricClassification::Pass, None),
     };
-    coalmine_judge_sdk::debug!("{}: {} {value} in {:?}..{:?}", pair.id, bounds.statistic, bounds.min, bounds.max);
+    coalmine_judge_sdk::debug!(
+        "{}: {} {value} in {:?}..{:?}",
+        pair.id,
+        bounds.statistic,
+        bounds.min,
+        bounds.max
+    );
     let mut result = MetricResult::new(pair, classification, &control, &summary_values);
     result.critical = metric.critical && classification != MetricClassification::Pass;
     result.reason = reason;
-    result.details.push(Detail::number(bounds.statistic.clone(), value));
+    result
+        .details
+        .push(Detail::number(bounds.statistic.clone(), value));
     if let Some(min) = bounds.min {
         result.details.push(Detail::number("min", min));
     }
@@ -172,17 +200,31 @@ mod tests {
 
     #[test]
     fn bounds_are_read_and_checked() {
-        let bounds = Bounds::of(&metric(r#"{"thresholdRange": {"max": 0.3}, "statistic": "p99"}"#)).unwrap();
-        assert_eq!((bounds.min, bounds.max, bounds.statistic.as_str()), (None, Some(0.3), "p99"));
+        let bounds = Bounds::of(&metric(
+            r#"{"thresholdRange": {"max": 0.3}, "statistic": "p99"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (bounds.min, bounds.max, bounds.statistic.as_str()),
+            (None, Some(0.3), "p99")
+        );
         for (config, message) in [
             ("{}", "thresholdRange"),
             (r#"{"thresholdRange": {}}"#, "needs a min, a max or both"),
-            (r#"{"thresholdRange": {"min": 2, "max": 1}}"#, "above its max"),
+            (
+                r#"{"thresholdRange": {"min": 2, "max": 1}}"#,
+                "above its max",
+            ),
             (r#"{"thresholdRange": {"max": "1"}}"#, "must be a number"),
-            (r#"{"thresholdRange": {"max": 1}, "statistic": "median"}"#, "statistic must be"),
+            (
+                r#"{"thresholdRange": {"max": 1}, "statistic": "median"}"#,
+                "statistic must be",
+            ),
         ] {
             match Bounds::of(&metric(config)) {
-                Err(JudgeError::InvalidRequest(error)) => assert!(error.contains(message), "{config}: {error}"),
+                Err(JudgeError::InvalidRequest(error)) => {
+                    assert!(error.contains(message), "{config}: {error}")
+                }
                 other => panic!("{config}: {other:?}"),
             }
         }
