@@ -76,6 +76,16 @@ fn a_scaffolded_judge_builds_and_passes_its_own_fixture() {
         assert!(dir.join(file).is_file(), "{file} is missing");
     }
 
+    let fmt = Command::new("rustfmt")
+        .args(["--edition", "2024", "--check"])
+        .arg(dir.join("src/lib.rs"))
+        .output()
+        .expect("running rustfmt");
+    assert!(
+        fmt.status.success(),
+        "the scaffold is not rustfmt-clean: {}",
+        text(&fmt.stdout)
+    );
     let wasm = build_judge_crate(&dir, "slo_judge");
     let wasm = wasm.display().to_string();
     let fixture = dir.join("fixtures/input.json").display().to_string();
@@ -190,6 +200,14 @@ fn plugin_test_reports_a_judge_that_traps_loops_or_breaks_the_contract() {
     }
     let (_, stderr) = plugin_test(&scripted, "panic");
     assert!(stderr.contains("scripted panic"), "{stderr}");
+
+    // A plugin that does not load is reported with the loader's reason.
+    let (code, stderr) = plugin_test(&common::plugin("future-version"), "pass");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("but this coalmine speaks coalmine:judge@0.1.0"),
+        "{stderr}"
+    );
 }
 
 #[test]
