@@ -149,4 +149,28 @@ async fn the_judges_directory_is_reloaded_while_the_server_serves() {
     wait_for(&client, &server, &["scripted"]).await;
     let (status, result) = judge_with(&client, &server, &fixture).await;
     assert_eq!(status, 400, "{result}");
+
+    // A second file with a judge name already taken is refused; the first keeps the name.
+    std::fs::write(judges.path().join("a-duplicate.wasm"), &scripted).unwrap();
+    std::fs::write(judges.path().join("threshold.wasm"), &threshold).unwrap();
+    wait_for(&client, &server, &["scripted", "threshold"]).await;
+    let listed: Value = client
+        .get(format!("{}/v1/judges", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scripted_origin = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|judge| judge["name"] == "scripted")
+        .map(|judge| judge["origin"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        scripted_origin.ends_with("/judge.wasm"),
+        "{scripted_origin}"
+    );
 }
