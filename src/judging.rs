@@ -52,8 +52,11 @@ pub fn select_judge(
         name: name.to_string(),
         available: host
             .judges()
-            .flat_map(|judge| std::iter::once(judge.name()).chain(host.aliases_of(judge.name())))
-            .map(str::to_string)
+            .flat_map(|judge| {
+                let aliases = host.aliases_of(judge.name()).map(str::to_string);
+                std::iter::once(judge.name().to_string())
+                    .chain(aliases.collect::<Vec<_>>())
+            })
             .collect(),
     })?;
     Ok(SelectedJudge {

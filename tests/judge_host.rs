@@ -320,7 +320,7 @@ fn a_judges_directory_loads_what_it_can_and_reports_the_rest() {
     std::fs::copy(plugin("scripted"), dir.path().join("scripted-again.wasm")).unwrap();
     std::fs::write(dir.path().join("broken.wasm"), b"nope").unwrap();
     std::fs::write(dir.path().join("README.md"), b"not a plugin").unwrap();
-    let mut host = host();
+    let host = host();
     let (loaded, failed) = host.load_dir(dir.path()).unwrap();
     assert_eq!(
         loaded.iter().map(|j| j.name()).collect::<Vec<_>>(),
@@ -384,8 +384,8 @@ fn the_built_in_judges_answer_to_their_names_and_aliases() {
         .get("mann-whitney")
         .expect("the default judge is built in");
     assert!(Arc::ptr_eq(
-        judge,
-        host.get("NetflixACAJudge-v1.0").unwrap()
+        &judge,
+        &host.get("NetflixACAJudge-v1.0").unwrap()
     ));
     assert!(matches!(judge.origin(), Origin::BuiltIn(_)));
     assert_eq!(

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod judge;
+mod plugin;
 mod report;
 mod serve;
 
@@ -52,6 +53,8 @@ enum Command {
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Run the analysis server
     Serve(serve::ServeArgs),
+    /// Write and check judge plugins: scaffold a judge crate, test a plugin, inspect a component
+    Plugin(plugin::PluginArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Judges(args) => judge::judges(&cli, args),
         Command::Analyze(args) => analyze::analyze(&cli, args),
         Command::Serve(args) => serve::serve(&cli, args),
+        Command::Plugin(args) => plugin::plugin(&cli, args),
     };
     match result {
         Ok(code) => code,
@@ -82,7 +86,7 @@ pub fn main() -> ExitCode {
 impl Cli {
     /// A judge host with the built-in judges and those of `judges_dir`.
     fn judge_host(&self, judges_dir: Option<&std::path::Path>) -> anyhow::Result<JudgeHost> {
-        let mut host = JudgeHost::with_built_in(Limits::default(), self.cache_dir())?;
+        let host = JudgeHost::with_built_in(Limits::default(), self.cache_dir())?;
         if let Some(dir) = judges_dir {
             let (_, failed) = host.load_dir(dir)?;
             if !failed.is_empty() {

@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::Cli;
 use crate::analysis::scheduler::Scheduler;
+use crate::judge_host::watch::JudgesDir;
 use crate::judge_host::{JudgeHost, Limits};
 use crate::metrics::{DatadogAccount, DatadogSource, PrometheusAccount, PrometheusSource};
 use crate::server::settings::Settings;
@@ -34,6 +35,10 @@ pub struct ServeArgs {
     #[arg(long, env = "COALMINE_JUDGES_DIR", value_name = "DIR")]
     judges_dir: Option<PathBuf>,
 
+    /// How often to look for new, changed or removed plugins in the judges directory (e.g. `2s`, `500ms`)
+    #[arg(long, env = "COALMINE_JUDGES_POLL_INTERVAL", value_name = "DURATION", default_value = "2s", value_parser = super::analyze::parse_duration)]
+    judges_poll_interval: std::time::Duration,
+
     /// Add a metrics account named `prometheus` for this Prometheus (or Thanos, Mimir, VictoriaMetrics) URL
     #[arg(long, env = "COALMINE_PROMETHEUS_URL", value_name = "URL")]
     prometheus_url: Option<String>,
@@ -42,6 +47,9 @@ pub struct ServeArgs {
     #[arg(long, env = "COALMINE_DATADOG_URL", value_name = "URL")]
     datadog_url: Option<String>,
 }
+
+/// The judges directory is not polled more often than this, whatever the option says.
+const MIN_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = match &args.config {
@@ -64,14 +72,12 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .cache_dir
         .clone()
         .unwrap_or_else(|| data_dir.join("cache"));
-    let mut host = JudgeHost::with_built_in(Limits::default(), Some(cache_dir))?;
-    if let Some(dir) = args.judges_dir.as_ref().or(settings.judges_dir.as_ref()) {
-        let (_, failed) = host.load_dir(dir)?;
-        for error in failed {
-            // A broken plugin must not keep the server down: it is refused, and the others serve.
-            tracing::error!("{error}");
-        }
-    }
+    let host = JudgeHost::with_built_in(Limits::default(), Some(cache_dir))?;
+    // A broken plugin must not keep the server down: it is refused (and logged), and the others serve.
+    let judges_dir = match args.judges_dir.as_ref().or(settings.judges_dir.as_ref()) {
+        Some(dir) => Some(JudgesDir::load(&host, dir)?),
+        None => None,
+    };
     let store = SqliteStore::open(data_dir.join("coalmine.db"))?;
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
@@ -94,6 +100,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(store) as Arc<dyn crate::store::Store>,
         Arc::new(accounts),
     );
+    if let Some(judges_dir) = judges_dir {
+        judges_dir
+            .watch(
+                host.clone(),
+                args.judges_poll_interval.max(MIN_POLL_INTERVAL),
+            )
+            .context("cannot start watching the judges directory")?;
+    }
     let scheduler = Scheduler::new(store.clone(), host.clone(), accounts.clone());
     let state = Arc::new(AppState {
         host,

@@ -31,6 +31,62 @@ const MAX_PLUGIN_BYTES: usize = 128 << 20;
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
 const MODULE_HEADER: [u8; 8] = *b"\0asm\x01\0\0\0";
 
+/// What a file is as a component, and whether it loads as a judge: `coalmine plugin inspect`.
+#[derive(Debug)]
+pub struct Inspection {
+    /// Size of the file in bytes.
+    pub size: usize,
+    /// SHA-256 of the bytes, hex-encoded.
+    pub sha256: String,
+    /// The interfaces the component imports, e.g. `coalmine:judge/host@0.1.0`; empty when it does not compile.
+    pub imports: Vec<String>,
+    /// The interfaces and functions the component exports.
+    pub exports: Vec<String>,
+    /// The `coalmine:judge` package version of its `judge` export, if it has one.
+    pub wit_version: Option<String>,
+    /// The loaded judge, or why this host cannot load it.
+    pub judge: Result<Judge, PluginError>,
+}
+
+/// Inspects `bytes`: its imports and exports when it compiles, and the outcome of loading it as a judge.
+pub(super) fn inspect(
+    engine: &Engine,
+    linker: &Linker<CallState>,
+    limits: &Limits,
+    cache_dir: Option<&Path>,
+    bytes: &[u8],
+    origin: Origin,
+) -> Inspection {
+    let label = origin.to_string();
+    let sha256 = hex(&Sha256::digest(bytes));
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    if check_header(&label, bytes).is_ok()
+        && let Ok(component) = compile(engine, cache_dir, &label, &sha256, bytes)
+    {
+        let ty = component.component_type();
+        imports = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        exports = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+    }
+    let wit_version = exports
+        .iter()
+        .find_map(|name| name.strip_prefix("coalmine:judge/judge@"))
+        .map(str::to_string);
+    Inspection {
+        size: bytes.len(),
+        sha256,
+        imports,
+        exports,
+        wit_version,
+        judge: load(engine, linker, limits, cache_dir, bytes, origin),
+    }
+}
+
 /// Loads a judge from `bytes`; `label` names it in errors until its own name is known.
 pub(super) fn load(
     engine: &Engine,

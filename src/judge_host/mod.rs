@@ -19,10 +19,11 @@ mod judge;
 mod limits;
 mod loader;
 mod validate;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use wasmtime::component::Linker;
 
@@ -34,16 +35,20 @@ pub use engine::max_concurrent_calls;
 pub use error::PluginError;
 pub use judge::{Judge, JudgeInfo, Origin};
 pub use limits::Limits;
-pub use loader::WIT_VERSION;
+pub use loader::{Inspection, WIT_VERSION};
 
 use call::CallState;
 
 /// The judges available to this process, by name.
+///
+/// The set of judges can change while the host serves ([`JudgeHost::replace`], [`JudgeHost::unload`], used by
+/// [`watch`] to reload a judges directory): a call holds its own `Arc<Judge>`, so a judge swapped out finishes
+/// the calls it started.
 pub struct JudgeHost {
     linker: Linker<CallState>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
-    judges: BTreeMap<String, Arc<Judge>>,
+    judges: RwLock<BTreeMap<String, Arc<Judge>>>,
     aliases: BTreeMap<String, String>,
 }
 
@@ -57,7 +62,7 @@ impl JudgeHost {
             linker,
             limits,
             cache_dir,
-            judges: BTreeMap::new(),
+            judges: RwLock::new(BTreeMap::new()),
             aliases: BTreeMap::new(),
         }
     }
@@ -97,28 +102,60 @@ impl JudgeHost {
     }
 
     /// Makes `judge` available under its name; a name already taken is refused.
-    pub fn register(&mut self, judge: Judge) -> Result<Arc<Judge>, PluginError> {
+    pub fn register(&self, judge: Judge) -> Result<Arc<Judge>, PluginError> {
+        self.replace(None, judge)
+    }
+
+    /// Makes `judge` available under its name in place of the judge registered as `previous` (if any), in one
+    /// step: callers see either the old judge or the new one. The new name may be `previous` itself; any other
+    /// name already taken is refused, and then nothing changes.
+    pub fn replace(&self, previous: Option<&str>, judge: Judge) -> Result<Arc<Judge>, PluginError> {
         let name = judge.name().to_string();
-        if let Some(taken) = self.get(&name) {
+        let mut judges = self.judges.write().unwrap_or_else(PoisonError::into_inner);
+        let resolved = self.aliases.get(&name).unwrap_or(&name);
+        if let Some(taken) = judges.get(resolved)
+            && (Some(resolved.as_str()) != previous || self.aliases.contains_key(&name))
+        {
             return Err(PluginError::DuplicateName {
                 plugin: judge.origin().to_string(),
                 name,
                 taken_by: taken.origin().to_string(),
             });
         }
+        if let Some(previous) = previous {
+            judges.remove(previous);
+        }
         let judge = Arc::new(judge);
-        self.judges.insert(name, judge.clone());
+        judges.insert(name, judge.clone());
         Ok(judge)
+    }
+
+    /// Removes the judge registered as `name`, returning it; calls already running finish.
+    pub fn unload(&self, name: &str) -> Option<Arc<Judge>> {
+        self.judges
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+    }
+
+    /// What `bytes` is as a component, and whether this host can load it as a judge (the reason when it
+    /// cannot), without registering it.
+    pub fn inspect(&self, bytes: &[u8], origin: Origin) -> Inspection {
+        loader::inspect(
+            engine::engine(),
+            &self.linker,
+            &self.limits,
+            self.cache_dir.as_deref(),
+            bytes,
+            origin,
+        )
     }
 
     /// Loads and registers every `*.wasm` file in `dir` (not recursive), in name order.
     ///
     /// Returns the judges loaded and, separately, the files that could not be, each with its error; an
     /// unreadable directory is an error of its own.
-    pub fn load_dir(
-        &mut self,
-        dir: &Path,
-    ) -> Result<(Vec<Arc<Judge>>, Vec<PluginError>), PluginError> {
+    pub fn load_dir(&self, dir: &Path) -> Result<(Vec<Arc<Judge>>, Vec<PluginError>), PluginError> {
         let read_error = |source| PluginError::Read {
             path: dir.to_path_buf(),
             source,
@@ -140,14 +177,19 @@ impl JudgeHost {
     }
 
     /// The judge registered under `name` or one of its aliases (e.g. `NetflixACAJudge-v1.0`).
-    pub fn get(&self, name: &str) -> Option<&Arc<Judge>> {
+    pub fn get(&self, name: &str) -> Option<Arc<Judge>> {
         let name = self.aliases.get(name).map_or(name, String::as_str);
-        self.judges.get(name)
+        self.judges
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
-    /// Every registered judge, in name order.
-    pub fn judges(&self) -> impl Iterator<Item = &Arc<Judge>> {
-        self.judges.values()
+    /// Every registered judge at this moment, in name order.
+    pub fn judges(&self) -> std::vec::IntoIter<Arc<Judge>> {
+        let judges = self.judges.read().unwrap_or_else(PoisonError::into_inner);
+        judges.values().cloned().collect::<Vec<_>>().into_iter()
     }
 
     /// The aliases of the judge registered as `name`.

@@ -55,8 +55,41 @@ pub fn plugin(name: &str) -> PathBuf {
     test_plugins().join(format!("coalmine_test_{}.wasm", name.replace('-', "_")))
 }
 
+/// Builds the example judge crate `package` (`examples/judges/`) for wasm32-wasip2 in release mode, as its
+/// README says, and returns the component's path.
+pub fn example_judge(package: &str) -> PathBuf {
+    let target_dir = judges_target_dir();
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo to build an example judge");
+    assert!(
+        status.success(),
+        "building the example judge {package} failed"
+    );
+    target_dir.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        package.replace('-', "_")
+    ))
+}
+
 /// `<target>/judges`, beside the directory of this test executable (`<target>/<profile>/deps/…`).
-fn judges_target_dir() -> PathBuf {
+pub fn judges_target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     let target = exe
         .ancestors()

@@ -13,7 +13,9 @@
 //! - [`preprocess`]: Kayenta's NaN strategies and IQR outlier removal;
 //! - [`stats`]: summary statistics and R-7 percentiles;
 //! - [`scoring`]: Kayenta's group scores, weighted summary score, overrides and thresholds, so a
-//!   judge only classifies pairs and calls [`scoring::judgement`].
+//!   judge only classifies pairs and calls [`scoring::judgement`] — or hands its per-pair
+//!   classification to [`scoring::judge_each`], which also looks up each pair's metric;
+//!   [`MetricResult::new`] fills in a result's summary statistics.
 //!
 //! Judge code is plain Rust: it compiles and runs natively too (for tests and benchmarks), where
 //! the export is left out and logging is a no-op.

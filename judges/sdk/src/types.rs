@@ -120,6 +120,26 @@ impl DetailValue {
 }
 
 impl MetricResult {
+    /// The result of `pair` classified as `classification`, with the summary statistics of the
+    /// two sides' `control` and `experiment` values (after preprocessing), no reason, not critical
+    /// and no details: set the fields that apply.
+    pub fn new(
+        pair: &MetricPair,
+        classification: crate::MetricClassification,
+        control: &[f64],
+        experiment: &[f64],
+    ) -> MetricResult {
+        MetricResult {
+            pair_id: pair.id.clone(),
+            classification,
+            reason: None,
+            critical: false,
+            control: crate::stats::summary(control),
+            experiment: crate::stats::summary(experiment),
+            details: Vec::new(),
+        }
+    }
+
     /// The value of the detail called `name`, if the result has one.
     pub fn detail(&self, name: &str) -> Option<&DetailValue> {
         self.details

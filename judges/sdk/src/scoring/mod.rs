@@ -20,8 +20,8 @@ pub use round::round_half_up;
 pub use summary::summary_score;
 
 use crate::{
-    JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricResult, ScoreClassification,
-    ScoreThresholds,
+    JudgeError, JudgeRequest, Judgement, MetricClassification, MetricConfig, MetricPair,
+    MetricResult, ScoreClassification, ScoreThresholds,
 };
 
 /// The share of `Nodata` results, in percent, from which the canary fails.
@@ -57,6 +57,32 @@ pub fn judgement(request: &JudgeRequest, results: Vec<MetricResult>) -> Judgemen
         classification,
         reason,
     }
+}
+
+/// Classifies every pair of `request` with `classify` and scores the results with [`judgement`]:
+/// a judge that only decides per metric needs nothing else.
+///
+/// `classify` gets each pair with its metric's configuration and returns the pair's result (or an
+/// error, which ends the call). A pair whose metric the request lacks is a
+/// [`JudgeError::InvalidRequest`].
+pub fn judge_each(
+    request: &JudgeRequest,
+    mut classify: impl FnMut(&MetricPair, &MetricConfig) -> Result<MetricResult, JudgeError>,
+) -> Result<Judgement, JudgeError> {
+    let results = request
+        .pairs
+        .iter()
+        .map(|pair| {
+            let metric = request.metric(&pair.metric).ok_or_else(|| {
+                JudgeError::InvalidRequest(format!(
+                    "pair {} is of metric {}, which the request does not configure",
+                    pair.id, pair.metric
+                ))
+            })?;
+            classify(pair, metric)
+        })
+        .collect::<Result<Vec<_>, JudgeError>>()?;
+    Ok(judgement(request, results))
 }
 
 /// The results that count in the scores, in order: those whose metric is not muted.
@@ -212,6 +238,44 @@ pub(crate) mod tests {
     }
 
     use MetricClassification::{Error, High, Low, Nodata, NodataFailMetric, Pass};
+
+    #[test]
+    fn judge_each_classifies_every_pair_with_its_metric_and_scores_the_results() {
+        let request = request(
+            vec![metric("a", &["g"], false), metric("b", &["g"], false)],
+            &[],
+        );
+        let mut seen = Vec::new();
+        let judgement = judge_each(&request, |pair, metric| {
+            seen.push((pair.id.clone(), metric.name.clone()));
+            let classification = if pair.id == "b" { High } else { Pass };
+            Ok(MetricResult::new(pair, classification, &[1.0, 3.0], &[2.0]))
+        })
+        .unwrap();
+        assert_eq!(seen, [("a".into(), "a".into()), ("b".into(), "b".into())]);
+        assert_eq!(judgement.score, 50.0);
+        assert_eq!(judgement.classification, ScoreClassification::Fail);
+        let first = &judgement.results[0];
+        assert_eq!((first.control.count, first.control.mean), (2, 2.0));
+        assert_eq!((first.experiment.count, first.experiment.mean), (1, 2.0));
+        assert_eq!((first.reason.as_deref(), first.critical), (None, false));
+    }
+
+    #[test]
+    fn judge_each_refuses_a_pair_of_an_unknown_metric_and_passes_errors_through() {
+        let mut unknown = request(vec![metric("a", &[], false)], &[]);
+        unknown.pairs[0].metric = "nope".into();
+        let error = judge_each(&unknown, |pair, _| Ok(result(&pair.id, Pass))).unwrap_err();
+        assert_eq!(
+            error,
+            JudgeError::InvalidRequest(
+                "pair a is of metric nope, which the request does not configure".into()
+            )
+        );
+        let failing = request(vec![metric("a", &[], false)], &[]);
+        let error = judge_each(&failing, |_, _| Err(JudgeError::Failed("no".into()))).unwrap_err();
+        assert_eq!(error, JudgeError::Failed("no".into()));
+    }
 
     #[test]
     fn muted_results_are_judged_but_not_counted() {
