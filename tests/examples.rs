@@ -306,7 +306,12 @@ fn the_dockerfile_builds_and_runs_what_coalmine_is() {
         .args(["serve", "--help"])
         .output()
         .unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
+    // clap wraps its help to the terminal: read it as one line.
+    let help = String::from_utf8(help.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let env = all("ENV").join(" ");
     let mut listen_port = None;
     for assignment in env.split_whitespace() {
