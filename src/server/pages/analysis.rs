@@ -17,6 +17,7 @@ use super::{PageError, badge, human_duration, page, scopes, status_badge, thresh
 use crate::display::{metric_cells, number};
 use crate::kayenta::judge_result::CanaryAnalysisResult;
 use crate::kayenta::{CanaryConfig, MetricSetPair};
+use crate::server::error::ApiError;
 use crate::server::{AppState, blocking};
 use crate::store::{Analysis, AnalysisStatus, Interval, IntervalDetail};
 
@@ -47,6 +48,12 @@ pub async fn analysis(
         let analysis = store.analysis(&id)?;
         let intervals = store.intervals(&id)?;
         let shown = match wanted {
+            Some(number) if number as usize > intervals.len() => {
+                return Err(ApiError::not_found(format!(
+                    "analysis '{id}' has {} judged intervals: there is no interval {number}",
+                    intervals.len()
+                )));
+            }
             Some(number) => Some(number - 1),
             None => intervals.last().map(|interval| interval.index),
         };
@@ -128,12 +135,12 @@ fn verdict(analysis: &Analysis, last: Option<&Interval>) -> Markup {
                                 " is at or below the marginal threshold, so the analysis failed fast." }
                         }
                     }
-                    @let failed: Vec<&CanaryAnalysisResult> = last.map(|l| l.judge_result.results.iter().filter(|r| failing(r)).collect()).unwrap_or_default();
+                    @let failed: Vec<(usize, &CanaryAnalysisResult)> = last.map(|l| l.judge_result.results.iter().enumerate().filter(|(_, r)| failing(r)).collect()).unwrap_or_default();
                     @if !failed.is_empty() {
                         div { "Failing metrics: "
-                            @for (index, result) in failed.iter().enumerate() {
+                            @for (index, (position, result)) in failed.iter().enumerate() {
                                 @if index > 0 { ", " }
-                                a href=(format!("#metric-{}", result.id)) { (crate::display::metric_label(result)) }
+                                a href=(format!("#metric-{}", position + 1)) { (crate::display::metric_label(result)) }
                                 " (" (result.classification) ")"
                             }
                         }
@@ -215,9 +222,10 @@ fn failing(result: &CanaryAnalysisResult) -> bool {
 
 fn metrics(config: &CanaryConfig, detail: &IntervalDetail) -> Markup {
     let interval = &detail.interval;
-    let mut results: Vec<&CanaryAnalysisResult> = interval.judge_result.results.iter().collect();
+    let mut results: Vec<(usize, &CanaryAnalysisResult)> =
+        interval.judge_result.results.iter().enumerate().collect();
     // Failed metrics first, then those without data, then the rest; otherwise in the judge's order.
-    results.sort_by_key(|result| match result.classification.as_str() {
+    results.sort_by_key(|(_, result)| match result.classification.as_str() {
         _ if failing(result) => 0,
         "Pass" => 2,
         _ => 1,
@@ -229,14 +237,20 @@ fn metrics(config: &CanaryConfig, detail: &IntervalDetail) -> Markup {
             div.muted style="display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)); gap:.6rem; padding:0 .8rem; font-size:.8rem;" {
                 span { "Result" } span { "Metric" } span { "Ratio" } span { "Estimate" } span { "Interval" } span { "p-value" } span { "Points c/e" }
             }
-            @for result in results {
-                (metric(config, detail, result))
+            @for (position, result) in results {
+                (metric(config, detail, position, result))
             }
         }
     }
 }
 
-fn metric(config: &CanaryConfig, detail: &IntervalDetail, result: &CanaryAnalysisResult) -> Markup {
+/// The row of the judge's result number `position` (0-based; its anchor is `#metric-<position + 1>`).
+fn metric(
+    config: &CanaryConfig,
+    detail: &IntervalDetail,
+    position: usize,
+    result: &CanaryAnalysisResult,
+) -> Markup {
     let cells = metric_cells(result);
     let pair = detail.pairs.iter().find(|pair| pair.id == result.id);
     let unit = unit(config, &result.name);
@@ -251,7 +265,7 @@ fn metric(config: &CanaryConfig, detail: &IntervalDetail, result: &CanaryAnalysi
         })
         .unwrap_or_default();
     html! {
-        details.metric id=(format!("metric-{}", result.id)) open[failing(result)] data-classification=(result.classification) {
+        details.metric id=(format!("metric-{}", position + 1)) open[failing(result)] data-classification=(result.classification) {
             summary {
                 span { (badge(&result.classification))
                     @if result.critical { small { "critical" } }
