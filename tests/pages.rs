@@ -130,7 +130,7 @@ async fn the_pages_show_which_metric_failed_and_why() {
         analysis.matches("<g class=\"series control\"").count(),
         results.len()
     );
-    assert!(analysis.contains("<path d=\"M "), "lines are drawn");
+    assert!(analysis.contains("<path d=\"M"), "lines are drawn");
     assert!(analysis.contains(">seconds</text>"), "the latency axis has its unit");
 
     // What users wrote is shown as text, never as markup.
