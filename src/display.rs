@@ -85,6 +85,16 @@ pub fn json_value(value: &Value) -> String {
     }
 }
 
+/// A duration as people say it: `45s`, `12m 5s`, `3h 20m` (negative durations are `0s`).
+pub fn human_duration(duration: jiff::SignedDuration) -> String {
+    let seconds = duration.as_secs().max(0);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m {}s", seconds / 60, seconds % 60),
+        _ => format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
 /// Four significant digits, scientific notation for very small or large magnitudes.
 pub fn number(x: f64) -> String {
     if !x.is_finite() {

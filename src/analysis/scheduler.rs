@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::spec::AnalysisSpec;
 use super::{AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
 use crate::judge_host::JudgeHost;
+use crate::kayenta::{CanaryJudgeResult, ScoreThresholds};
 use crate::metrics::Accounts;
 use crate::store::{Analysis, Conflict, NewInterval, Store, StoreError, Transition, Verdict};
 
@@ -146,17 +147,7 @@ async fn run(
             )
         })?;
 
-        let score = outcome.judge_result.score.score;
-        // Kayenta's standalone analysis stops at the first interval at or below the marginal threshold.
-        let failed_fast = score <= plan.thresholds.marginal;
-        let verdict = (failed_fast || index + 1 == intervals).then(|| Verdict {
-            classification: if failed_fast {
-                "Fail".to_string()
-            } else {
-                outcome.judge_result.score.classification.clone()
-            },
-            score,
-        });
+        let verdict = conclude(index, intervals, &outcome.judge_result, &plan.thresholds);
         let finished = verdict
             .as_ref()
             .map(|verdict| verdict.classification.clone());
@@ -189,6 +180,27 @@ async fn run(
         }
     }
     Ok(None)
+}
+
+/// The analysis's verdict after judging interval `index` of `intervals` (0-based), if it ends there: at the
+/// last interval with its classification, or earlier with `Fail` — Kayenta's standalone analysis stops at the
+/// first interval scored at or below the marginal threshold.
+pub fn conclude(
+    index: u32,
+    intervals: u32,
+    result: &CanaryJudgeResult,
+    thresholds: &ScoreThresholds,
+) -> Option<Verdict> {
+    let score = result.score.score;
+    let failed_fast = score <= thresholds.marginal;
+    (failed_fast || index + 1 == intervals).then(|| Verdict {
+        classification: if failed_fast {
+            "Fail".to_string()
+        } else {
+            result.score.classification.clone()
+        },
+        score,
+    })
 }
 
 /// Runs a store call on the blocking pool; the outer error is the task's own failure.

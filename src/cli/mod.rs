@@ -3,8 +3,10 @@
 
 mod analyze;
 mod judge;
+mod progress;
 mod report;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,8 @@ enum Command {
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Run the analysis server
     Serve(serve::ServeArgs),
+    /// Follow an analysis running in a server until it ends, and exit 0 (Pass), 3 (Marginal) or 4 (Fail)
+    Watch(watch::WatchArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -69,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Judges(args) => judge::judges(&cli, args),
         Command::Analyze(args) => analyze::analyze(&cli, args),
         Command::Serve(args) => serve::serve(&cli, args),
+        Command::Watch(args) => watch::watch(args),
     };
     match result {
         Ok(code) => code,

@@ -21,6 +21,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use super::AppState;
+use crate::display::human_duration;
 use super::error::ApiError;
 
 /// The pages' routes: the login form is open, the others need a token when the server has any.
@@ -157,16 +158,6 @@ fn thresholds(request: &Value) -> Option<(f64, f64)> {
         thresholds.get("pass")?.as_f64()?,
         thresholds.get("marginal")?.as_f64()?,
     ))
-}
-
-/// A duration as people say it: `45s`, `12m 5s`, `3h 20m`.
-fn human_duration(duration: jiff::SignedDuration) -> String {
-    let seconds = duration.as_secs().max(0);
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m {}s", seconds / 60, seconds % 60),
-        _ => format!("{}h {}m", seconds / 3600, (seconds % 3600) / 60),
-    }
 }
 
 /// A time to the second, UTC.
