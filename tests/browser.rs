@@ -51,7 +51,10 @@ impl ChromeDriver {
             .expect("starting chromedriver");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         ChromeDriver {
@@ -111,8 +114,18 @@ async fn a_person_sees_which_metric_failed_in_a_browser() {
     let browser = driver.browser(1366, 900).await;
 
     // The list needs the token: the browser lands on the login form and comes back after it.
-    browser.goto(&format!("{}/", fixture.server.url)).await.unwrap();
-    assert!(browser.current_url().await.unwrap().path().starts_with("/login"));
+    browser
+        .goto(&format!("{}/", fixture.server.url))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/login")
+    );
     browser
         .find(Locator::Css("input[name=token]"))
         .await
@@ -120,42 +133,99 @@ async fn a_person_sees_which_metric_failed_in_a_browser() {
         .send_keys(TOKEN)
         .await
         .unwrap();
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css("table.analyses")).await.unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("table.analyses"))
+        .await
+        .unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/");
-    let rows = browser.find_all(Locator::Css("table.analyses tbody tr")).await.unwrap();
+    let rows = browser
+        .find_all(Locator::Css("table.analyses tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     let first = rows[0].text().await.unwrap();
-    assert!(first.contains("checkout-baseline → checkout-canary") && first.contains("Fail"), "{first}");
+    assert!(
+        first.contains("checkout-baseline → checkout-canary") && first.contains("Fail"),
+        "{first}"
+    );
     screenshot(&browser, "report-list.png").await;
 
     // The failed analysis, opened from the list.
-    rows[0].find(Locator::Css("a")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css("section.verdict")).await.unwrap();
+    rows[0]
+        .find(Locator::Css("a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("section.verdict"))
+        .await
+        .unwrap();
     assert_eq!(
         browser.current_url().await.unwrap().path(),
         format!("/analyses/{failed_id}")
     );
-    let verdict = browser.find(Locator::Css("section.verdict")).await.unwrap().text().await.unwrap();
-    assert!(verdict.contains("✗ Fail") && verdict.contains("Pass at ≥ 75"), "{verdict}");
-    assert!(verdict.contains(&format!("The metric {HOSTILE_METRIC} was classified as High")), "{verdict}");
+    let verdict = browser
+        .find(Locator::Css("section.verdict"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        verdict.contains("✗ Fail") && verdict.contains("Pass at ≥ 75"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains(&format!(
+            "The metric {HOSTILE_METRIC} was classified as High"
+        )),
+        "{verdict}"
+    );
 
     // The injected script is text, and it never ran.
-    assert_eq!(browser.title().await.unwrap(), "checkout-canary · completed · coalmine");
-    let rows = browser.find_all(Locator::Css("details.metric")).await.unwrap();
-    let results = fixture.failed["intervals"][0]["judgeResult"]["results"].as_array().unwrap();
+    assert_eq!(
+        browser.title().await.unwrap(),
+        "checkout-canary · completed · coalmine"
+    );
+    let rows = browser
+        .find_all(Locator::Css("details.metric"))
+        .await
+        .unwrap();
+    let results = fixture.failed["intervals"][0]["judgeResult"]["results"]
+        .as_array()
+        .unwrap();
     assert_eq!(rows.len(), results.len());
-    let names = browser.find_all(Locator::Css("details.metric summary .name")).await.unwrap();
+    let names = browser
+        .find_all(Locator::Css("details.metric summary .name"))
+        .await
+        .unwrap();
     assert_eq!(names[0].text().await.unwrap(), HOSTILE_METRIC);
     let scripts: Value = browser
-        .execute("return document.querySelectorAll('main script').length", vec![])
+        .execute(
+            "return document.querySelectorAll('main script').length",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(scripts, json!(0));
 
     // Every row opens (the failed ones are open already) to two SVG charts with lines and boxes drawn.
     browser
-        .execute("document.querySelectorAll('details.metric').forEach(d => d.open = true)", vec![])
+        .execute(
+            "document.querySelectorAll('details.metric').forEach(d => d.open = true)",
+            vec![],
+        )
         .await
         .unwrap();
     let charts: Value = browser
@@ -183,13 +253,34 @@ async fn a_person_sees_which_metric_failed_in_a_browser() {
 
     // The whole page at a laptop's width, every metric open.
     let tall = driver.browser(1366, 4200).await;
-    tall.goto(&format!("{}/login?next=/analyses/{failed_id}", fixture.server.url)).await.unwrap();
-    tall.find(Locator::Css("input[name=token]")).await.unwrap().send_keys(TOKEN).await.unwrap();
-    tall.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    tall.wait().for_element(Locator::Css("section.verdict")).await.unwrap();
-    tall.execute("document.querySelectorAll('details.metric').forEach(d => d.open = true)", vec![])
+    tall.goto(&format!(
+        "{}/login?next=/analyses/{failed_id}",
+        fixture.server.url
+    ))
+    .await
+    .unwrap();
+    tall.find(Locator::Css("input[name=token]"))
+        .await
+        .unwrap()
+        .send_keys(TOKEN)
         .await
         .unwrap();
+    tall.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tall.wait()
+        .for_element(Locator::Css("section.verdict"))
+        .await
+        .unwrap();
+    tall.execute(
+        "document.querySelectorAll('details.metric').forEach(d => d.open = true)",
+        vec![],
+    )
+    .await
+    .unwrap();
     screenshot(&tall, "report-analysis-full.png").await;
     tall.close().await.unwrap();
 }

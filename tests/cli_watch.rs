@@ -45,7 +45,9 @@ fn text(output: &Output) -> (String, String) {
 /// A sliding window from now back to the data set's start, e.g. `12000s`.
 fn reach_back() -> String {
     let data = prometheus::shared();
-    let seconds = jiff::Timestamp::now().duration_since(data.start_time()).as_secs();
+    let seconds = jiff::Timestamp::now()
+        .duration_since(data.start_time())
+        .as_secs();
     format!("{seconds}s")
 }
 
@@ -142,26 +144,52 @@ fn analyze_with_a_lifetime_waits_for_each_interval() {
     ] {
         assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
     }
-    assert!(started.elapsed() >= Duration::from_secs(4), "the lifetime was waited out");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "the lifetime was waited out"
+    );
 }
 
 #[test]
 fn bad_live_arguments_are_refused() {
     let output = coalmine(&[
-        "analyze", "--config", &example_config(), "--prometheus-url", "http://127.0.0.1:9",
-        "--control-scope", "a", "--experiment-scope", "b", "--start", "2026-01-01T00:00:00Z",
-        "--interval", "5m",
+        "analyze",
+        "--config",
+        &example_config(),
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--control-scope",
+        "a",
+        "--experiment-scope",
+        "b",
+        "--start",
+        "2026-01-01T00:00:00Z",
+        "--interval",
+        "5m",
     ]);
     assert_eq!(output.status.code(), Some(2), "--interval needs --lifetime");
     assert!(text(&output).1.contains("--lifetime"));
 
     let output = coalmine(&[
-        "analyze", "--config", &example_config(), "--prometheus-url", "http://127.0.0.1:9",
-        "--control-scope", "a", "--experiment-scope", "b", "--lifetime", "10m", "--interval", "0s",
+        "analyze",
+        "--config",
+        &example_config(),
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--control-scope",
+        "a",
+        "--experiment-scope",
+        "b",
+        "--lifetime",
+        "10m",
+        "--interval",
+        "0s",
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output).1.contains("--lifetime/--interval/--lookback: interval must be positive"),
+        text(&output)
+            .1
+            .contains("--lifetime/--interval/--lookback: interval must be positive"),
         "{}",
         text(&output).1
     );
@@ -218,7 +246,11 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
 
     // An analysis still running (a sliding window from now back to the data set): watch waits for its two
     // intervals.
-    let running = post(&server, &request(BASELINE, jiff::Timestamp::now(), "4s", "2s")).await;
+    let running = post(
+        &server,
+        &request(BASELINE, jiff::Timestamp::now(), "4s", "2s"),
+    )
+    .await;
     let id = running["id"].as_str().unwrap().to_string();
     let url = server.url.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -229,7 +261,11 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert_eq!(stdout.trim(), "Pass (score 100)");
-    for line in ["waiting for interval", "interval 1/2: score 100 (Pass)", "interval 2/2: score 100 (Pass)"] {
+    for line in [
+        "waiting for interval",
+        "interval 1/2: score 100 (Pass)",
+        "interval 2/2: score 100 (Pass)",
+    ] {
         assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
     }
 
@@ -237,5 +273,8 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
     let output = coalmine(&["watch", "no-such-id", "--server", &server.url]);
     assert_eq!(output.status.code(), Some(1));
     let (_, stderr) = text(&output);
-    assert!(stderr.contains("HTTP 404") && stderr.contains("no-such-id"), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 404") && stderr.contains("no-such-id"),
+        "{stderr}"
+    );
 }

@@ -19,7 +19,10 @@ async fn page(request: reqwest::RequestBuilder) -> (u16, String) {
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     if status == 200 {
-        let kind = response.headers()[header::CONTENT_TYPE].to_str().unwrap().to_string();
+        let kind = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(kind.starts_with("text/html"), "{kind}");
     }
     (status, response.text().await.unwrap())
@@ -50,7 +53,11 @@ async fn the_pages_show_which_metric_failed_and_why() {
     let passed_id = fixture.passed["id"].as_str().unwrap();
 
     // A browser without the token is sent to the login form, which comes back to the page asked for.
-    let response = client().get(url(&format!("/analyses/{failed_id}"))).send().await.unwrap();
+    let response = client()
+        .get(url(&format!("/analyses/{failed_id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()[header::LOCATION],
@@ -70,9 +77,18 @@ async fn the_pages_show_which_metric_failed_and_why() {
     assert!(refused.contains("That token is not valid."), "{refused}");
     let response = login(TOKEN).send().await.unwrap();
     assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()[header::LOCATION], format!("/analyses/{failed_id}"));
-    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        format!("/analyses/{failed_id}")
+    );
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_string();
 
     // The list, newest first, with the cookie.
@@ -90,15 +106,27 @@ async fn the_pages_show_which_metric_failed_and_why() {
         assert!(list.contains(text), "no {text:?} in the list:\n{list}");
     }
     let (_, running) = page(client().get(url("/?status=running")).bearer_auth(TOKEN)).await;
-    assert!(running.contains("No analyses match these filters."), "{running}");
-    let (_, by_config) = page(client().get(url("/?config=checkout-canary&status=completed")).bearer_auth(TOKEN)).await;
+    assert!(
+        running.contains("No analyses match these filters."),
+        "{running}"
+    );
+    let (_, by_config) = page(
+        client()
+            .get(url("/?config=checkout-canary&status=completed"))
+            .bearer_auth(TOKEN),
+    )
+    .await;
     assert_eq!(attributes(&by_config, "tr", "data-id").len(), 2);
     let (_, other_config) = page(client().get(url("/?config=other")).bearer_auth(TOKEN)).await;
     assert!(other_config.contains("No analyses match"), "{other_config}");
 
     // The failed analysis: verdict, thresholds, the failing metric first and opened, its charts and queries.
-    let (status, analysis) =
-        page(client().get(url(&format!("/analyses/{failed_id}"))).bearer_auth(TOKEN)).await;
+    let (status, analysis) = page(
+        client()
+            .get(url(&format!("/analyses/{failed_id}")))
+            .bearer_auth(TOKEN),
+    )
+    .await;
     assert_eq!(status, 200, "{analysis}");
     for text in [
         "✗ Fail",
@@ -108,13 +136,24 @@ async fn the_pages_show_which_metric_failed_and_why() {
         "href=\"#metric-1\"",
         &format!("href=\"/v1/analyses/{failed_id}\""),
     ] {
-        assert!(analysis.contains(text), "no {text:?} in the analysis page:\n{analysis}");
+        assert!(
+            analysis.contains(text),
+            "no {text:?} in the analysis page:\n{analysis}"
+        );
     }
     let classifications = attributes(&analysis, "details", "data-classification");
-    let results = fixture.failed["intervals"][0]["judgeResult"]["results"].as_array().unwrap();
+    let results = fixture.failed["intervals"][0]["judgeResult"]["results"]
+        .as_array()
+        .unwrap();
     assert_eq!(classifications.len(), results.len());
-    assert_eq!(classifications[0], "High", "failed metrics come first: {classifications:?}");
-    assert!(analysis.contains("<details class=\"metric\" id=\"metric-"), "{analysis}");
+    assert_eq!(
+        classifications[0], "High",
+        "failed metrics come first: {classifications:?}"
+    );
+    assert!(
+        analysis.contains("<details class=\"metric\" id=\"metric-"),
+        "{analysis}"
+    );
     assert!(
         analysis.contains("open data-classification=\"High\""),
         "the failed metric is opened"
@@ -123,7 +162,9 @@ async fn the_pages_show_which_metric_failed_and_why() {
     let series = attributes(&analysis, "svg", "data-points");
     assert_eq!(series.len(), 2 * results.len(), "two charts per metric");
     assert!(
-        series.iter().all(|points| points.parse::<u32>().unwrap() > 100),
+        series
+            .iter()
+            .all(|points| points.parse::<u32>().unwrap() > 100),
         "every chart has data: {series:?}"
     );
     assert_eq!(
@@ -131,16 +172,32 @@ async fn the_pages_show_which_metric_failed_and_why() {
         results.len()
     );
     assert!(analysis.contains("<path d=\"M"), "lines are drawn");
-    assert!(analysis.contains(">seconds</text>"), "the latency axis has its unit");
+    assert!(
+        analysis.contains(">seconds</text>"),
+        "the latency axis has its unit"
+    );
 
     // What users wrote is shown as text, never as markup.
     assert!(!analysis.contains("<script>"), "{analysis}");
-    assert!(analysis.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;latency"));
+    let escaped = HOSTILE_METRIC.replace('<', "&lt;").replace('>', "&gt;");
+    assert_eq!(
+        escaped,
+        "&lt;script&gt;document.title='pwned'&lt;/script&gt;latency"
+    );
+    assert!(analysis.contains(&escaped));
     assert!(!list.contains("<script>"));
 
     // The passed analysis has its intervals; each can be shown.
-    let (_, passed) = page(client().get(url(&format!("/analyses/{passed_id}"))).bearer_auth(TOKEN)).await;
-    assert!(passed.contains("✓ Pass") && passed.contains("<h2>Intervals</h2>"), "{passed}");
+    let (_, passed) = page(
+        client()
+            .get(url(&format!("/analyses/{passed_id}")))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert!(
+        passed.contains("✓ Pass") && passed.contains("<h2>Intervals</h2>"),
+        "{passed}"
+    );
     assert_eq!(
         attributes(&passed, "a", "href")
             .iter()
@@ -177,12 +234,27 @@ async fn the_pages_show_which_metric_failed_and_why() {
     // Bad requests are pages that say what is wrong.
     for (path, status, message) in [
         ("/analyses/no-such-analysis", 404, "no-such-analysis"),
-        ("/?status=finished", 400, "unknown analysis status 'finished'"),
-        (&format!("/analyses/{failed_id}?interval=zero")[..], 400, "interval must be"),
-        (&format!("/analyses/{failed_id}?interval=9")[..], 404, "has 1 judged intervals: there is no interval 9"),
+        (
+            "/?status=finished",
+            400,
+            "unknown analysis status 'finished'",
+        ),
+        (
+            &format!("/analyses/{failed_id}?interval=zero")[..],
+            400,
+            "interval must be",
+        ),
+        (
+            &format!("/analyses/{failed_id}?interval=9")[..],
+            404,
+            "has 1 judged intervals: there is no interval 9",
+        ),
     ] {
         let (got, text) = page(client().get(url(path)).bearer_auth(TOKEN)).await;
         assert_eq!(got, status, "{path}: {text}");
-        assert!(text.contains(message) && text.contains("<html"), "{path}: {text}");
+        assert!(
+            text.contains(message) && text.contains("<html"),
+            "{path}: {text}"
+        );
     }
 }

@@ -226,7 +226,12 @@ fn analyze_live(
             } => {
                 let score = &outcome.judge_result.score;
                 last_score = Some(score.score);
-                progress.judged(window.index, Some(intervals), score.score, &score.classification);
+                progress.judged(
+                    window.index,
+                    Some(intervals),
+                    score.score,
+                    &score.classification,
+                );
             }
         },
     ));

@@ -22,11 +22,10 @@ impl Progress {
             return Progress::Lines;
         }
         let bar = ProgressBar::new(u64::from(intervals.unwrap_or(0)));
-        let style = ProgressStyle::with_template(
-            "{spinner} [{bar:30}] {pos}/{len} intervals · {msg}",
-        )
-        .map(|style| style.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} intervals · {msg}")
+                .map(|style| style.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         Progress::Bar(bar)

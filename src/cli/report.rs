@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::kayenta::CanaryJudgeResult;
 use crate::display::{metric_cells, metric_label as label, number};
+use crate::kayenta::CanaryJudgeResult;
 use crate::kayenta::judge_result::CanaryAnalysisResult;
 
 /// Renders `result` as text, thresholds included in the verdict line.

@@ -28,7 +28,12 @@ pub struct WatchArgs {
     server: String,
 
     /// The server's API token
-    #[arg(long, env = "COALMINE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "COALMINE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
 
     /// Seconds between two looks at the analysis
@@ -64,7 +69,10 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
             (Progress::new(schedule.map(|s| s.intervals())), schedule)
         });
         let total = schedule.map(|s| s.intervals());
-        let intervals = analysis["intervals"].as_array().cloned().unwrap_or_default();
+        let intervals = analysis["intervals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut last_score = None;
         for interval in &intervals {
             last_score = interval["score"].as_f64();

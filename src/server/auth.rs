@@ -42,9 +42,7 @@ pub async fn require_login(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.tokens.is_empty()
-        || presented(&request).is_some_and(|token| accepts(&state, &token))
-    {
+    if state.tokens.is_empty() || presented(&request).is_some_and(|token| accepts(&state, &token)) {
         return next.run(request).await;
     }
     let wanted = request

@@ -24,10 +24,18 @@ pub struct ReportServer {
 }
 
 /// Starts the server on `prometheus_url` and runs both analyses.
-pub async fn start(prometheus_url: &str, start: jiff::Timestamp, end: jiff::Timestamp) -> ReportServer {
+pub async fn start(
+    prometheus_url: &str,
+    start: jiff::Timestamp,
+    end: jiff::Timestamp,
+) -> ReportServer {
     let data = tempfile::tempdir().unwrap();
     let config_file = data.path().join("coalmine.toml");
-    std::fs::write(&config_file, "[auth]\ntoken_envs = [\"TEST_REPORT_TOKEN\"]\n").unwrap();
+    std::fs::write(
+        &config_file,
+        "[auth]\ntoken_envs = [\"TEST_REPORT_TOKEN\"]\n",
+    )
+    .unwrap();
     let server = Server::start_with_env(
         data.path(),
         &[
@@ -70,7 +78,12 @@ pub async fn start(prometheus_url: &str, start: jiff::Timestamp, end: jiff::Time
             response.json::<Value>().await.unwrap()
         }
     };
-    let passed = post(analysis("checkout-baseline", "checkout-baseline", Some("20m"))).await;
+    let passed = post(analysis(
+        "checkout-baseline",
+        "checkout-baseline",
+        Some("20m"),
+    ))
+    .await;
     let failed = post(analysis("checkout-baseline", "checkout-canary", None)).await;
     assert_eq!(failed["classification"], "Fail", "{failed:#}");
     assert_eq!(passed["classification"], "Pass", "{passed:#}");

@@ -37,11 +37,16 @@ pub async fn analysis(
 ) -> Result<Markup, PageError> {
     let wanted = match params.interval.as_deref().filter(|i| !i.is_empty()) {
         None => None,
-        Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            PageError::bad_request(format!(
-                "interval must be an interval's number (1, 2, ...), got '{text}'"
-            ))
-        })?),
+        Some(text) => Some(
+            text.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    PageError::bad_request(format!(
+                        "interval must be an interval's number (1, 2, ...), got '{text}'"
+                    ))
+                })?,
+        ),
     };
     let store = state.store.clone();
     let (analysis, intervals, detail) = blocking(move || {
@@ -66,7 +71,11 @@ pub async fn analysis(
     .await?;
     let refresh = (!analysis.status.is_finished()).then_some(REFRESH_SECONDS);
     let title = format!("{} · {}", analysis.config.name, analysis.status);
-    Ok(page(&title, refresh, body(&analysis, &intervals, detail.as_ref())))
+    Ok(page(
+        &title,
+        refresh,
+        body(&analysis, &intervals, detail.as_ref()),
+    ))
 }
 
 fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDetail>) -> Markup {
@@ -157,9 +166,8 @@ fn verdict(analysis: &Analysis, last: Option<&Interval>) -> Markup {
 fn next_due(analysis: &Analysis) -> Option<String> {
     let request = &analysis.request;
     let start: jiff::Timestamp = request.get("start")?.as_str()?.parse().ok()?;
-    let parse = |key: &str| -> Option<jiff::SignedDuration> {
-        request.get(key)?.as_str()?.parse().ok()
-    };
+    let parse =
+        |key: &str| -> Option<jiff::SignedDuration> { request.get(key)?.as_str()?.parse().ok() };
     let lifetime = parse("lifetime")?;
     let interval = parse("interval").unwrap_or(lifetime).min(lifetime);
     let warmup = parse("warmup").unwrap_or_default();

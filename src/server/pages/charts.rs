@@ -82,9 +82,8 @@ pub fn time_series(control: Series<'_>, experiment: Series<'_>, unit: &str) -> M
     let date = Timestamp::from_millisecond(t0)
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_default();
-    let label = format!(
-        "Control and experiment over time, {points} points, {unit} against time (UTC)"
-    );
+    let label =
+        format!("Control and experiment over time, {points} points, {unit} against time (UTC)");
     html! {
         svg.chart.time-series xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
             role="img" aria-label=(label) data-points=(points) {
@@ -416,5 +415,3 @@ mod tests {
         );
     }
 }
-
-

@@ -50,7 +50,10 @@ pub async fn list(
         .collect();
     let mut json = String::from("/v1/analyses");
     if let Some(status) = status {
-        json = format!("{json}?{}", url_encode_pairs(&[("status", status.as_str())]));
+        json = format!(
+            "{json}?{}",
+            url_encode_pairs(&[("status", status.as_str())])
+        );
     }
     let running = shown.iter().any(|a| !a.status.is_finished());
     let body = html! {

@@ -26,10 +26,7 @@ pub struct LoginForm {
 }
 
 /// `GET /login?next=/analyses/...`.
-pub async fn form(
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<NextParam>,
-) -> Response {
+pub async fn form(State(state): State<Arc<AppState>>, Query(params): Query<NextParam>) -> Response {
     let next = safe_next(params.next.as_deref());
     if state.tokens.is_empty() {
         return Redirect::to(next).into_response();
@@ -42,7 +39,11 @@ pub async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginFor
     let next = safe_next(form.next.as_deref());
     let token = form.token.trim();
     if !state.tokens.is_empty() && !auth::accepts(&state, token) {
-        return login_page(StatusCode::UNAUTHORIZED, next, Some("That token is not valid."));
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            next,
+            Some("That token is not valid."),
+        );
     }
     let cookie = cookie::Cookie::build((TOKEN_COOKIE, token.to_string()))
         .path("/")
@@ -101,8 +102,16 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed() {
-        assert_eq!(safe_next(Some("/analyses/x?interval=2")), "/analyses/x?interval=2");
-        for other in ["//evil.example/", "https://evil.example/", "/\\evil.example", ""] {
+        assert_eq!(
+            safe_next(Some("/analyses/x?interval=2")),
+            "/analyses/x?interval=2"
+        );
+        for other in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "",
+        ] {
             assert_eq!(safe_next(Some(other)), "/", "{other}");
         }
         assert_eq!(safe_next(None), "/");

@@ -21,8 +21,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
 use super::AppState;
-use crate::display::human_duration;
 use super::error::ApiError;
+use crate::display::human_duration;
 
 /// The pages' routes: the login form is open, the others need a token when the server has any.
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
