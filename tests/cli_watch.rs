@@ -195,6 +195,30 @@ fn bad_live_arguments_are_refused() {
     );
 }
 
+#[test]
+fn a_live_analysis_that_cannot_fetch_its_metrics_says_which_interval() {
+    let output = coalmine(&[
+        "analyze",
+        "--config",
+        &example_config(),
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--control-scope",
+        "a",
+        "--experiment-scope",
+        "b",
+        "--lifetime",
+        "1s",
+    ]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped at interval 1\n"), "{stderr}");
+    assert!(
+        stderr.contains("error: interval 1 (") && stderr.contains("cannot reach Prometheus"),
+        "{stderr}"
+    );
+}
+
 async fn post(server: &Server, body: &Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}/v1/analyses", server.url))

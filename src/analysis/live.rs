@@ -28,6 +28,14 @@ pub enum Event<'a> {
     },
 }
 
+/// An interval that could not be judged, which ends the analysis.
+#[derive(Debug, thiserror::Error)]
+#[error("interval {} ({} to {}): {error}", .window.index + 1, .window.start, .window.end)]
+pub struct IntervalError {
+    pub window: Window,
+    pub error: AnalysisError,
+}
+
 /// Judges the intervals of `schedule` as they come due, `scopes` giving the scopes of a window. Returns the
 /// verdict and the last interval's outcome.
 pub async fn run(
@@ -38,7 +46,7 @@ pub async fn run(
     schedule: &Schedule,
     scopes: impl Fn(Timestamp, Timestamp) -> BTreeMap<String, ScopePair>,
     mut on_event: impl FnMut(Event<'_>),
-) -> Result<(Verdict, AnalysisOutcome), AnalysisError> {
+) -> Result<(Verdict, AnalysisOutcome), IntervalError> {
     let intervals = schedule.intervals();
     for index in 0..intervals {
         let window = schedule.window(index);
@@ -55,7 +63,9 @@ pub async fn run(
             scopes: scopes(window.start, window.end),
             thresholds,
         };
-        let outcome = analyze(source, judge, &request, DEFAULT_CONCURRENCY).await?;
+        let outcome = analyze(source, judge, &request, DEFAULT_CONCURRENCY)
+            .await
+            .map_err(|error| IntervalError { window, error })?;
         let verdict = conclude(index, intervals, &outcome.judge_result, &thresholds);
         on_event(Event::Judged {
             window: &window,
@@ -67,7 +77,8 @@ pub async fn run(
             return Ok((verdict, outcome));
         }
     }
-    Err(AnalysisError::Internal(
-        "the schedule has no interval to judge".to_string(),
-    ))
+    Err(IntervalError {
+        window: schedule.window(0),
+        error: AnalysisError::Internal("the schedule has no interval to judge".to_string()),
+    })
 }

@@ -238,7 +238,7 @@ fn analyze_live(
     let (verdict, outcome) = match ran {
         Ok(ran) => ran,
         Err(error) => {
-            progress.finish("the analysis stopped");
+            progress.finish(&format!("stopped at interval {}", error.window.index + 1));
             return Err(error.into());
         }
     };
