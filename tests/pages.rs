@@ -257,4 +257,45 @@ async fn the_pages_show_which_metric_failed_and_why() {
             "{path}: {text}"
         );
     }
+
+    // A running analysis refreshes itself, and says when it judges next.
+    let mut body = serde_json::json!({
+        "config": fixture.failed["request"]["config"],
+        "control": {"scope": "checkout-baseline"},
+        "experiment": {"scope": "checkout-canary"},
+        "lifetime": "1h",
+        "interval": "30m",
+        "thresholds": {"pass": 75, "marginal": 50}
+    });
+    body["step"] = serde_json::json!("15s");
+    let response = client()
+        .post(url("/v1/analyses"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let running: serde_json::Value = response.json().await.unwrap();
+    let running_id = running["id"].as_str().unwrap();
+    let (status, running) = page(
+        client()
+            .get(url(&format!("/analyses/{running_id}")))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{running}");
+    for text in [
+        "<meta http-equiv=\"refresh\" content=\"10\">",
+        "In progress",
+        "No interval judged yet. The next interval is judged at ",
+    ] {
+        assert!(running.contains(text), "no {text:?} in:\n{running}");
+    }
+    assert!(
+        !analysis.contains("http-equiv=\"refresh\""),
+        "a finished analysis stays put"
+    );
+    let (_, list) = page(client().get(url("/?status=running")).bearer_auth(TOKEN)).await;
+    assert_eq!(attributes(&list, "tr", "data-id"), [running_id]);
 }
