@@ -17,7 +17,7 @@ use crate::store::Verdict;
 
 /// What happens during a live analysis.
 pub enum Event<'a> {
-    /// Waiting for `window` to pass before judging it.
+    /// Waiting for `window` to pass before judging it: once a second until it has.
     Waiting { window: &'a Window, intervals: u32 },
     /// `window` was judged; `verdict` is set when the analysis ends with it.
     Judged {
@@ -50,13 +50,18 @@ pub async fn run(
     let intervals = schedule.intervals();
     for index in 0..intervals {
         let window = schedule.window(index);
-        let wait = window.due.duration_since(Timestamp::now());
-        if wait.is_positive() {
+        // Told every second while waiting, so that a display can count down.
+        loop {
+            let wait = window.due.duration_since(Timestamp::now());
+            if !wait.is_positive() {
+                break;
+            }
             on_event(Event::Waiting {
                 window: &window,
                 intervals,
             });
-            tokio::time::sleep(std::time::Duration::try_from(wait).unwrap_or_default()).await;
+            let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+            tokio::time::sleep(wait.min(std::time::Duration::from_secs(1))).await;
         }
         let request = AnalysisRequest {
             config: config.clone(),

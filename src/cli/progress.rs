@@ -2,6 +2,7 @@
 //! progress bar (intervals done, time left, current score) on a terminal, one plain line per event otherwise
 //! (CI logs).
 
+use std::cell::Cell;
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,14 +13,15 @@ use crate::display::{human_duration, number};
 /// Where progress goes.
 pub enum Progress {
     Bar(ProgressBar),
-    Lines,
+    /// Plain lines; remembers the interval last waited for, so that a wait is told once.
+    Lines(Cell<Option<u32>>),
 }
 
 impl Progress {
     /// A bar when stderr is a terminal, else plain lines. `intervals` is `None` when unknown.
     pub fn new(intervals: Option<u32>) -> Progress {
         if !std::io::stderr().is_terminal() {
-            return Progress::Lines;
+            return Progress::Lines(Cell::new(None));
         }
         let bar = ProgressBar::new(u64::from(intervals.unwrap_or(0)));
         let style =
@@ -41,12 +43,16 @@ impl Progress {
                 last.map(|score| format!(" · score {}", number(score)))
                     .unwrap_or_default()
             )),
-            Progress::Lines => eprintln!(
-                "waiting for interval {}{} until {} ({left})",
-                index + 1,
-                of(intervals),
-                due.strftime("%H:%M:%S UTC")
-            ),
+            Progress::Lines(told) => {
+                if told.replace(Some(index)) != Some(index) {
+                    eprintln!(
+                        "waiting for interval {}{} until {} ({left})",
+                        index + 1,
+                        of(intervals),
+                        due.strftime("%H:%M:%S UTC")
+                    );
+                }
+            }
         }
     }
 
@@ -57,7 +63,7 @@ impl Progress {
                 bar.set_position(u64::from(index + 1));
                 bar.set_message(format!("score {} ({classification})", number(score)));
             }
-            Progress::Lines => eprintln!(
+            Progress::Lines(_) => eprintln!(
                 "interval {}{}: score {} ({classification})",
                 index + 1,
                 of(intervals),
@@ -70,7 +76,7 @@ impl Progress {
     pub fn finish(&self, line: &str) {
         match self {
             Progress::Bar(bar) => bar.finish_with_message(line.to_string()),
-            Progress::Lines => eprintln!("{line}"),
+            Progress::Lines(_) => eprintln!("{line}"),
         }
     }
 }

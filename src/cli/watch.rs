@@ -57,7 +57,6 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     );
     let mut progress: Option<(Progress, Option<Schedule>)> = None;
     let mut reported = 0usize;
-    let mut waited_for = None;
     loop {
         let analysis = fetch(&client, &url, args.token.as_deref()).await?;
         let (progress, schedule) = progress.get_or_insert_with(|| {
@@ -111,10 +110,8 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 let next = analysis["nextInterval"].as_u64().unwrap_or(reported as u64) as u32;
                 if let Some(schedule) = schedule
                     && next < schedule.intervals()
-                    && (waited_for != Some(next) || matches!(progress, Progress::Bar(_)))
                 {
                     progress.waiting(next, total, schedule.window(next).due, last_score);
-                    waited_for = Some(next);
                 }
             }
         }
