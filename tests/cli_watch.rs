@@ -1,7 +1,7 @@
 //! Live progress on the command line, against a real Prometheus (`tests/support/prometheus.rs`: the canary's
 //! latency is 50 ms above the baseline's): `coalmine analyze --lifetime` judging interval by interval and
-//! failing fast, and `coalmine watch` following an analysis in a real server. Output goes to a pipe, so
-//! progress comes as plain lines.
+//! failing fast, and `coalmine watch` following an analysis in a real server. Output mostly goes to a pipe,
+//! so progress comes as plain lines; one test gives the command a terminal, where progress is a bar.
 
 mod common;
 mod support;
@@ -147,6 +147,38 @@ fn analyze_with_a_lifetime_waits_for_each_interval() {
     assert!(
         started.elapsed() >= Duration::from_secs(4),
         "the lifetime was waited out"
+    );
+}
+
+#[test]
+fn on_a_terminal_progress_is_a_bar() {
+    let data = prometheus::shared();
+    // `script` (util-linux, in every Debian) gives the command a pseudo-terminal.
+    let command = format!(
+        "{} analyze --config {} --prometheus-url {} --control-scope {BASELINE} --experiment-scope {BASELINE} \
+         --step 15 --start {} --lifetime 1h --interval 20m",
+        env!("CARGO_BIN_EXE_coalmine"),
+        example_config(),
+        data.url,
+        data.start_time()
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env(
+            "COALMINE_CACHE_DIR",
+            std::env::temp_dir().join("coalmine-test-cache"),
+        )
+        .output()
+        .expect("running script (util-linux)");
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{terminal}");
+    assert!(
+        terminal.contains("3/3 intervals · Pass (score 100)"),
+        "the bar ends full, with the verdict:\n{terminal}"
+    );
+    assert!(
+        !terminal.contains("interval 1/3: score"),
+        "no plain lines on a terminal:\n{terminal}"
     );
 }
 
