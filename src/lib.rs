@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod display;
 pub mod documents;
 pub mod judge_host;
 pub mod judging;

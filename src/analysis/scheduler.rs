@@ -147,11 +147,7 @@ async fn run(
             )
         })?;
 
-        let score = outcome.judge_result.score.score;
-        // Kayenta's standalone analysis stops at the first interval at or below the marginal threshold.
-        let failed_fast = score <= plan.thresholds.marginal;
-        let verdict = (failed_fast || index + 1 == intervals)
-            .then(|| verdict(&outcome.judge_result, plan.thresholds));
+        let verdict = conclude(index, intervals, &outcome.judge_result, &plan.thresholds);
         let finished = verdict
             .as_ref()
             .map(|verdict| verdict.classification.clone());
@@ -186,8 +182,21 @@ async fn run(
     Ok(None)
 }
 
+/// The analysis's verdict after judging interval `index` of `intervals` (0-based), if it ends there: at the
+/// last interval, or earlier when the interval fails it fast (see [`verdict`]).
+pub fn conclude(
+    index: u32,
+    intervals: u32,
+    result: &CanaryJudgeResult,
+    thresholds: &ScoreThresholds,
+) -> Option<Verdict> {
+    let failed_fast = result.score.score <= thresholds.marginal;
+    (failed_fast || index + 1 == intervals).then(|| verdict(result, *thresholds))
+}
+
 /// The verdict of an analysis whose last judged interval is `result`: its classification, except that a
-/// score at or below the marginal threshold fails the analysis (Kayenta's standalone rule).
+/// score at or below the marginal threshold fails the analysis (Kayenta's standalone analysis stops at the
+/// first such interval).
 pub fn verdict(result: &CanaryJudgeResult, thresholds: ScoreThresholds) -> Verdict {
     let score = result.score.score;
     Verdict {

@@ -144,6 +144,38 @@ impl AnalysisSpec {
         self
     }
 
+    /// When each interval is judged and over which window. Every error says which field is wrong.
+    pub fn schedule(&self) -> Result<Schedule, String> {
+        let warmup = self.warmup.unwrap_or(SignedDuration::ZERO);
+        let schedule = match (self.lifetime, self.start, self.end) {
+            (Some(_), _, Some(_)) => {
+                return Err("give end (retrospective) or lifetime (real time), not both".into());
+            }
+            (Some(lifetime), start, None) => {
+                let start =
+                    start.ok_or("a real-time analysis needs a start (normalize the spec first)")?;
+                Schedule::new(start, lifetime, self.interval, warmup, self.lookback, true)?
+            }
+            (None, Some(start), Some(end)) => {
+                if end <= start {
+                    return Err(format!("end ({end}) must be after start ({start})"));
+                }
+                Schedule::new(
+                    start,
+                    end.duration_since(start),
+                    self.interval,
+                    warmup,
+                    self.lookback,
+                    false,
+                )?
+            }
+            (None, _, _) => {
+                return Err("give start and end (or only lookback, for the window ending now) for a retrospective analysis, or lifetime for a real-time one".into());
+            }
+        };
+        Ok(schedule)
+    }
+
     /// Resolves the spec against `config` (the spec's own or the stored one it names), the server's accounts
     /// and judges. Every error is the caller's and says which field is wrong.
     pub fn plan(
@@ -204,33 +236,7 @@ impl AnalysisSpec {
         if step < SignedDuration::from_secs(1) {
             return Err(format!("step must be at least 1s, got {step:#}"));
         }
-        let warmup = self.warmup.unwrap_or(SignedDuration::ZERO);
-        let schedule = match (self.lifetime, self.start, self.end) {
-            (Some(_), _, Some(_)) => {
-                return Err("give end (retrospective) or lifetime (real time), not both".into());
-            }
-            (Some(lifetime), start, None) => {
-                let start =
-                    start.ok_or("a real-time analysis needs a start (normalize the spec first)")?;
-                Schedule::new(start, lifetime, self.interval, warmup, self.lookback, true)?
-            }
-            (None, Some(start), Some(end)) => {
-                if end <= start {
-                    return Err(format!("end ({end}) must be after start ({start})"));
-                }
-                Schedule::new(
-                    start,
-                    end.duration_since(start),
-                    self.interval,
-                    warmup,
-                    self.lookback,
-                    false,
-                )?
-            }
-            (None, _, _) => {
-                return Err("give start and end (or only lookback, for the window ending now) for a retrospective analysis, or lifetime for a real-time one".into());
-            }
-        };
+        let schedule = self.schedule()?;
         Ok(Plan {
             config,
             account: account.to_string(),

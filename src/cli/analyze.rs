@@ -1,6 +1,10 @@
 //! `coalmine analyze`: one canary analysis from the command line, for a CI job that gates a deploy without
 //! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog,
 //! judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
+//!
+//! With `--lifetime` the analysis runs in real time, as the server runs one: judged every `--interval` as
+//! time passes (over a growing window, or a sliding one of `--lookback`), failing fast, with its progress
+//! on stderr.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,8 +16,10 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
+use super::progress::Progress;
 use super::{Cli, report};
-use crate::analysis::{self, AnalysisOutcome, AnalysisRequest};
+use crate::analysis::schedule::Schedule;
+use crate::analysis::{self, AnalysisOutcome, AnalysisRequest, live};
 use crate::kayenta::{CanaryConfig, ScoreThresholds};
 use crate::metrics::{
     DatadogAccount, DatadogSource, MetricSource, PrometheusAccount, PrometheusSource, Scope,
@@ -72,22 +78,32 @@ pub struct AnalyzeArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     params: Vec<(String, String)>,
 
-    /// Start of the window (ISO 8601, e.g. 2026-11-22T10:00:00Z)
+    /// Start of the window (ISO 8601, e.g. 2026-11-22T10:00:00Z); with --lifetime, when the analysis starts
+    /// [default: now]
     #[arg(
         long,
         value_name = "TIME",
-        required_unless_present = "lookback",
+        required_unless_present_any = ["lookback", "lifetime"],
         conflicts_with = "lookback"
     )]
     start: Option<jiff::Timestamp>,
 
-    /// End of the window (ISO 8601), or `now`
-    #[arg(long, value_name = "TIME", default_value = "now", value_parser = parse_end)]
-    end: jiff::Timestamp,
+    /// End of the window (ISO 8601), or `now` [default: now]
+    #[arg(long, value_name = "TIME", value_parser = parse_end, conflicts_with = "lifetime")]
+    end: Option<jiff::Timestamp>,
 
-    /// Instead of --start: the window is this long and ends at --end (e.g. 30m, 1h)
+    /// Instead of --start: the window is this long and ends at --end (e.g. 30m, 1h); with --lifetime, each
+    /// interval is judged over this much time before its end (a sliding window) instead of since the start
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     lookback: Option<Duration>,
+
+    /// Run in real time for this long (e.g. 30m), judging every --interval as time passes, and fail fast
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    lifetime: Option<Duration>,
+
+    /// With --lifetime: judge this often (e.g. 5m) [default: once, at the end]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "lifetime")]
+    interval: Option<Duration>,
 
     /// Seconds between data points
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
@@ -131,7 +147,10 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     thresholds
         .validate("--pass/--marginal")
         .map_err(anyhow::Error::msg)?;
-    let end = args.end;
+    if let Some(lifetime) = args.lifetime {
+        return analyze_live(cli, args, config, thresholds, lifetime);
+    }
+    let end = args.end.unwrap_or_else(jiff::Timestamp::now);
     let start = match (args.start, args.lookback) {
         (Some(start), _) => start,
         (None, Some(lookback)) => end
@@ -142,34 +161,13 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if start >= end {
         bail!("the window is empty: --start {start} is not before --end {end}");
     }
-    let scope = |scope: &str, location: &str| Scope {
-        scope: scope.to_string(),
-        location: location.to_string(),
-        extended_params: args.params.iter().cloned().collect(),
-        start,
-        end,
-        step: Duration::from_secs(args.step),
-    };
     let request = AnalysisRequest {
+        scopes: scopes(args, start, end),
         config,
-        scopes: BTreeMap::from([(
-            args.scope_name.clone(),
-            ScopePair {
-                control: scope(&args.control_scope, &args.control_location),
-                experiment: scope(&args.experiment_scope, &args.experiment_location),
-            },
-        )]),
         thresholds,
     };
 
-    let source: Box<dyn MetricSource> = match (&args.prometheus_url, &args.datadog_url) {
-        (Some(url), _) => Box::new(PrometheusSource::new(PrometheusAccount::new(
-            "prometheus",
-            url,
-        ))?),
-        (None, Some(url)) => Box::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
-        (None, None) => bail!("give --prometheus-url or --datadog-url"),
-    };
+    let source = source(args)?;
     let host = cli.judge_host(args.judges_dir.as_deref())?;
     let judge = judging::select_judge(&host, args.judge.as_deref(), &request.config)?;
 
@@ -180,7 +178,120 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         &request,
         analysis::DEFAULT_CONCURRENCY,
     ))?;
+    print_outcome(args, &outcome)?;
+    Ok(exit_code(&outcome.judge_result.score.classification))
+}
 
+/// `--lifetime`: a real-time analysis, judged interval by interval as time passes.
+fn analyze_live(
+    cli: &Cli,
+    args: &AnalyzeArgs,
+    config: CanaryConfig,
+    thresholds: ScoreThresholds,
+    lifetime: Duration,
+) -> anyhow::Result<ExitCode> {
+    let signed = |duration: Duration| jiff::SignedDuration::try_from(duration);
+    let schedule = Schedule::new(
+        args.start.unwrap_or_else(jiff::Timestamp::now),
+        signed(lifetime)?,
+        args.interval.map(signed).transpose()?,
+        jiff::SignedDuration::ZERO,
+        args.lookback.map(signed).transpose()?,
+        true,
+    )
+    .map_err(|error| anyhow::anyhow!("--lifetime/--interval/--lookback: {error}"))?;
+    let source = source(args)?;
+    let host = cli.judge_host(args.judges_dir.as_deref())?;
+    let judge = judging::select_judge(&host, args.judge.as_deref(), &config)?;
+    let intervals = schedule.intervals();
+    let progress = Progress::new(Some(intervals));
+    let mut last_score = None;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let ran = runtime.block_on(live::run(
+        source.as_ref(),
+        &judge,
+        &config,
+        thresholds,
+        &schedule,
+        |start, end| scopes(args, start, end),
+        |event| match event {
+            live::Event::Waiting { window, intervals } => {
+                progress.waiting(window.index, Some(intervals), window.due, last_score)
+            }
+            live::Event::Judged {
+                window,
+                intervals,
+                outcome,
+                ..
+            } => {
+                let score = &outcome.judge_result.score;
+                last_score = Some(score.score);
+                progress.judged(
+                    window.index,
+                    Some(intervals),
+                    score.score,
+                    &score.classification,
+                );
+            }
+        },
+    ));
+    let (verdict, outcome) = match ran {
+        Ok(ran) => ran,
+        Err(error) => {
+            progress.finish(&format!("stopped at interval {}", error.window.index + 1));
+            return Err(error.into());
+        }
+    };
+    progress.finish(&format!(
+        "{} (score {})",
+        verdict.classification,
+        crate::display::number(verdict.score)
+    ));
+    print_outcome(args, &outcome)?;
+    if verdict.classification != outcome.judge_result.score.classification {
+        println!(
+            "Failed fast: the score is at or below the marginal threshold ({}).",
+            crate::display::number(args.marginal)
+        );
+    }
+    Ok(exit_code(&verdict.classification))
+}
+
+/// The scopes of both sides over `[start, end]`.
+fn scopes(
+    args: &AnalyzeArgs,
+    start: jiff::Timestamp,
+    end: jiff::Timestamp,
+) -> BTreeMap<String, ScopePair> {
+    let scope = |scope: &str, location: &str| Scope {
+        scope: scope.to_string(),
+        location: location.to_string(),
+        extended_params: args.params.iter().cloned().collect(),
+        start,
+        end,
+        step: Duration::from_secs(args.step),
+    };
+    BTreeMap::from([(
+        args.scope_name.clone(),
+        ScopePair {
+            control: scope(&args.control_scope, &args.control_location),
+            experiment: scope(&args.experiment_scope, &args.experiment_location),
+        },
+    )])
+}
+
+fn source(args: &AnalyzeArgs) -> anyhow::Result<Box<dyn MetricSource>> {
+    Ok(match (&args.prometheus_url, &args.datadog_url) {
+        (Some(url), _) => Box::new(PrometheusSource::new(PrometheusAccount::new(
+            "prometheus",
+            url,
+        ))?),
+        (None, Some(url)) => Box::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+        (None, None) => bail!("give --prometheus-url or --datadog-url"),
+    })
+}
+
+fn print_outcome(args: &AnalyzeArgs, outcome: &AnalysisOutcome) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match args.output {
         Output::Text => write!(
@@ -189,15 +300,20 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             report::render(&outcome.judge_result, args.pass, args.marginal)
         )?,
         Output::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &json_output(&outcome))?;
+            serde_json::to_writer_pretty(&mut stdout, &json_output(outcome))?;
             writeln!(stdout)?;
         }
     }
-    Ok(match outcome.judge_result.score.classification.as_str() {
+    Ok(())
+}
+
+/// 0 for Pass, 3 for Marginal, 4 for Fail.
+pub fn exit_code(classification: &str) -> ExitCode {
+    match classification {
         "Pass" => ExitCode::SUCCESS,
         "Marginal" => ExitCode::from(EXIT_MARGINAL),
         _ => ExitCode::from(EXIT_FAIL),
-    })
+    }
 }
 
 fn json_output(outcome: &AnalysisOutcome) -> Value {

@@ -4,8 +4,10 @@
 mod analyze;
 mod judge;
 mod plugin;
+mod progress;
 mod report;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +57,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write and check judge plugins: scaffold a judge crate, test a plugin, inspect a component
     Plugin(plugin::PluginArgs),
+    /// Follow an analysis running in a server until it ends, and exit 0 (Pass), 3 (Marginal) or 4 (Fail)
+    Watch(watch::WatchArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -73,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Analyze(args) => analyze::analyze(&cli, args),
         Command::Serve(args) => serve::serve(&cli, args),
         Command::Plugin(args) => plugin::plugin(&cli, args),
+        Command::Watch(args) => watch::watch(args),
     };
     match result {
         Ok(code) => code,

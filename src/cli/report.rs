@@ -4,8 +4,7 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
+use crate::display::{metric_cells, metric_label as label, number};
 use crate::kayenta::CanaryJudgeResult;
 use crate::kayenta::judge_result::CanaryAnalysisResult;
 
@@ -75,101 +74,14 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
 }
 
 fn row(result: &CanaryAnalysisResult) -> [String; 7] {
-    let meta = result.result_metadata.as_ref();
-    let get = |key: &str| meta.and_then(|m| m.get(key));
-    let interval = match get("confidenceInterval")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-    {
-        Some([lower, upper]) => {
-            let level = get("confidenceLevel")
-                .and_then(Value::as_f64)
-                .map(|l| format!("{}% ", number(l * 100.0)));
-            format!(
-                "{}[{}, {}]",
-                level.unwrap_or_default(),
-                value(lower),
-                value(upper)
-            )
-        }
-        _ => "-".to_string(),
-    };
-    let mut classification = result.classification.clone();
-    if result.critical {
-        classification.push_str(" (critical)");
-    }
-    if result.muted {
-        classification.push_str(" (muted)");
-    }
+    let cells = metric_cells(result);
     [
-        label(result),
-        classification,
-        get("ratio").map_or("-".to_string(), value),
-        get("estimate").map_or("-".to_string(), value),
-        interval,
-        get("pValue").map_or("-".to_string(), value),
-        format!(
-            "{}/{}",
-            result.control_metadata.stats.count, result.experiment_metadata.stats.count
-        ),
+        cells.label,
+        cells.classification,
+        cells.ratio,
+        cells.estimate,
+        cells.interval,
+        cells.p_value,
+        cells.points,
     ]
-}
-
-/// The metric's name with its tags, e.g. `latency{pod=a}`.
-fn label(result: &CanaryAnalysisResult) -> String {
-    if result.tags.is_empty() {
-        return result.name.clone();
-    }
-    let tags: Vec<String> = result
-        .tags
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    format!("{}{{{}}}", result.name, tags.join(","))
-}
-
-fn value(value: &Value) -> String {
-    match value {
-        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), number),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Four significant digits, scientific notation for very small or large magnitudes.
-fn number(x: f64) -> String {
-    if !x.is_finite() {
-        return x.to_string();
-    }
-    if x == 0.0 {
-        return "0".to_string();
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    if !(-3..6).contains(&magnitude) {
-        return format!("{x:.2e}");
-    }
-    let decimals = (3 - magnitude).max(0) as usize;
-    let text = format!("{x:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::number;
-
-    #[test]
-    fn numbers_keep_four_significant_digits() {
-        assert_eq!(number(0.0), "0");
-        assert_eq!(number(1.0), "1");
-        assert_eq!(number(1.234567), "1.235");
-        assert_eq!(number(-0.0123456), "-0.01235");
-        assert_eq!(number(98.0), "98");
-        assert_eq!(number(12345.6), "12346");
-        assert_eq!(number(3.2e-21), "3.20e-21");
-        assert_eq!(number(f64::NAN), "NaN");
-    }
 }

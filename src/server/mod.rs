@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod extract;
 mod openapi;
+mod pages;
 mod routes;
 pub mod settings;
 
@@ -89,7 +90,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             auth::require_token,
         ));
     let max_body_bytes = state.limits.max_body_bytes;
-    open.merge(protected)
+    open.merge(pages::router(state.clone()))
+        .merge(protected)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

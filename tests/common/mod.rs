@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod clients;
+pub mod report;
 pub mod server;
 
 use std::path::{Path, PathBuf};
