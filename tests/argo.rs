@@ -227,6 +227,30 @@ async fn the_kayenta_provider_passes_a_healthy_canary_and_fails_a_regressed_one(
         .map(|a| &a["origin"])
         .collect();
     assert_eq!(origins, [&json!("kayenta"), &json!("kayenta")]);
+
+    // And the report pages show them as they show native ones: the list, and the regressed run's verdict,
+    // scopes and metric charts.
+    let page = |path: String| async move {
+        let response = reqwest::get(path).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    };
+    let list = page(format!("{}/", server.url)).await;
+    let regressed_id = analyses[0]["id"].as_str().unwrap();
+    for analysis in analyses.as_array().unwrap() {
+        assert!(list.contains(analysis["id"].as_str().unwrap()), "{list}");
+    }
+    let report = page(format!("{}/analyses/{regressed_id}", server.url)).await;
+    let scopes = &result["canaryExecutionRequest"]["scopes"]["default"];
+    for shown in [
+        "Fail",
+        "latency",
+        scopes["controlScope"]["scope"].as_str().unwrap(),
+        scopes["experimentScope"]["scope"].as_str().unwrap(),
+        "<svg",
+    ] {
+        assert!(report.contains(shown), "the page lacks {shown}:\n{report}");
+    }
 }
 
 #[tokio::test]
