@@ -54,8 +54,7 @@ pub fn select_judge(
             .judges()
             .flat_map(|judge| {
                 let aliases = host.aliases_of(judge.name()).map(str::to_string);
-                std::iter::once(judge.name().to_string())
-                    .chain(aliases.collect::<Vec<_>>())
+                std::iter::once(judge.name().to_string()).chain(aliases.collect::<Vec<_>>())
             })
             .collect(),
     })?;
