@@ -215,6 +215,13 @@ async fn the_document_describes_what_the_server_answers() {
     let (status, body) = call(&client, Method::GET, url("/v1/analyses?status=bogus"), None).await;
     assert_eq!(status, 400);
     document.check("get", "/v1/analyses", 400, &body);
+    let (status, body) = call(&client, Method::GET, url("/v1/analyses?limit=many"), None).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    document.check("get", "/v1/analyses", 400, &body);
 
     // And the check itself notices an answer the document does not describe.
     let wrong = json!([{"name": 1}]);

@@ -38,3 +38,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     crate::documents::from_json(bytes).map_err(ApiError::bad_request)
 }
+
+/// Query parameters whose errors are a `{"message": ...}` 400 naming the problem, not axum's plain text.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(params)| Params(params))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
+            })
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::{CanaryConfig, CanaryJudgeResult};
 use crate::server::error::{ApiError, ErrorBody};
-use crate::server::extract::Json;
+use crate::server::extract::{Json, Params};
 use crate::server::{AppState, blocking};
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Interval, Missing, NewAnalysis, Origin, Store,
@@ -137,7 +137,7 @@ pub struct ListParams {
 /// `GET /v1/analyses?status=running,completed&limit=50`: newest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<axum::Json<Vec<AnalysisSummary>>, ApiError> {
     let statuses = params
         .status

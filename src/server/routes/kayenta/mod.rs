@@ -24,6 +24,7 @@ use crate::kayenta::CanaryConfig;
 use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
 use crate::metrics::plan_canary;
 use crate::server::error::ApiError;
+pub use crate::server::extract::Params;
 use crate::server::routes::analyses::store_analysis;
 use crate::server::{AppState, blocking};
 use crate::store::{Analysis, Missing, Origin, StoreError};
@@ -58,25 +59,6 @@ pub fn router() -> Router<Arc<AppState>> {
             get(standalone::status).post(standalone::start),
         )
         .route("/pipelines/{id}/cancel", put(canary::cancel))
-}
-
-/// Query parameters whose errors are Kayenta's `{"message": ...}` 400, not axum's plain text.
-pub struct Params<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(params)| Params(params))
-            .map_err(|rejection| {
-                ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
-            })
-    }
 }
 
 /// Reads `value` (a body already parsed as JSON) as `T`, naming the field of any error.
