@@ -40,39 +40,31 @@ pub const MANN_WHITNEY_TEST_NAME: &str = "mann-whitney";
 /// `judgeConfigurations` or a metric's `analysisConfigurations`) is a [`JudgeError::InvalidRequest`].
 pub fn judge(request: &JudgeRequest) -> Result<Judgement, JudgeError> {
     let config = JudgeConfig::from_request(request)?;
+    // Every metric's settings are checked before any pair is judged, even a metric without pairs.
     let kinds = request
         .metrics
         .iter()
-        .map(MetricKind::of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let results = request
-        .pairs
-        .iter()
-        .map(|pair| {
-            let index = request
-                .metrics
-                .iter()
-                .position(|metric| metric.name == pair.metric)
-                .ok_or_else(|| {
-                    JudgeError::InvalidRequest(format!(
-                        "Could not find metric config for {} (pair {})",
-                        pair.metric, pair.id
-                    ))
-                })?;
-            let metric = &request.metrics[index];
-            Ok(match kinds[index] {
-                MetricKind::Counts(settings) => counts::classify(pair, metric, settings, &config),
-                MetricKind::Gauge => {
-                    let mut result: MetricResult = mann_whitney::classify(pair, metric, &config);
-                    result
-                        .details
-                        .push(Detail::text("test", MANN_WHITNEY_TEST_NAME));
-                    result
-                }
-            })
-        })
+        .map(|metric| Ok((metric.name.as_str(), MetricKind::of(metric)?)))
         .collect::<Result<Vec<_>, JudgeError>>()?;
-    Ok(scoring::judgement(request, results))
+    scoring::judge_each(request, |pair, metric| {
+        // `judge_each` found `metric` by its name, so the first kind of that name is its own (never None).
+        let kind = kinds
+            .iter()
+            .find(|(name, _)| *name == metric.name)
+            .map(|(_, kind)| kind);
+        Ok(match kind {
+            Some(MetricKind::Counts(settings)) => {
+                counts::classify(pair, metric, *settings, &config)
+            }
+            Some(MetricKind::Gauge) | None => {
+                let mut result: MetricResult = mann_whitney::classify(pair, metric, &config);
+                result
+                    .details
+                    .push(Detail::text("test", MANN_WHITNEY_TEST_NAME));
+                result
+            }
+        })
+    })
 }
 
 /// The component's implementation of the `judge` interface; natively, call [`judge`] directly.

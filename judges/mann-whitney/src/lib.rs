@@ -33,20 +33,9 @@ pub const NAME: &str = "mann-whitney";
 /// [`JudgeError::InvalidRequest`].
 pub fn judge(request: &JudgeRequest) -> Result<Judgement, JudgeError> {
     let config = JudgeConfig::from_request(request)?;
-    let results = request
-        .pairs
-        .iter()
-        .map(|pair| {
-            let metric = request.metric(&pair.metric).ok_or_else(|| {
-                JudgeError::InvalidRequest(format!(
-                    "Could not find metric config for {} (pair {})",
-                    pair.metric, pair.id
-                ))
-            })?;
-            Ok(classifier::classify(pair, metric, &config))
-        })
-        .collect::<Result<Vec<_>, JudgeError>>()?;
-    Ok(scoring::judgement(request, results))
+    scoring::judge_each(request, |pair, metric| {
+        Ok(classifier::classify(pair, metric, &config))
+    })
 }
 
 /// The component's implementation of the `judge` interface; natively, call [`judge`] directly.

@@ -75,8 +75,8 @@ pub fn judge_each(
         .map(|pair| {
             let metric = request.metric(&pair.metric).ok_or_else(|| {
                 JudgeError::InvalidRequest(format!(
-                    "pair {} is of metric {}, which the request does not configure",
-                    pair.id, pair.metric
+                    "Could not find metric config for {} (pair {})",
+                    pair.metric, pair.id
                 ))
             })?;
             classify(pair, metric)
@@ -268,9 +268,7 @@ pub(crate) mod tests {
         let error = judge_each(&unknown, |pair, _| Ok(result(&pair.id, Pass))).unwrap_err();
         assert_eq!(
             error,
-            JudgeError::InvalidRequest(
-                "pair a is of metric nope, which the request does not configure".into()
-            )
+            JudgeError::InvalidRequest("Could not find metric config for nope (pair a)".into())
         );
         let failing = request(vec![metric("a", &[], false)], &[]);
         let error = judge_each(&failing, |_, _| Err(JudgeError::Failed("no".into()))).unwrap_err();
