@@ -24,14 +24,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "the request body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| ApiError {
-                status: rejection.status(),
-                message: rejection.body_text(),
-            })?;
+        let bytes = body(request, state).await?;
         parse(&bytes).map(Json)
     }
+}
+
+/// The request body, with axum's rejection (e.g. over the body limit: 413) as an API error.
+pub async fn body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| ApiError {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        })
 }
 
 /// Parses `bytes` as JSON `T`, naming the field of any error.

@@ -383,12 +383,7 @@ impl<S: Send + Sync> FromRequest<S> for ConfigBody {
                 });
             }
         };
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| ApiError {
-                status: rejection.status(),
-                message: rejection.body_text(),
-            })?;
+        let bytes = extract::body(request, state).await?;
         if bytes.trim_ascii().is_empty() {
             return Err(ApiError::bad_request(
                 "the request body is empty: it must be a canary config",
