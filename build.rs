@@ -31,6 +31,8 @@ fn main() {
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=Cargo.lock");
+    // The judges' link flags (their initial memory).
+    println!("cargo:rerun-if-changed=.cargo/config.toml");
 
     let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

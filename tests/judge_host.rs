@@ -393,3 +393,36 @@ fn the_built_in_judges_answer_to_their_names_and_aliases() {
         ["NetflixACAJudge-v1.0"]
     );
 }
+
+#[test]
+fn the_built_in_judges_judge_a_typical_canary_without_growing_their_memory() {
+    // Growing a pooled instance's memory costs an mprotect now and another when the slot is reset, each an
+    // interrupt to every core; the built-in judges are linked with 4 MiB of initial memory to avoid both
+    // (.cargo/config.toml). The limiter sees the initial memory as the first "growth", so a judge that never
+    // grew reports exactly its initial size as its peak.
+    let host = JudgeHost::with_built_in(Limits::default(), None).unwrap();
+    let series = |shift: f64| -> Vec<f64> {
+        (0..60)
+            .map(|t| 100.0 * shift + f64::from((t * 7) % 13))
+            .collect()
+    };
+    let pairs: Vec<(String, Vec<f64>, Vec<f64>)> = (0..10)
+        .map(|i| {
+            (
+                format!("metric-{i}"),
+                series(1.0),
+                series(1.0 + 0.02 * f64::from(i)),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, Vec<f64>, Vec<f64>)> = pairs
+        .iter()
+        .map(|(name, control, experiment)| (name.as_str(), control.clone(), experiment.clone()))
+        .collect();
+    for name in ["mann-whitney", "coalmine-v1"] {
+        let judge = host.get(name).expect("a built-in judge");
+        let (judgement, report) = judge.judge_with_report(&common::request(&pairs, "{}"));
+        assert_eq!(judgement.unwrap().results.len(), 10, "{name}");
+        assert_eq!(report.peak_memory, 4 << 20, "{name}");
+    }
+}

@@ -75,6 +75,7 @@ const CARGO_TOML: &str = include_str!("plugin_template/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("plugin_template/lib.rs.tmpl");
 const FIXTURE: &str = include_str!("plugin_template/fixture.json");
 const README: &str = include_str!("plugin_template/README.md.tmpl");
+const CARGO_CONFIG: &str = include_str!("plugin_template/cargo_config.toml");
 /// The SDK version a scaffold outside a coalmine checkout depends on.
 const SDK_VERSION: &str = "0.1";
 
@@ -101,6 +102,7 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(dir.join("src"))
         .and_then(|()| std::fs::create_dir_all(dir.join("fixtures")))
+        .and_then(|()| std::fs::create_dir_all(dir.join(".cargo")))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir
         .canonicalize()
@@ -124,6 +126,7 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
         ("src/lib.rs", LIB_RS),
         ("fixtures/input.json", FIXTURE),
         ("README.md", README),
+        (".cargo/config.toml", CARGO_CONFIG),
         (".gitignore", "/target\n"),
     ] {
         let path = dir.join(file);

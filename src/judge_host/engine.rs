@@ -4,8 +4,8 @@
 //! engine owns the epoch counter that enforces wall-clock deadlines. A background thread advances the epoch
 //! every [`EPOCH_TICK`]; a call's deadline is a number of ticks.
 //!
-//! Instances come from wasmtime's pooling allocator: memory slots are reserved once and reset with `madvise`
-//! between calls instead of being mapped and unmapped per call, which takes the kernel's address-space lock
+//! Instances come from wasmtime's pooling allocator: memory slots are reserved once and reset in place between
+//! calls instead of being mapped and unmapped per call, which takes the kernel's address-space lock
 //! off the hot path of a busy server. The pool has room for [`max_concurrent_calls`] judge instances; calls
 //! beyond that wait for a slot ([`CallSlots`]). Where the address space cannot be reserved (small 32-bit or
 //! 39-bit hosts), the engine falls back to allocating instances on demand and says so in the log.
@@ -117,7 +117,11 @@ fn pooling(calls: usize) -> PoolingAllocationConfig {
         // A judge touches its first few MiB on every call (stack, heap, data). Resetting them with memset
         // instead of madvise spares a page fault per page and a TLB shootdown across threads on every call.
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(64 << 10);
+        .table_keep_resident(64 << 10)
+        // On Linux 6.7 and later, the PAGEMAP_SCAN ioctl finds the pages a call actually wrote, and only those
+        // are reset: a judge that dirtied 200 KiB costs a 200 KiB memset, not one of KEEP_RESIDENT. On older
+        // kernels wasmtime falls back to the plain memset.
+        .pagemap_scan(wasmtime::Enabled::Auto);
     pooling
 }
 
