@@ -406,18 +406,17 @@ fn the_built_in_judges_judge_a_typical_canary_without_growing_their_memory() {
             .map(|t| 100.0 * shift + f64::from((t * 7) % 13))
             .collect()
     };
-    let pairs: Vec<(String, Vec<f64>, Vec<f64>)> = (0..10)
-        .map(|i| {
+    let names: Vec<String> = (0..10).map(|i| format!("metric-{i}")).collect();
+    let pairs: Vec<(&str, Vec<f64>, Vec<f64>)> = names
+        .iter()
+        .zip(0..)
+        .map(|(name, i)| {
             (
-                format!("metric-{i}"),
+                name.as_str(),
                 series(1.0),
                 series(1.0 + 0.02 * f64::from(i)),
             )
         })
-        .collect();
-    let pairs: Vec<(&str, Vec<f64>, Vec<f64>)> = pairs
-        .iter()
-        .map(|(name, control, experiment)| (name.as_str(), control.clone(), experiment.clone()))
         .collect();
     for name in ["mann-whitney", "coalmine-v1"] {
         let judge = host.get(name).expect("a built-in judge");
