@@ -5,6 +5,9 @@
 //! that the nested builds never wait for the lock the outer build holds. Each judge gets a build of its own:
 //! `coalmine-v1` links the Mann-Whitney judge as a library without its component export, and one build of
 //! both packages would unify the Mann-Whitney crate's features and export both judges from one component.
+//!
+//! It also lists the judge SDK's sources and the WIT for `coalmine plugin new`, which writes them beside a new
+//! judge crate (`OUT_DIR/sdk_files.rs`, included by `src/cli/plugin_sdk.rs`).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,7 @@ fn main() {
     let target_dir = judges_target_dir(&out_dir);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
+    write_sdk_files(&manifest_dir, &out_dir);
     ensure_wasm_target();
 
     for (package, file) in JUDGES {
@@ -75,6 +79,49 @@ fn main() {
         std::fs::copy(&built, out_dir.join(file))
             .unwrap_or_else(|error| fail(&format!("cannot copy {}: {error}", built.display())));
     }
+}
+
+/// Writes `OUT_DIR/sdk_files.rs`: `SDK_FILES`, each file of the judge SDK's `src/` and of `wit/` as
+/// `(path in the vendored SDK, contents)`, sorted by path.
+fn write_sdk_files(manifest_dir: &Path, out_dir: &Path) {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir)
+            .unwrap_or_else(|error| fail(&format!("cannot read {}: {error}", dir.display())));
+        for entry in entries {
+            let path = entry
+                .unwrap_or_else(|error| fail(&format!("cannot read {}: {error}", dir.display())))
+                .path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (root, prefix) in [
+        (manifest_dir.join("judges/sdk/src"), "src"),
+        (manifest_dir.join("wit"), "wit"),
+    ] {
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        for file in files {
+            let relative = file.strip_prefix(&root).expect("walked under the root");
+            let name = format!("{prefix}/{}", relative.display());
+            entries.push(format!(
+                "    ({name:?}, include_str!({:?})),\n",
+                file.display().to_string()
+            ));
+        }
+    }
+    entries.sort();
+    let code = format!(
+        "/// The judge SDK's sources (`src/...`) and the WIT (`wit/...`): (path, contents).\n\
+         pub const SDK_FILES: &[(&str, &str)] = &[\n{}];\n",
+        entries.concat()
+    );
+    std::fs::write(out_dir.join("sdk_files.rs"), code)
+        .unwrap_or_else(|error| fail(&format!("cannot write sdk_files.rs: {error}")));
 }
 
 /// `<target>/judges`, found from `OUT_DIR` = `<target>[/<triple>]/<profile>/build/<pkg>-<hash>/out`.

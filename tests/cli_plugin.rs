@@ -281,12 +281,71 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
     assert_eq!(existing.status.code(), Some(1));
     assert!(text(&existing.stderr).contains("already exists and is not empty"));
 
-    // Outside a coalmine checkout, the scaffold depends on the published SDK.
-    let outside = coalmine(&["plugin", "new", "judge", "--path", &path]);
-    assert!(outside.status.success(), "{}", text(&outside.stderr));
-    let manifest = std::fs::read_to_string(dir.path().join("x/Cargo.toml")).unwrap();
+    let not_an_sdk = coalmine(&["plugin", "new", "judge", "--path", &path, "--sdk", "/"]);
+    assert_eq!(not_an_sdk.status.code(), Some(1));
     assert!(
-        manifest.contains(r#"coalmine-judge-sdk = "0.1""#),
+        text(&not_an_sdk.stderr).contains("--sdk /: cannot read /Cargo.toml"),
+        "{}",
+        text(&not_an_sdk.stderr)
+    );
+
+    // --sdk points at another copy of the SDK.
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("judges/sdk");
+    let given = coalmine(&[
+        "plugin",
+        "new",
+        "judge",
+        "--path",
+        &path,
+        "--sdk",
+        &sdk.display().to_string(),
+    ]);
+    assert!(given.status.success(), "{}", text(&given.stderr));
+    let manifest = std::fs::read_to_string(dir.path().join("x/Cargo.toml")).unwrap();
+    let sdk_path = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("coalmine-judge-sdk = { path = \""))
+        .and_then(|rest| rest.strip_suffix("\" }"))
+        .unwrap_or_else(|| panic!("no path dependency on the SDK in {manifest}"));
+    assert_eq!(
+        dir.path().join("x").join(sdk_path).canonicalize().unwrap(),
+        sdk.canonicalize().unwrap()
+    );
+}
+
+#[test]
+fn a_judge_scaffolded_outside_a_checkout_builds_on_the_sdk_the_binary_carries() {
+    // A directory outside this repository, as for a plugin author who has only the coalmine binary.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("outside-judge");
+    let created = coalmine(&[
+        "plugin",
+        "new",
+        "outside-judge",
+        "--path",
+        &dir.display().to_string(),
+    ]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"coalmine-judge-sdk = { path = "vendor/coalmine-judge-sdk" }"#),
         "{manifest}"
+    );
+    assert!(
+        dir.join("vendor/coalmine-judge-sdk/wit/judge.wit")
+            .is_file()
+    );
+
+    let wasm = build_judge_crate(&dir, "outside_judge")
+        .display()
+        .to_string();
+    let fixture = dir.join("fixtures/input.json").display().to_string();
+    let tested = coalmine(&["plugin", "test", &wasm, "--input", &fixture]);
+    assert!(tested.status.success(), "{}", text(&tested.stderr));
+    let judgement: Value = serde_json::from_slice(&tested.stdout).expect("stdout is JSON");
+    assert_eq!(judgement["judgeName"], "outside-judge");
+    assert_eq!(
+        judgement["score"]["classification"], "Pass",
+        "{judgement:#}"
     );
 }

@@ -325,6 +325,33 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
         assert!(stderr.contains(line), "no {line:?} in:\n{stderr}");
     }
 
+    // A cancelled analysis: one message, and the server taken from COALMINE_SERVER.
+    let long = post(
+        &server,
+        &request(BASELINE, jiff::Timestamp::now(), "1h", "30m"),
+    )
+    .await;
+    let id = long["id"].as_str().unwrap().to_string();
+    let cancelled = reqwest::Client::new()
+        .post(format!("{}/v1/analyses/{id}/cancel", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(cancelled.status().is_success());
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(["watch", &id])
+        .env("COALMINE_SERVER", &server.url)
+        .env_remove("COALMINE_TOKEN")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("error: analysis {id} was cancelled"),
+        "one message"
+    );
+
     // An analysis that does not exist.
     let output = coalmine(&["watch", "no-such-id", "--server", &server.url]);
     assert_eq!(output.status.code(), Some(1));

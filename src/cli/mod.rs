@@ -4,6 +4,7 @@
 mod analyze;
 mod judge;
 mod plugin;
+mod plugin_sdk;
 mod progress;
 mod report;
 mod serve;

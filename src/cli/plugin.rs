@@ -1,6 +1,7 @@
 //! `coalmine plugin new|test|inspect`: the judge plugin author's kit.
 //!
-//! - `new` scaffolds a judge crate on the SDK (by path inside a coalmine checkout, by version elsewhere);
+//! - `new` scaffolds a judge crate on the SDK: the checkout's inside a coalmine checkout, `--sdk PATH` when
+//!   given, else the copy this binary carries, written into the crate ([`super::plugin_sdk`]);
 //! - `test` runs a plugin on a Kayenta request under the server's limits and reports its judgement, logs, wall
 //!   time and peak memory, comparing with an expected judgement when given;
 //! - `inspect` tells what a `.wasm` file is and whether this coalmine can load it.
@@ -43,6 +44,10 @@ struct NewArgs {
     /// Directory to create [default: ./NAME]
     #[arg(long, value_name = "DIR")]
     path: Option<PathBuf>,
+    /// Depend on the judge SDK at this path (a `coalmine-judge-sdk` crate) [default: the coalmine checkout's
+    /// `judges/sdk` when inside one, else a copy of the SDK written into the crate's `vendor/`]
+    #[arg(long, value_name = "PATH")]
+    sdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -76,8 +81,6 @@ const LIB_RS: &str = include_str!("plugin_template/lib.rs.tmpl");
 const FIXTURE: &str = include_str!("plugin_template/fixture.json");
 const README: &str = include_str!("plugin_template/README.md.tmpl");
 const CARGO_CONFIG: &str = include_str!("plugin_template/cargo_config.toml");
-/// The SDK version a scaffold outside a coalmine checkout depends on.
-const SDK_VERSION: &str = "0.1";
 
 fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     let name = &args.name;
@@ -92,6 +95,8 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
              and '-' (at most 64)"
         );
     }
+    // Checked before anything is created, so that a mistake leaves nothing behind.
+    let given_sdk = args.sdk.as_deref().map(given_sdk).transpose()?;
     let dir = args.path.clone().unwrap_or_else(|| PathBuf::from(name));
     if dir.exists()
         && dir
@@ -107,13 +112,14 @@ fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let sdk_dependency = match checkout_sdk(&dir) {
-        Some(sdk) => format!(
-            "coalmine-judge-sdk = {{ path = {:?} }}",
-            relative_path(&dir, &sdk).display().to_string()
-        ),
-        None => format!("coalmine-judge-sdk = \"{SDK_VERSION}\""),
+    let sdk_path = match given_sdk.or_else(|| checkout_sdk(&dir)) {
+        Some(sdk) => relative_path(&dir, &sdk).display().to_string(),
+        None => {
+            super::plugin_sdk::write(&dir.join(super::plugin_sdk::VENDORED_PATH))?;
+            super::plugin_sdk::VENDORED_PATH.to_string()
+        }
     };
+    let sdk_dependency = format!("coalmine-judge-sdk = {{ path = {sdk_path:?} }}");
     let crate_name = name.replace('-', "_");
     let fill = |template: &str| {
         template
@@ -151,6 +157,27 @@ fn checkout_sdk(dir: &Path) -> Option<PathBuf> {
         text.contains("name = \"coalmine-judge-sdk\"")
             .then(|| ancestor.join("judges/sdk"))
     })
+}
+
+/// The SDK crate at `path` (`--sdk`), made absolute; an error unless it is one.
+fn given_sdk(path: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = path.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).with_context(|| {
+        format!(
+            "--sdk {}: cannot read {}",
+            path.display(),
+            manifest.display()
+        )
+    })?;
+    if !text.contains("name = \"coalmine-judge-sdk\"") {
+        bail!(
+            "--sdk {}: {} is not the coalmine-judge-sdk crate",
+            path.display(),
+            manifest.display()
+        );
+    }
+    path.canonicalize()
+        .with_context(|| format!("--sdk {}: cannot resolve the path", path.display()))
 }
 
 /// `to` relative to `from` (both absolute, `to` under an ancestor of `from`).

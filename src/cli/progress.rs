@@ -79,6 +79,13 @@ impl Progress {
             Progress::Lines(_) => eprintln!("{line}"),
         }
     }
+
+    /// Ends the display without a line of its own, leaving the bar as it is: the caller reports how it ended.
+    pub fn stop(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.abandon();
+        }
+    }
 }
 
 fn of(intervals: Option<u32>) -> String {

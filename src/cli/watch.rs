@@ -1,4 +1,4 @@
-//! `coalmine watch ID --server URL`: follows an analysis running in a server — a progress bar on a terminal,
+//! `coalmine watch ID [--server URL]`: follows an analysis running in a server — a progress bar on a terminal,
 //! a line per judged interval otherwise — and exits like `coalmine analyze` when it ends: 0 (Pass),
 //! 3 (Marginal), 4 (Fail), 1 when it errs or is cancelled.
 
@@ -23,8 +23,13 @@ pub struct WatchArgs {
     /// The analysis's id (as `POST /v1/analyses` answered it)
     id: String,
 
-    /// The coalmine server, e.g. http://127.0.0.1:8090
-    #[arg(long, env = "COALMINE_SERVER", value_name = "URL")]
+    /// The coalmine server
+    #[arg(
+        long,
+        env = "COALMINE_SERVER",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
     server: String,
 
     /// The server's API token
@@ -95,7 +100,7 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 return Ok(exit_code(classification));
             }
             "error" => {
-                progress.finish("the analysis failed");
+                progress.stop();
                 bail!(
                     "analysis {} failed: {}",
                     args.id,
@@ -103,7 +108,7 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             "cancelled" => {
-                progress.finish("the analysis was cancelled");
+                progress.stop();
                 bail!("analysis {} was cancelled", args.id);
             }
             _ => {

@@ -213,8 +213,9 @@ pub struct PrometheusServer {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     start: Timestamp,
-    watchdog: Child,
-    _dir: tempfile::TempDir,
+    /// `None` while [`stop`](Self::stop)ped.
+    watchdog: Option<Child>,
+    dir: tempfile::TempDir,
 }
 
 impl PrometheusServer {
@@ -228,7 +229,6 @@ impl PrometheusServer {
     /// Like [`start`](Self::start), with the data set's hour starting at `start` (whole seconds), e.g. to
     /// judge windows that end now.
     pub fn start_at(start: Timestamp) -> PrometheusServer {
-        let prometheus = binary("prometheus");
         let promtool = binary("promtool");
         let dir = tempfile::tempdir().expect("a temporary directory");
 
@@ -254,42 +254,21 @@ impl PrometheusServer {
         )
         .unwrap();
 
-        let log = dir.path().join("prometheus.log");
         for _ in 0..3 {
-            let port = free_port();
-            let mut watchdog = Command::new("sh")
-                .arg("-c")
-                // The server runs in the background; when stdin closes (drop, or the test process ending),
-                // the shell kills it.
-                .arg(r#""$@" & server=$!; read -r _; kill "$server"; wait "$server""#)
-                .arg("prometheus-watchdog")
-                .arg(&prometheus)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-                .arg("--storage.tsdb.retention.time=100y")
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("starting prometheus");
-            let address = format!("127.0.0.1:{port}");
-            match wait_until_ready(&mut watchdog, &address, &log) {
-                Ok(()) => {
+            let address = format!("127.0.0.1:{}", free_port());
+            match run(dir.path(), &address) {
+                Ok(watchdog) => {
                     return PrometheusServer {
                         url: format!("http://{address}"),
                         start,
-                        watchdog,
-                        _dir: dir,
+                        watchdog: Some(watchdog),
+                        dir,
                     };
                 }
-                Err(log_text) => {
-                    stop(&mut watchdog);
-                    assert!(
-                        log_text.contains("address already in use"),
-                        "prometheus did not become ready:\n{log_text}"
-                    );
-                }
+                Err(log_text) => assert!(
+                    log_text.contains("address already in use"),
+                    "prometheus did not become ready:\n{log_text}"
+                ),
             }
         }
         panic!("prometheus found no free port in three tries");
@@ -329,9 +308,62 @@ impl PrometheusServer {
     }
 }
 
+impl PrometheusServer {
+    /// Stops the server, as an outage would; [`restart`](Self::restart) brings it back on the same address
+    /// and data.
+    pub fn stop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            stop(&mut watchdog);
+        }
+    }
+
+    /// Starts the stopped server again on the same address and data, and waits until it is ready.
+    pub fn restart(&mut self) {
+        self.stop();
+        let address = self.url.trim_start_matches("http://");
+        let watchdog = run(self.dir.path(), address)
+            .unwrap_or_else(|log| panic!("prometheus did not come back on {address}:\n{log}"));
+        self.watchdog = Some(watchdog);
+    }
+}
+
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        stop(&mut self.watchdog);
+        self.stop();
+    }
+}
+
+/// Runs `prometheus` on the configuration and data in `dir`, listening on `address`, under a watchdog shell
+/// that kills it when its stdin closes (a drop, or the test process ending); waits until it is ready. On
+/// failure, the server's log.
+fn run(dir: &Path, address: &str) -> Result<Child, String> {
+    let log = dir.join("prometheus.log");
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$@" & server=$!; read -r _; kill "$server"; wait "$server""#)
+        .arg("prometheus-watchdog")
+        .arg(binary("prometheus"))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg("--storage.tsdb.retention.time=100y")
+        .arg(format!("--web.listen-address={address}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("starting prometheus");
+    match wait_until_ready(&mut watchdog, address, &log) {
+        Ok(()) => Ok(watchdog),
+        Err(log_text) => {
+            stop(&mut watchdog);
+            Err(log_text)
+        }
     }
 }
 
