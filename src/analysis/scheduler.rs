@@ -87,7 +87,7 @@ pub enum Ended {
     /// The analysis was marked `error` with `message`; `cause` is the analysis error behind it, if any.
     Failed {
         message: String,
-        cause: Option<AnalysisError>,
+        cause: Option<Box<AnalysisError>>,
     },
 }
 
@@ -301,7 +301,7 @@ impl Scheduler {
 /// Why a run failed: a message for the analysis's `error`, and the analysis error behind it, if any.
 struct Failure {
     message: String,
-    cause: Option<AnalysisError>,
+    cause: Option<Box<AnalysisError>>,
 }
 
 impl From<String> for Failure {
@@ -397,7 +397,7 @@ async fn run(
                         window.start,
                         window.end
                     ),
-                    cause: Some(error),
+                    cause: Some(Box::new(error)),
                 });
             }
         };

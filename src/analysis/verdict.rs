@@ -59,4 +59,38 @@ mod tests {
         assert!(!fails(100.0, THRESHOLDS));
         assert!(!fails(f64::NAN, THRESHOLDS), "Java's NaN <= x is false");
     }
+
+    fn judged(score: f64, classification: &str) -> CanaryJudgeResult {
+        CanaryJudgeResult {
+            judge_name: "mann-whitney".to_string(),
+            results: Vec::new(),
+            group_scores: Vec::new(),
+            score: crate::kayenta::judge_result::CanaryJudgeScore {
+                score,
+                classification: classification.to_string(),
+                classification_reason: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_marginal_judgement_at_the_threshold_fails_the_analysis_and_ends_it_early() {
+        // The judge calls 50 Marginal (>= marginal); the analysis fails on it, as Spinnaker does.
+        let at = judged(50.0, "Marginal");
+        assert_eq!(verdict(&at, THRESHOLDS).classification, "Fail");
+        assert_eq!(
+            conclude(0, 3, &at, &THRESHOLDS).map(|v| v.classification),
+            Some("Fail".to_string())
+        );
+        let above = judged(60.0, "Marginal");
+        assert_eq!(
+            conclude(0, 3, &above, &THRESHOLDS),
+            None,
+            "not the last interval"
+        );
+        assert_eq!(
+            conclude(2, 3, &above, &THRESHOLDS).map(|v| v.classification),
+            Some("Marginal".to_string())
+        );
+    }
 }

@@ -66,7 +66,7 @@ pub async fn webhook(
         .await?;
     let id = running.id.clone();
     if let Ended::Failed { message, cause } = running.ended().await {
-        return Err(cause.map_or_else(|| ApiError::internal(message), ApiError::from));
+        return Err(cause.map_or_else(|| ApiError::internal(message), |error| (*error).into()));
     }
     let (store, judged) = (state.store.clone(), id.clone());
     let (analysis, interval) = blocking(move || {
