@@ -167,6 +167,18 @@ async fn past_the_cap_every_api_answers_429_with_retry_after_and_stores_nothing(
     }
     let (_, analyses) = get(&url("/v1/analyses")).await;
     assert_eq!(analyses.as_array().unwrap().len(), 2, "{analyses:#}");
+    let metrics = reqwest::get(url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "coalmine_analyses_running 2"),
+        "{metrics}"
+    );
 
     // Cancelling one frees its place, once its task has ended.
     let id = native["id"].as_str().unwrap();

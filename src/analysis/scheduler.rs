@@ -431,7 +431,13 @@ async fn run(
             return Ok(Ended::Completed(verdict));
         }
     }
-    Ok(Ended::Stopped)
+    // The last interval always ends the analysis: here none was left to judge, which must not leave it
+    // running for ever.
+    Err(format!(
+        "no interval left to judge: {} of {intervals} are recorded",
+        analysis.next_interval
+    )
+    .into())
 }
 
 /// Runs a store call on the blocking pool; the outer error is the task's own failure.
