@@ -467,7 +467,7 @@ async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume()
     assert_eq!(status, 202, "{accepted:#}");
     let healthy = accepted["id"].as_str().unwrap().to_string();
     let mut long = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let (status, accepted) = post(&server, &real_time("1h", "30m")).await;
         assert_eq!(status, 202, "{accepted:#}");
         long.push(accepted["id"].as_str().unwrap().to_string());
@@ -478,8 +478,9 @@ async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume()
     .await;
     server.crash();
 
-    // Damage two of them in the file: one request is no longer JSON, the other's windows lie past the last
-    // representable instant, so that planning its first interval panics.
+    // Damage three of them in the file: one request is no longer JSON, another's windows lie past the last
+    // representable instant, so that planning its first interval panics, and the third's config snapshot is
+    // no longer JSON, so that the store cannot read the analysis back at all.
     let database = rusqlite::Connection::open(data.path().join("coalmine.db")).unwrap();
     database
         .execute(
@@ -493,6 +494,12 @@ async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume()
                                                     '$.lifetime', '48h', '$.interval', '24h')
              WHERE id = ?1",
             [&long[1]],
+        )
+        .unwrap();
+    database
+        .execute(
+            "UPDATE analyses SET config = '{\"name\": ' WHERE id = ?1",
+            [&long[2]],
         )
         .unwrap();
     drop(database);
@@ -528,4 +535,19 @@ async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume()
     let server = start_server(data.path());
     let (_, unfinished) = get(&server, "/v1/analyses?status=pending,running").await;
     assert_eq!(unfinished, json!([]));
+    server.crash();
+    // The unreadable one can only be read in the file.
+    let database = rusqlite::Connection::open(data.path().join("coalmine.db")).unwrap();
+    let (status, error): (String, String) = database
+        .query_row(
+            "SELECT status, error FROM analyses WHERE id = ?1",
+            [&long[2]],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "error");
+    assert!(
+        error.contains("the stored analysis cannot be read") && error.contains("canary config"),
+        "{error}"
+    );
 }
