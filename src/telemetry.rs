@@ -2,6 +2,7 @@
 //!
 //! - `coalmine_analyses_total{outcome}`: finished analyses by outcome (`pass`, `marginal`, `fail`, `error`,
 //!   `cancelled`);
+//! - `coalmine_analyses_running`: analyses running now (admitted and not yet ended);
 //! - `coalmine_judge_duration_seconds{judge}`: wall time of judge calls;
 //! - `coalmine_judge_failures_total{judge, kind}`: judge calls that failed, by kind (`deadline`, `memory`,
 //!   `trap`, `invalid_judgement`, …);
@@ -17,6 +18,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,6 +54,7 @@ type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 struct Telemetry {
     registry: Registry,
     analyses: Family<Outcome, Counter>,
+    running: Gauge,
     judge_duration: Histograms<JudgeLabel>,
     judge_failures: Family<JudgeFailure, Counter>,
     query_duration: Histograms<SourceLabel>,
@@ -69,6 +72,8 @@ fn telemetry() -> &'static Telemetry {
         let mut registry = Registry::with_prefix("coalmine");
         let analyses = Family::default();
         registry.register("analyses", "Finished analyses by outcome", analyses.clone());
+        let running = Gauge::default();
+        registry.register("analyses_running", "Analyses running now", running.clone());
         let judge_duration: Histograms<JudgeLabel> =
             Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -98,6 +103,7 @@ fn telemetry() -> &'static Telemetry {
         Telemetry {
             registry,
             analyses,
+            running,
             judge_duration,
             judge_failures,
             query_duration,
@@ -114,6 +120,11 @@ pub fn analysis_finished(outcome: &str) {
             outcome: outcome.to_ascii_lowercase(),
         })
         .inc();
+}
+
+/// Counts `change` more (or, negative, fewer) analyses running now.
+pub fn analyses_running(change: i64) {
+    telemetry().running.inc_by(change);
 }
 
 /// Records a judge call: its duration, and its failure kind if it failed.

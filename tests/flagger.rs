@@ -1,15 +1,20 @@
 //! Flagger's webhook against coalmine over real HTTP and a real Prometheus whose data runs up to now,
 //! configured by `examples/flagger/canary.yaml`: Flagger posts `{name, namespace, phase, checksum, metadata}`
 //! and reads only the status (`<= 202` passes the check). A healthy canary gets 200, a regressed one 412 with
-//! the reason, bad metadata 400, and an unreachable Prometheus 503.
+//! the reason, bad metadata 400, and an unreachable Prometheus 503. The webhook's analysis runs through the
+//! engine like any other: it is counted in the metrics and is finished even when Flagger hangs up, and a
+//! handler that panics answers 500 while the server serves on.
 
 mod common;
 mod support;
 
 use common::clients::{example_yaml, get, post, store_example_config};
+use std::time::{Duration, Instant};
+
 use common::server::Server;
 use serde_json::{Value, json};
 use support::prometheus;
+use support::proxy::{Proxy, ProxyOptions};
 
 /// The example Canary's webhook.
 fn webhook() -> Value {
@@ -172,4 +177,108 @@ async fn an_unreachable_prometheus_is_503() {
     .await;
     assert_eq!(status, 503, "{body}");
     assert!(body["message"].is_string());
+}
+
+#[tokio::test]
+async fn the_webhook_runs_through_the_engine_and_finishes_when_flagger_hangs_up() {
+    // Every query takes five seconds, so Flagger (here: a client that gives up after 300 ms) hangs up while
+    // the analysis is being judged.
+    let proxy = Proxy::start(
+        &prometheus::recent().url,
+        ProxyOptions {
+            delay: Duration::from_secs(5),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &proxy.url]);
+    store_example_config(&server.url).await;
+
+    let hung_up = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/flagger", server.url))
+        .timeout(Duration::from_millis(300))
+        .json(&payload(prometheus::BASELINE))
+        .send()
+        .await;
+    assert!(
+        hung_up.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "{hung_up:?}"
+    );
+
+    // The engine recorded its start and judges it to the end without anyone waiting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let analysis = loop {
+        let (status, analyses) = get(&format!("{}/v1/analyses", server.url)).await;
+        assert_eq!(status, 200, "{analyses}");
+        let analyses = analyses.as_array().unwrap();
+        assert_eq!(analyses.len(), 1, "{analyses:#?}");
+        let status = analyses[0]["status"].as_str().unwrap().to_string();
+        if status != "pending" && seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status != "pending" && status != "running" {
+            break analyses[0].clone();
+        }
+        assert!(Instant::now() < deadline, "{analyses:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(seen, ["running", "completed"], "{analysis:#}");
+    assert_eq!(
+        (
+            analysis["classification"].as_str(),
+            analysis["score"].as_f64()
+        ),
+        (Some("Pass"), Some(100.0))
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "coalmine_analyses_total{outcome=\"pass\"} 1"),
+        "{metrics}"
+    );
+
+    // A restart has nothing to run again.
+    server.crash();
+    let server = Server::start(dir.path(), &["--prometheus-url", &proxy.url]);
+    let (_, unfinished) = get(&format!(
+        "{}/v1/analyses?status=pending,running",
+        server.url
+    ))
+    .await;
+    assert_eq!(unfinished, json!([]));
+    assert!(
+        !server.log().contains("resuming analysis"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_answers_500_with_a_message_and_the_server_serves_on() {
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let url = format!("{}/v1/webhooks/flagger", server.url);
+
+    // A window reaching back before the year -9999, which the time arithmetic cannot represent: refused as
+    // the caller's mistake, or, where a check is missing, a 500 that says so — never a dropped connection.
+    let mut far = payload(prometheus::BASELINE);
+    far["metadata"]["lookback"] = json!("1000000000h");
+    let (status, answer) = post(&url, &far).await;
+    assert!(status == 400 || status == 500, "{status} {answer}");
+    assert!(answer["message"].is_string(), "{answer}");
+
+    let (status, _) = get(&format!("{}/health", server.url)).await;
+    assert_eq!(status, 200);
+    let (status, healthy) = post(&url, &payload(prometheus::BASELINE)).await;
+    assert_eq!(status, 200, "{healthy:#}");
 }

@@ -1,6 +1,7 @@
 //! `/v1/analyses` over real HTTP against a real Prometheus (the data set of `tests/support/prometheus.rs`:
 //! the canary's latency is 50 ms above the baseline's): retrospective and real-time analyses, bad requests,
-//! cancellation, and a crash (`kill -9`) in the middle of a real-time analysis.
+//! cancellation, a crash (`kill -9`) in the middle of a real-time analysis, analyses that panic or whose
+//! stored record is damaged (they end in `error`, never stay `running`), and the cap on running analyses.
 
 mod common;
 mod support;
@@ -402,4 +403,151 @@ async fn an_account_from_the_configuration_file_authenticates_without_leaking_it
             "the credentials leaked into the log:\n{log}"
         );
     }
+}
+
+/// Whether the analysis answered by `POST /v1/analyses` (`status`, `body`) ended in `error` with a reason,
+/// polling a real-time one; `None` when the request was refused up front with a 400.
+async fn ended_in_error(server: &Server, status: u16, body: &Value) -> Option<Value> {
+    if status == 400 {
+        assert!(body["message"].is_string(), "{body}");
+        return None;
+    }
+    assert!(status == 200 || status == 202, "{status}: {body:#}");
+    let id = body["id"].as_str().unwrap();
+    let analysis = wait_for(server, id, Duration::from_secs(30), |a| {
+        a["status"] != "pending" && a["status"] != "running"
+    })
+    .await;
+    assert_eq!(analysis["status"], "error", "{analysis:#}");
+    Some(analysis)
+}
+
+#[tokio::test]
+async fn an_analysis_that_panics_ends_in_error_and_never_stays_running() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+
+    // Windows past the last representable instant (9999-12-30): the time arithmetic of the first window
+    // panics. Refused up front, or failed with the reason; never a 500 that leaves the analysis running.
+    let mut body = real_time("48h", "24h");
+    body["start"] = json!("9999-12-30T00:00:00Z");
+    let (status, answer) = post(&server, &body).await;
+    if let Some(analysis) = ended_in_error(&server, status, &answer).await {
+        let error = analysis["error"].as_str().unwrap();
+        assert!(error.contains("failed unexpectedly"), "{error}");
+    }
+    // The same for one judged at once, whose window reaches back before the year -9999.
+    let mut body = retrospective(BASELINE, CANARY);
+    body["lookback"] = json!("1000000000h");
+    let (status, answer) = post(&server, &body).await;
+    if status == 200 {
+        assert_eq!(answer["status"], "error", "{answer:#}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("failed unexpectedly")
+        );
+    } else {
+        assert_eq!(status, 400, "{answer:#}");
+    }
+
+    let (_, running) = get(&server, "/v1/analyses?status=pending,running").await;
+    assert_eq!(running, json!([]));
+    // And the server judges on.
+    let (status, judged) = post(&server, &retrospective(BASELINE, CANARY)).await;
+    assert_eq!((status, &judged["classification"]), (200, &json!("Fail")));
+}
+
+#[tokio::test]
+async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let (status, accepted) = post(&server, &real_time("8s", "2s")).await;
+    assert_eq!(status, 202, "{accepted:#}");
+    let healthy = accepted["id"].as_str().unwrap().to_string();
+    let mut long = Vec::new();
+    for _ in 0..3 {
+        let (status, accepted) = post(&server, &real_time("1h", "30m")).await;
+        assert_eq!(status, 202, "{accepted:#}");
+        long.push(accepted["id"].as_str().unwrap().to_string());
+    }
+    wait_for(&server, &healthy, Duration::from_secs(30), |a| {
+        a["nextInterval"].as_u64() >= Some(1)
+    })
+    .await;
+    server.crash();
+
+    // Damage three of them in the file: one request is no longer JSON, another's windows lie past the last
+    // representable instant, so that planning its first interval panics, and the third's config snapshot is
+    // no longer JSON, so that the store cannot read the analysis back at all.
+    let database = rusqlite::Connection::open(data.path().join("coalmine.db")).unwrap();
+    database
+        .execute(
+            "UPDATE analyses SET request = '{\"lifetime\": ' WHERE id = ?1",
+            [&long[0]],
+        )
+        .unwrap();
+    database
+        .execute(
+            "UPDATE analyses SET request = json_set(request, '$.start', '9999-12-30T00:00:00Z',
+                                                    '$.lifetime', '48h', '$.interval', '24h')
+             WHERE id = ?1",
+            [&long[1]],
+        )
+        .unwrap();
+    database
+        .execute(
+            "UPDATE analyses SET config = '{\"name\": ' WHERE id = ?1",
+            [&long[2]],
+        )
+        .unwrap();
+    drop(database);
+
+    // The server comes up, fails both with the reason, and resumes the healthy one to its end.
+    let server = start_server(data.path());
+    for (id, reason) in [
+        (&long[0], "the stored request cannot be read"),
+        (&long[1], "failed unexpectedly"),
+    ] {
+        let analysis = wait_for(&server, id, Duration::from_secs(30), |a| {
+            a["status"] != "running"
+        })
+        .await;
+        assert_eq!(analysis["status"], "error", "{analysis:#}");
+        let error = analysis["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{error}");
+    }
+    let resumed = wait_for(&server, &healthy, Duration::from_secs(30), |a| {
+        a["status"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        (
+            resumed["classification"].as_str(),
+            resumed["intervals"].as_array().map(Vec::len)
+        ),
+        (Some("Pass"), Some(4))
+    );
+
+    // Failed for good: the next restart does not try them again.
+    server.crash();
+    let server = start_server(data.path());
+    let (_, unfinished) = get(&server, "/v1/analyses?status=pending,running").await;
+    assert_eq!(unfinished, json!([]));
+    server.crash();
+    // The unreadable one can only be read in the file.
+    let database = rusqlite::Connection::open(data.path().join("coalmine.db")).unwrap();
+    let (status, error): (String, String) = database
+        .query_row(
+            "SELECT status, error FROM analyses WHERE id = ?1",
+            [&long[2]],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "error");
+    assert!(
+        error.contains("the stored analysis cannot be read") && error.contains("canary config"),
+        "{error}"
+    );
 }

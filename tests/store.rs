@@ -106,6 +106,16 @@ fn all_newest_first(limit: u32) -> AnalysisQuery {
     }
 }
 
+/// The unfinished analyses, every one of them readable.
+fn resumable(store: &SqliteStore) -> Vec<Analysis> {
+    store
+        .unfinished_analyses()
+        .unwrap()
+        .into_iter()
+        .map(|analysis| analysis.expect("a readable analysis"))
+        .collect()
+}
+
 fn ids(analyses: &[Analysis]) -> Vec<&str> {
     analyses
         .iter()
@@ -366,10 +376,7 @@ fn analyses_are_created_pending_and_listed_by_status_newest_first() {
     );
 
     // Resuming goes oldest first.
-    assert_eq!(
-        ids(&store.unfinished_analyses().unwrap()),
-        [&first.id, &third.id]
-    );
+    assert_eq!(ids(&resumable(&store)), [&first.id, &third.id]);
 }
 
 #[test]
@@ -586,10 +593,7 @@ fn everything_survives_closing_and_reopening_the_file() {
     let store = open(&dir);
     assert_eq!(store.config(&config.id).unwrap(), config);
     assert_eq!(store.analysis(&done.id).unwrap(), done);
-    assert_eq!(
-        store.unfinished_analyses().unwrap(),
-        [running.clone(), pending]
-    );
+    assert_eq!(resumable(&store), [running.clone(), pending]);
     // The resumed analysis continues with interval 1, and interval 0 cannot be judged again.
     assert_eq!(store.analysis(&running.id).unwrap().next_interval, 1);
     assert!(
@@ -651,7 +655,7 @@ fn a_killed_process_loses_nothing_it_was_told_was_stored() {
         (analysis.status, analysis.next_interval),
         (AnalysisStatus::Running, 1)
     );
-    assert_eq!(ids(&store.unfinished_analyses().unwrap()), [analysis_id]);
+    assert_eq!(ids(&resumable(&store)), [analysis_id]);
 }
 
 /// Sets the schema version of the database at `path` behind the store's back.
@@ -820,4 +824,65 @@ fn a_nan_score_is_read_back_as_nan() {
     let verdict = store.analysis(&analysis.id).unwrap().verdict.unwrap();
     assert_eq!(verdict.classification, "Fail");
     assert!(verdict.score.is_nan());
+}
+
+#[test]
+fn a_damaged_analysis_does_not_hide_the_others_and_can_still_be_failed() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let first = store.create_analysis(new_analysis(Origin::Native)).unwrap();
+    let damaged = store.create_analysis(new_analysis(Origin::Native)).unwrap();
+    let garbled = store
+        .create_analysis(new_analysis(Origin::Kayenta))
+        .unwrap();
+    let last = store.create_analysis(new_analysis(Origin::Native)).unwrap();
+    // Behind the store's back, as a damaged disk or a hand edit would.
+    let outside = rusqlite::Connection::open(database(&dir)).unwrap();
+    outside
+        .execute(
+            "UPDATE analyses SET config = '{\"name\": ' WHERE id = ?1",
+            [&damaged.id],
+        )
+        .unwrap();
+    outside
+        .execute(
+            "UPDATE analyses SET request = 'not JSON at all' WHERE id = ?1",
+            [&garbled.id],
+        )
+        .unwrap();
+
+    let found = store.unfinished_analyses().unwrap();
+    assert_eq!(found.len(), 4);
+    assert_eq!(found[0].as_ref().unwrap().id, first.id);
+    let unreadable = found[1].as_ref().unwrap_err();
+    assert_eq!(unreadable.id, damaged.id);
+    assert!(
+        matches!(&unreadable.error, StoreError::Corrupt { what, .. } if what.contains("canary config")),
+        "{:?}",
+        unreadable.error
+    );
+    // A request the store cannot parse is the caller's to judge: it comes back as its text.
+    assert_eq!(found[2].as_ref().unwrap().request, json!("not JSON at all"));
+    assert_eq!(found[3].as_ref().unwrap().id, last.id);
+
+    store
+        .mark_error(&damaged.id, "the stored analysis cannot be read")
+        .unwrap();
+    assert_eq!(ids(&resumable(&store)), [&first.id, &garbled.id, &last.id]);
+    let (status, error): (String, String) = outside
+        .query_row(
+            "SELECT status, error FROM analyses WHERE id = ?1",
+            [&damaged.id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("error", "the stored analysis cannot be read")
+    );
+    // A finished analysis stays as it is.
+    assert!(matches!(
+        store.mark_error(&damaged.id, "again"),
+        Err(StoreError::Conflict(Conflict::AnalysisFinished { .. }))
+    ));
 }

@@ -1,6 +1,6 @@
 //! A real-time analysis without a server or a store — `coalmine analyze --lifetime` in a CI job: each
 //! interval of the [`Schedule`] is judged once its window has passed, and the analysis ends at the last one
-//! or fails fast, by the scheduler's own rule ([`super::scheduler::conclude`]). The caller hears of every
+//! or fails fast, by the engine's one rule ([`super::verdict::conclude`]). The caller hears of every
 //! wait and judgement through [`Event`]s, to show progress.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::schedule::{Schedule, Window};
-use super::scheduler::conclude;
+use super::verdict::conclude;
 use super::{AnalysisError, AnalysisOutcome, AnalysisRequest, DEFAULT_CONCURRENCY, analyze};
 use crate::judging::SelectedJudge;
 use crate::kayenta::{CanaryConfig, ScoreThresholds};

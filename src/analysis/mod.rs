@@ -8,6 +8,7 @@ pub mod live;
 pub mod schedule;
 pub mod scheduler;
 pub mod spec;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 

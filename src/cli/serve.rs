@@ -108,7 +108,12 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )
             .context("cannot start watching the judges directory")?;
     }
-    let scheduler = Scheduler::new(store.clone(), host.clone(), accounts.clone());
+    let scheduler = Scheduler::new(
+        store.clone(),
+        host.clone(),
+        accounts.clone(),
+        settings.limits.max_running_analyses,
+    );
     let state = Arc::new(AppState {
         host,
         store,
@@ -124,7 +129,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        // Every analysis a crash or a restart interrupted picks up where it was.
+        // Every analysis a crash or a restart interrupted picks up where it was; one that cannot be read is
+        // failed with the reason, and the server comes up.
         let resumed = state.scheduler.resume_all()?;
         if resumed > 0 {
             tracing::info!("resumed {resumed} unfinished analyses");

@@ -224,7 +224,7 @@ pub fn final_decision(scores: &[f64], pass: f64, marginal: f64) -> (bool, String
         );
     };
     let score = java_double(last);
-    if last <= marginal {
+    if crate::analysis::verdict::fails(last, super::ScoreThresholds { pass, marginal }) {
         (
             false,
             format!("Final canary score {score} is not above the marginal score threshold."),
@@ -251,9 +251,9 @@ pub fn status_response(
     planned: u32,
 ) -> Value {
     let thresholds = spec.thresholds;
-    let failed_fast = intervals
-        .iter()
-        .any(|interval| interval.judge_result.score.score <= thresholds.marginal);
+    let failed_fast = intervals.iter().any(|interval| {
+        crate::analysis::verdict::fails(interval.judge_result.score.score, thresholds)
+    });
     let status = match analysis.status {
         AnalysisStatus::Completed if failed_fast => "terminal",
         other => orca_status(other),
@@ -272,7 +272,7 @@ pub fn status_response(
         .then_some(LOW_DATA_WARNING)
         .into_iter()
         .collect();
-        let failed = interval.judge_result.score.score <= thresholds.marginal;
+        let failed = crate::analysis::verdict::fails(interval.judge_result.score.score, thresholds);
         let mut result = Map::new();
         result.insert(
             "executionId".into(),
@@ -306,7 +306,12 @@ pub fn status_response(
     let mut stages = Vec::new();
     for number in 1..=planned {
         let stage = match intervals.get(number as usize - 1) {
-            Some(interval) if interval.judge_result.score.score <= thresholds.marginal => {
+            Some(interval)
+                if crate::analysis::verdict::fails(
+                    interval.judge_result.score.score,
+                    thresholds,
+                ) =>
+            {
                 "terminal"
             }
             Some(_) => "succeeded",

@@ -3,6 +3,10 @@
 //! Handlers live in [`routes`], one module per resource, and only translate HTTP to calls into the layers
 //! below (judging, analysis, store) and their results back; errors become `{"message": ...}` with a 4xx for
 //! the caller's mistakes and a 5xx for real faults ([`error`]).
+//!
+//! No request can knock the server over: a handler that panics answers 500 with `{"message"}` and a log line
+//! while the server serves on, and a `429` (a full server, see [`crate::analysis::scheduler`]) always says
+//! when to retry (`Retry-After`).
 
 mod auth;
 mod error;
@@ -17,12 +21,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::analysis::scheduler::Scheduler;
+use crate::analysis::scheduler::{Scheduler, SubmitError};
 use crate::judge_host::JudgeHost;
 use crate::metrics::{Accounts, Secret};
 use crate::store::Store;
@@ -46,6 +53,48 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|error| error::ApiError::internal(format!("a background task failed: {error}")))?
+}
+
+/// How long a client told `429 Too Many Requests` should wait before it tries again, in seconds.
+const RETRY_AFTER_SECONDS: u32 = 30;
+
+impl From<SubmitError> for error::ApiError {
+    fn from(error: SubmitError) -> error::ApiError {
+        match error {
+            SubmitError::Busy { .. } => error::ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: error.to_string(),
+            },
+            SubmitError::Store(error) => error.into(),
+            SubmitError::Internal(message) => error::ApiError::internal(message),
+        }
+    }
+}
+
+/// The answer to a handler that panicked: 500 with `{"message"}`, and the panic in the log.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    tracing::error!("a request handler panicked: {what}");
+    error::ApiError::internal(
+        "internal error: coalmine failed while handling this request; the failure is logged and the server \
+         serves on",
+    )
+    .into_response()
+}
+
+/// Adds `Retry-After` to a `429` that lacks one.
+async fn retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
 }
 
 /// The API's routes over `state`.
@@ -94,6 +143,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(protected)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::map_response(retry_after))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()

@@ -29,6 +29,7 @@
 //! max_body_bytes = 16777216
 //! max_metrics = 500                  # metrics per canary config
 //! max_points = 100000                # data points per series and side
+//! max_running_analyses = 1000        # past it, new analyses are refused with 429 and Retry-After
 //! ```
 
 use std::net::SocketAddr;
@@ -98,6 +99,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_metrics: usize,
     pub max_points: usize,
+    /// Analyses running at once (real-time ones, and retrospective ones while judged).
+    pub max_running_analyses: usize,
 }
 
 impl Default for Limits {
@@ -106,6 +109,7 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_metrics: 500,
             max_points: 100_000,
+            max_running_analyses: crate::analysis::scheduler::DEFAULT_MAX_RUNNING,
         }
     }
 }

@@ -21,7 +21,7 @@ mod sqlite;
 pub use error::{Conflict, Missing, StoreError};
 pub use model::{
     Analysis, AnalysisQuery, AnalysisStatus, ConfigSummary, Interval, IntervalDetail, NewAnalysis,
-    NewInterval, Origin, StoredConfig, Transition, Verdict,
+    NewInterval, Origin, StoredConfig, Transition, Unreadable, Verdict,
 };
 pub use sqlite::SqliteStore;
 
@@ -64,11 +64,16 @@ pub trait Store: Send + Sync {
     /// Analyses with the statuses asked for, newest first.
     fn list_analyses(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError>;
 
-    /// The `pending` and `running` analyses, oldest first: what to resume after a restart.
-    fn unfinished_analyses(&self) -> Result<Vec<Analysis>, StoreError>;
+    /// The `pending` and `running` analyses, oldest first: what to resume after a restart. One whose record
+    /// cannot be read back is [`Unreadable`], and the others are still returned.
+    fn unfinished_analyses(&self) -> Result<Vec<Result<Analysis, Unreadable>>, StoreError>;
 
     /// Changes the status of analysis `id`; see [`Transition`] for what is allowed.
     fn transition(&self, id: &str, transition: Transition) -> Result<Analysis, StoreError>;
+
+    /// Marks analysis `id` `error` with `message`, as [`Transition::Fail`] does, without reading the record
+    /// back: for an [`Unreadable`] analysis.
+    fn mark_error(&self, id: &str, message: &str) -> Result<(), StoreError>;
 
     /// Records interval `interval.index` of analysis `id`, which must be [`Analysis::next_interval`], and in
     /// the same transaction marks the analysis `running`, or `completed` with `verdict` when one is given

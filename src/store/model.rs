@@ -140,6 +140,8 @@ pub struct Analysis {
     pub id: String,
     pub status: AnalysisStatus,
     pub origin: Origin,
+    /// A stored request that is not JSON (a damaged record) is read back as a string holding its text, so
+    /// that the analysis can still be listed, shown and failed.
     pub request: Value,
     pub config: CanaryConfig,
     pub created: Timestamp,
@@ -151,6 +153,14 @@ pub struct Analysis {
     pub error: Option<String>,
     /// The index of the next interval to judge: intervals `0..next_interval` are recorded.
     pub next_interval: u32,
+}
+
+/// An unfinished analysis whose record cannot be read back (a damaged database, or one edited by hand): what
+/// a restart must fail rather than resume.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub id: String,
+    pub error: super::StoreError,
 }
 
 /// The outcome of a completed analysis.

@@ -1,5 +1,6 @@
 //! `/v1/analyses`: start an analysis (retrospective: judged at once, `200` with the result; real time:
-//! `202 {"id"}`, judged every interval in the background), read one, list them, cancel one.
+//! `202 {"id"}`, judged every interval in the background; `429` when the server runs as many as it may),
+//! read one, list them, cancel one.
 
 use std::sync::Arc;
 
@@ -17,8 +18,8 @@ use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json, Params};
 use crate::server::{AppState, blocking};
 use crate::store::{
-    Analysis, AnalysisQuery, AnalysisStatus, Interval, Missing, NewAnalysis, Origin, Store,
-    StoreError, Transition,
+    Analysis, AnalysisQuery, AnalysisStatus, Interval, Missing, Origin, Store, StoreError,
+    Transition,
 };
 
 #[utoipa::path(
@@ -31,6 +32,8 @@ use crate::store::{
         (status = 202, description = "A real-time analysis (`lifetime`), accepted and stored; follow `Location`", body = Accepted,
             headers(("Location" = String, description = "`/v1/analyses/{id}`"))),
         (status = 400, description = "What is wrong with the request", body = ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 503, description = "The metrics source could not be reached", body = ErrorBody),
     )
 )]
@@ -57,9 +60,11 @@ pub async fn create(
     spec.plan(config.clone(), &state.accounts, &state.host)
         .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
-    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
-    let id = analysis.id.clone();
-    let running = state.scheduler.start(analysis);
+    let running = state
+        .scheduler
+        .submit(Origin::Native, &spec, config)
+        .await?;
+    let id = running.id.clone();
     if real_time {
         let location = format!("/v1/analyses/{id}");
         return Ok((
@@ -70,30 +75,8 @@ pub async fn create(
             .into_response());
     }
     // A retrospective analysis is judged at once; its task finishes even if this caller goes away.
-    running
-        .await
-        .map_err(|error| ApiError::internal(format!("the analysis task failed: {error}")))?;
+    running.ended().await;
     Ok(axum::Json(view(&state, &id).await?).into_response())
-}
-
-/// Stores a new `pending` analysis of `spec` with `config`, started through `origin`'s API.
-pub(crate) async fn store_analysis(
-    state: &AppState,
-    origin: Origin,
-    spec: &AnalysisSpec,
-    config: CanaryConfig,
-) -> Result<Analysis, ApiError> {
-    let request =
-        serde_json::to_value(spec).map_err(|error| ApiError::internal(error.to_string()))?;
-    let store = state.store.clone();
-    blocking(move || {
-        Ok(store.create_analysis(NewAnalysis {
-            origin,
-            request,
-            config,
-        })?)
-    })
-    .await
 }
 
 #[utoipa::path(

@@ -1,13 +1,14 @@
 //! `POST /v1/webhooks/flagger`: a Flagger webhook (`rollout` or `confirm-promotion`) that judges the canary
 //! over the window ending now and answers with its status, which is all Flagger reads: `200` on Pass, `412`
 //! with the result and the reason on Marginal or Fail (Flagger fails a check on any status above 202), `400`
-//! for bad or missing metadata, `503` when the metrics source cannot be reached.
+//! for bad or missing metadata, `503` when the metrics source cannot be reached, `429` when the server runs
+//! as many analyses as it may.
 //!
 //! The webhook's `metadata` (all strings, as Flagger sends them) says what to judge: `config` (a stored
 //! config's name or id; required), `lookback` (`5m`), `step` (`60s`), `account`, `controlScope`
 //! (`{name}-primary`, Flagger's primary), `experimentScope` (`{name}`, the canary), `location`
-//! (`{namespace}`), `pass` (75) and `marginal` (50). The judgement is an analysis like any other, listed
-//! under `/v1/analyses`.
+//! (`{namespace}`), `pass` (75) and `marginal` (50). The judgement is an analysis like any other, run by the
+//! engine's one entry ([`crate::analysis::scheduler::Scheduler::submit`]) and listed under `/v1/analyses`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,15 +20,15 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::analysis::scheduler::verdict;
+use crate::analysis::scheduler::Ended;
 use crate::analysis::spec::{AnalysisSpec, SideSpec};
-use crate::analysis::{AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
+use crate::analysis::verdict::fails;
 use crate::kayenta::ScoreThresholds;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
-use crate::server::routes::analyses::{store_analysis, stored_config};
+use crate::server::routes::analyses::stored_config;
 use crate::server::{AppState, blocking};
-use crate::store::{NewInterval, Origin, Transition};
+use crate::store::Origin;
 
 /// Flagger's webhook payload.
 #[derive(Debug, Deserialize)]
@@ -56,43 +57,30 @@ pub async fn webhook(
                 message: format!("metadata.config: {}", error.message),
             })?
     };
-    let plan = spec
-        .plan(config.clone(), &state.accounts, &state.host)
+    spec.plan(config.clone(), &state.accounts, &state.host)
         .map_err(|message| ApiError::bad_request(format!("metadata: {message}")))?;
-    let window = plan.schedule.window(0);
-    let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
-    let id = analysis.id.clone();
-    let outcome = analyze(
-        plan.source.as_ref(),
-        &plan.judge,
-        &AnalysisRequest {
-            config: plan.config.clone(),
-            scopes: plan.scopes_for(window.start, window.end),
-            thresholds: plan.thresholds,
-        },
-        DEFAULT_CONCURRENCY,
-    )
-    .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            let (store, failed, message) = (state.store.clone(), id.clone(), error.to_string());
-            blocking(move || Ok(store.transition(&failed, Transition::Fail(message))?)).await?;
-            return Err(error.into());
-        }
-    };
-    let verdict = verdict(&outcome.judge_result, plan.thresholds);
-    let interval = NewInterval {
-        index: 0,
-        start: window.start,
-        end: window.end,
-        queries: queries_json(&outcome.queries),
-        judge_result: outcome.judge_result.clone(),
-        pairs: outcome.pairs,
-    };
-    let (store, recorded, stored_verdict) = (state.store.clone(), id.clone(), verdict.clone());
-    blocking(move || Ok(store.record_interval(&recorded, &interval, Some(stored_verdict))?))
+    // The engine runs it in a task of its own: it is finished (or failed) even if Flagger hangs up.
+    let running = state
+        .scheduler
+        .submit(Origin::Native, &spec, config)
         .await?;
+    let id = running.id.clone();
+    if let Ended::Failed { message, cause } = running.ended().await {
+        return Err(cause.map_or_else(|| ApiError::internal(message), |error| (*error).into()));
+    }
+    let (store, judged) = (state.store.clone(), id.clone());
+    let (analysis, interval) = blocking(move || {
+        let analysis = store.analysis(&judged)?;
+        let interval = store.intervals(&judged)?.pop();
+        Ok((analysis, interval))
+    })
+    .await?;
+    let (Some(verdict), Some(interval)) = (analysis.verdict, interval) else {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!("analysis {id} ended {} without a verdict", analysis.status),
+        });
+    };
 
     let mut body = json!({
         "id": id,
@@ -100,9 +88,9 @@ pub async fn webhook(
         "namespace": payload.namespace,
         "classification": verdict.classification,
         "score": crate::kayenta::numbers::to_json(verdict.score),
-        "start": window.start,
-        "end": window.end,
-        "judgeResult": outcome.judge_result,
+        "start": interval.start,
+        "end": interval.end,
+        "judgeResult": interval.judge_result,
     });
     if let Some(phase) = &payload.phase {
         body["phase"] = json!(phase);
@@ -110,7 +98,7 @@ pub async fn webhook(
     if verdict.classification == "Pass" {
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
-    let reason = reason(&outcome.judge_result, plan.thresholds);
+    let reason = reason(&interval.judge_result, spec.thresholds);
     body["reason"] = json!(reason);
     body["message"] = json!(format!(
         "canary {}.{}: {}",
@@ -190,7 +178,7 @@ fn spec(payload: &Payload) -> Result<AnalysisSpec, ApiError> {
 /// Why a canary did not pass: the score against the thresholds, and the metrics that were not Pass.
 fn reason(result: &crate::kayenta::CanaryJudgeResult, thresholds: ScoreThresholds) -> String {
     let score = result.score.score;
-    let mut reason = if score <= thresholds.marginal {
+    let mut reason = if fails(score, thresholds) {
         format!(
             "the canary score {score} is not above the marginal threshold {}",
             thresholds.marginal

@@ -11,7 +11,7 @@ use super::{decode, encode, timestamp};
 use crate::store::id::new_id;
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Conflict, Interval, IntervalDetail, Missing,
-    NewAnalysis, NewInterval, StoreError, Transition, Verdict,
+    NewAnalysis, NewInterval, StoreError, Transition, Unreadable, Verdict,
 };
 
 /// `SELECT`s the columns [`read`] reads from `analyses AS a`, followed by `$rest`.
@@ -90,12 +90,24 @@ pub(super) fn list(
         .collect()
 }
 
-pub(super) fn unfinished(connection: &Connection) -> Result<Vec<Analysis>, StoreError> {
-    connection
-        .prepare_cached(select_analyses!(
-            "WHERE a.status IN ('pending', 'running') ORDER BY a.created_ms, a.rowid"
-        ))?
-        .query_and_then([], read)?
+/// Every unfinished analysis, each read on its own so that a damaged one does not hide the others.
+pub(super) fn unfinished(
+    connection: &Connection,
+) -> Result<Vec<Result<Analysis, Unreadable>>, StoreError> {
+    let ids: Vec<String> = connection
+        .prepare_cached(
+            "SELECT id FROM analyses WHERE status IN ('pending', 'running')
+             ORDER BY created_ms, rowid",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter()
+        .map(|id| match get(connection, &id) {
+            Ok(analysis) => Ok(Ok(analysis)),
+            Err(error @ StoreError::Corrupt { .. }) => Ok(Err(Unreadable { id, error })),
+            // Not the record's fault: a failing database fails the whole call.
+            Err(error) => Err(error),
+        })
         .collect()
 }
 
@@ -106,9 +118,34 @@ pub(super) fn transition(
     now: Timestamp,
 ) -> Result<Analysis, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (from, _) = state(&transaction, id)?;
+    write_transition(&transaction, id, &transition, now)?;
+    let analysis = get(&transaction, id)?;
+    transaction.commit()?;
+    Ok(analysis)
+}
+
+pub(super) fn mark_error(
+    connection: &mut Connection,
+    id: &str,
+    message: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    write_transition(&transaction, id, &Transition::Fail(message.to_owned()), now)?;
+    transaction.commit()?;
+    Ok(())
+}
+
+/// Writes `transition` of analysis `id`, if the rules allow it, within the caller's transaction.
+fn write_transition(
+    transaction: &Connection,
+    id: &str,
+    transition: &Transition,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (from, _) = state(transaction, id)?;
     if let Some(to) = transition.apply_to(id, from)? {
-        let (classification, score, error) = match &transition {
+        let (classification, score, error) = match transition {
             Transition::Complete(verdict) => (
                 Some(verdict.classification.as_str()),
                 Some(verdict.score),
@@ -132,9 +169,7 @@ pub(super) fn transition(
                 error
             ])?;
     }
-    let analysis = get(&transaction, id)?;
-    transaction.commit()?;
-    Ok(analysis)
+    Ok(())
 }
 
 pub(super) fn record_interval(
@@ -286,7 +321,10 @@ fn read(row: &Row<'_>) -> Result<Analysis, StoreError> {
             what: what("origin"),
             reason,
         })?,
-        request: decode(|| what("request"), &row.get::<_, String>(3)?)?,
+        request: {
+            let text: String = row.get(3)?;
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        },
         config: decode(|| what("canary config"), &row.get::<_, String>(4)?)?,
         created: timestamp(|| what("creation time"), row.get(5)?)?,
         updated: timestamp(|| what("update time"), row.get(6)?)?,

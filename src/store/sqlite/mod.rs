@@ -28,7 +28,7 @@ use super::Store;
 use super::error::StoreError;
 use super::model::{
     Analysis, AnalysisQuery, ConfigSummary, Interval, IntervalDetail, NewAnalysis, NewInterval,
-    StoredConfig, Transition, Verdict,
+    StoredConfig, Transition, Unreadable, Verdict,
 };
 use crate::kayenta::CanaryConfig;
 
@@ -134,12 +134,16 @@ impl Store for SqliteStore {
         self.with(|connection| analyses::list(connection, query))
     }
 
-    fn unfinished_analyses(&self) -> Result<Vec<Analysis>, StoreError> {
+    fn unfinished_analyses(&self) -> Result<Vec<Result<Analysis, Unreadable>>, StoreError> {
         self.with(|connection| analyses::unfinished(connection))
     }
 
     fn transition(&self, id: &str, transition: Transition) -> Result<Analysis, StoreError> {
         self.with(|connection| analyses::transition(connection, id, transition, now()))
+    }
+
+    fn mark_error(&self, id: &str, message: &str) -> Result<(), StoreError> {
+        self.with(|connection| analyses::mark_error(connection, id, message, now()))
     }
 
     fn record_interval(

@@ -25,7 +25,6 @@ use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
 use crate::metrics::plan_canary;
 use crate::server::error::ApiError;
 pub use crate::server::extract::Params;
-use crate::server::routes::analyses::store_analysis;
 use crate::server::{AppState, blocking};
 use crate::store::{Analysis, Missing, Origin, StoreError};
 
@@ -194,10 +193,11 @@ async fn start_run(
         &plan.config,
         &plan.scopes_for(first.start, first.end),
     )?;
-    let analysis = store_analysis(state, Origin::Kayenta, &spec, config).await?;
-    let id = analysis.id.clone();
-    state.scheduler.start(analysis);
-    Ok(id)
+    let running = state
+        .scheduler
+        .submit(Origin::Kayenta, &spec, config)
+        .await?;
+    Ok(running.id)
 }
 
 /// The Kayenta run `id` of kind `kind`, with its intervals; 404 when there is none.
