@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
@@ -64,7 +65,8 @@ pub fn select_judge(
     })
 }
 
-/// Judges a RemoteJudge request with `judge`.
+/// Judges a RemoteJudge request with `judge`. The request names no interval: the judge's clock reads the end
+/// of the experiment scope of its pairs ([`wit::judged_at`]).
 pub fn judge_remote(
     judge: &SelectedJudge,
     request: &RemoteJudgeRequest,
@@ -74,18 +76,25 @@ pub fn judge_remote(
         &request.canary_config,
         &request.metric_set_pair_list,
         request.score_thresholds,
+        None,
     )
 }
 
 /// Judges `pairs` by the rules of `config` against `thresholds` with `judge`.
+///
+/// The judge's wall clock reads `judged_at`, the end of the interval judged; without one, the end of the
+/// experiment scope of the pairs, else the Unix epoch ([`wit::judged_at`]). Either way the same pairs
+/// always get the same judgement.
 pub fn judge_pairs(
     judge: &SelectedJudge,
     config: &CanaryConfig,
     pairs: &[MetricSetPair],
     thresholds: ScoreThresholds,
+    judged_at: Option<SystemTime>,
 ) -> Result<CanaryJudgeResult, JudgingError> {
     let wit_request = build_request(config, pairs, thresholds).map_err(JudgingError::Invalid)?;
-    let judgement = judge.judge.judge(&wit_request)?;
+    let now = judged_at.unwrap_or_else(|| wit::judged_at(&wit_request));
+    let judgement = judge.judge.judge_at(&wit_request, now)?;
     Ok(canary_judge_result(
         &judge.name,
         &wit_request,

@@ -3,11 +3,58 @@
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
 
-use coalmine::judge_host::{JudgeHost, Limits, LogLevel, Origin, PluginError};
+use coalmine::judge_host::{GroupWeight, JudgeHost, Limits, LogLevel, Origin, PluginError};
 use common::{plugin, scripted};
+use serde_json::{Value, json};
+
+/// The system allocator, counting the bytes each thread allocates, so that a test can see what one call into
+/// a judge cost the host (the call runs on the calling thread).
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    // A const thread-local without a destructor never allocates and is never torn down.
+    let _ = ALLOCATED.try_with(|allocated| allocated.set(allocated.get().saturating_add(bytes)));
+}
+
+/// Bytes this thread has allocated so far.
+fn allocated_here() -> usize {
+    ALLOCATED.with(Cell::get)
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; counting only reads the layout.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// A host whose deadline is far away, so that a loaded machine never turns another limit's failure (memory,
 /// stack, answer size) into a deadline.
@@ -133,16 +180,35 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
 }
 
 #[test]
-fn a_multi_megabyte_judgement_is_refused() {
+fn an_oversized_judgement_is_refused_before_the_host_copies_it() {
     let host = host();
     let judge = scripted_judge(&host);
-    let error = judge.judge(&scripted("huge")).unwrap_err();
-    match &error {
-        PluginError::JudgementTooLarge { size, limit, .. } => {
-            assert!(*size > 16 << 20, "{size}");
-            assert_eq!(*limit, Limits::default().max_judgement_bytes);
-        }
-        other => panic!("expected JudgementTooLarge, got {other:?}"),
+    let limit = Limits::default().max_judgement_bytes;
+    // A 16 MiB reason, and 400,000 unnamed numeric details (12.8 MB in the judge, 22 MB as the host would
+    // hold them, 3 MB by the estimate the host used to check after copying).
+    for behaviour in ["huge", "many-details"] {
+        let before = allocated_here();
+        let result = judge.judge(&scripted(behaviour));
+        let allocated = allocated_here() - before;
+        // (Not `unwrap_err`, which would print the whole judgement.)
+        let Err(error) = result else {
+            panic!("{behaviour}: the oversized judgement was accepted");
+        };
+        assert!(
+            matches!(&error, PluginError::JudgementTooLarge { limit: l, .. } if *l == limit),
+            "{behaviour}: {error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "judge scripted returned a judgement (or logged a line) of more than {limit} bytes, \
+                 the limit"
+            )
+        );
+        assert!(
+            allocated < limit,
+            "{behaviour}: the host allocated {allocated} bytes for a refused answer"
+        );
     }
     assert_serves(&judge);
 }
@@ -423,5 +489,232 @@ fn the_built_in_judges_judge_a_typical_canary_without_growing_their_memory() {
         let (judgement, report) = judge.judge_with_report(&common::request(&pairs, "{}"));
         assert_eq!(judgement.unwrap().results.len(), 10, "{name}");
         assert_eq!(report.peak_memory, 4 << 20, "{name}");
+    }
+}
+
+/// `scripted` with its first group weighted `weight`.
+fn weighted(behaviour: &str, weight: f64) -> coalmine::judge_host::JudgeRequest {
+    let mut request = scripted(behaviour);
+    request.group_weights = vec![GroupWeight {
+        group: "default".to_string(),
+        weight,
+    }];
+    request
+}
+
+#[test]
+fn a_score_out_of_range_because_of_the_group_weights_is_the_callers_mistake() {
+    let host = host();
+    let judge = scripted_judge(&host);
+    assert_eq!(judge.judge(&weighted("score", 60.0)).unwrap().score, 60.0);
+    let error = judge.judge(&weighted("score", 150.0)).unwrap_err();
+    assert!(
+        matches!(&error, PluginError::ScoreOutOfRange { score, .. } if *score == 150.0),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "judge scripted scored the canary 150, outside 0 to 100, because the group weights \
+         (classifier.groupWeights) give group \"default\" a weight of 150: each weight must be 0 to 100 and \
+         together at most 100"
+    );
+    // Weights within range do not excuse a judge's own bad score.
+    let error = judge.judge(&weighted("nan-score", 60.0)).unwrap_err();
+    assert!(
+        matches!(error, PluginError::InvalidJudgement { .. }),
+        "{error:?}"
+    );
+
+    // Both built-in judges score a perfect canary of two groups weighted 70 each as 140, as Kayenta would.
+    let host = JudgeHost::with_built_in(Limits::default(), None).unwrap();
+    let same = vec![1.0, 2.0, 3.0, 4.0, 5.0];
+    let mut request = common::request(
+        &[
+            ("latency", same.clone(), same.clone()),
+            ("errors", same.clone(), same),
+        ],
+        "{}",
+    );
+    request.metrics[0].groups = vec!["a".to_string()];
+    request.metrics[1].groups = vec!["b".to_string()];
+    request.group_weights = ["a", "b"]
+        .map(|group| GroupWeight {
+            group: group.to_string(),
+            weight: 70.0,
+        })
+        .to_vec();
+    for name in ["mann-whitney", "coalmine-v1"] {
+        let error = host.get(name).unwrap().judge(&request).unwrap_err();
+        assert!(
+            matches!(&error, PluginError::ScoreOutOfRange { score, cause, .. } if *score == 140.0 && cause == "total 140"),
+            "{name}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_api_answers_a_score_pushed_out_of_range_by_the_config_with_422() {
+    let data = tempfile::tempdir().unwrap();
+    let server = common::server::Server::start(data.path(), &[]);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judge/regressed.json");
+    let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // Every metric passes (the experiment is the control), and the weights total 150.
+    for pair in request["metricSetPairList"].as_array_mut().unwrap() {
+        pair["values"]["experiment"] = pair["values"]["control"].clone();
+    }
+    request["canaryConfig"]["classifier"]["groupWeights"] =
+        json!({"latency": 100, "errors": 30, "saturation": 20});
+    let (status, body) = common::clients::post(&format!("{}/v1/judge", server.url), &request).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("scored the canary 150") && message.contains("total 150"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_component_with_two_memories_is_refused_at_load() {
+    let bytes = with_another_memory(&std::fs::read(plugin("scripted")).unwrap());
+    // (Were the bytes not a valid component, the compiler would refuse them as `NotAComponent`.)
+    let error = host()
+        .load(&bytes, Origin::File("two-memories.wasm".into()))
+        .unwrap_err();
+    assert!(
+        matches!(&error, PluginError::TooManyMemories { plugin, limit: 1 } if plugin == "two-memories.wasm"),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("judge plugin two-memories.wasm has more than 1 linear memory"),
+        "{error}"
+    );
+}
+
+/// `component` with one more core module, `(module (memory 1))`, instantiated at its top level.
+fn with_another_memory(component: &[u8]) -> Vec<u8> {
+    fn leb128(mut value: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, content: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb128(content.len(), out);
+        out.extend_from_slice(content);
+    }
+    // Core modules defined at the top level so far: each core module section (id 1) defines one.
+    let (mut modules, mut offset) = (0, 8);
+    while offset < component.len() {
+        let id = component[offset];
+        let (mut size, mut shift) = (0usize, 0);
+        offset += 1;
+        loop {
+            let byte = component[offset];
+            offset += 1;
+            size |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        modules += usize::from(id == 1);
+        offset += size;
+    }
+    let mut bytes = component.to_vec();
+    // The module: header, then a memory section with one memory of at least one page.
+    let module = [b"\0asm\x01\0\0\0".as_slice(), &[5, 3, 1, 0, 1]].concat();
+    section(1, &module, &mut bytes);
+    // A core instance section: one instance, instantiating that module with no arguments.
+    let mut instance = vec![1, 0];
+    leb128(modules, &mut instance);
+    instance.push(0);
+    section(2, &instance, &mut bytes);
+    bytes
+}
+
+#[test]
+fn judges_read_the_instant_judged_and_a_stepping_monotonic_clock() {
+    let host = host();
+    let judge = scripted_judge(&host);
+    let reason = |request: &coalmine::judge_host::JudgeRequest| {
+        judge
+            .judge(request)
+            .expect("the clock call succeeds")
+            .reason
+    };
+    // 2023-11-14T22:13:20Z plus three one-minute steps: the experiment series ends at 22:16:20.
+    let mut request = scripted("clock");
+    for pair in &mut request.pairs {
+        pair.experiment.start_millis = 1_700_000_000_000;
+        pair.experiment.step_millis = 60_000;
+    }
+    let expected = "wall 1700000180000 ms, monotonic step 1000 ns";
+    assert_eq!(reason(&request), expected);
+    assert_eq!(
+        reason(&request),
+        expected,
+        "the same request, the same answer"
+    );
+    // An analysis names the instant judged; a request without times is judged at the epoch.
+    let at = judge
+        .judge_at(&request, UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        .unwrap();
+    assert_eq!(at.reason, "wall 1800000000000 ms, monotonic step 1000 ns");
+    assert_eq!(
+        reason(&scripted("clock")),
+        "wall 0 ms, monotonic step 1000 ns"
+    );
+}
+
+#[test]
+fn a_burst_of_runaway_calls_to_one_plugin_does_not_starve_the_other_judges() {
+    // Loaded first: compiling the built-in judges takes a while on a debug build.
+    let built_in = JudgeHost::with_built_in(Limits::default(), None).unwrap();
+    let mann_whitney = built_in.get("mann-whitney").unwrap();
+    // A deadline twice the default, for a wide margin on a loaded machine: the test only needs the default
+    // judge to finish before the first runaway call ends.
+    let host = host_with_deadline(Duration::from_secs(4));
+    let runaway = Arc::new(scripted_judge(&host));
+    let returned = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..32)
+        .map(|_| {
+            let (judge, returned) = (runaway.clone(), returned.clone());
+            std::thread::spawn(move || {
+                let result = judge.judge(&scripted("loop"));
+                returned.fetch_add(1, Ordering::SeqCst);
+                result
+            })
+        })
+        .collect();
+    // The runaway judge holds its whole share of the pool (each call until its deadline)...
+    while runaway.calls_in_flight() < coalmine::judge_host::max_calls_per_judge() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // ...and the default judge still gets a slot at once, not when a runaway call gives one back.
+    let same = vec![1.0, 2.0, 3.0, 4.0, 5.0];
+    let judgement = mann_whitney
+        .judge(&common::request(&[("latency", same.clone(), same)], "{}"))
+        .unwrap();
+    assert_eq!(judgement.results.len(), 1);
+    assert_eq!(
+        returned.load(Ordering::SeqCst),
+        0,
+        "the default judge waited for a runaway call to end"
+    );
+    for caller in callers {
+        let result = caller.join().unwrap();
+        assert!(
+            matches!(result, Err(PluginError::DeadlineExceeded { .. })),
+            "{result:?}"
+        );
     }
 }

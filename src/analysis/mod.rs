@@ -87,8 +87,15 @@ pub async fn analyze(
     // Judging runs WebAssembly to completion (bounded by the judge's deadline): off the async workers.
     let (judge, config, thresholds) = (judge.clone(), request.config.clone(), request.thresholds);
     let pairs = fetched.pairs;
+    // The judge's clock reads the end of the interval judged.
+    let judged_at = request
+        .scopes
+        .values()
+        .map(|scopes| scopes.experiment.end)
+        .max();
     let (judge_result, pairs) = tokio::task::spawn_blocking(move || {
-        let result = judging::judge_pairs(&judge, &config, &pairs, thresholds);
+        let judged_at = judged_at.map(std::time::SystemTime::from);
+        let result = judging::judge_pairs(&judge, &config, &pairs, thresholds, judged_at);
         (result, pairs)
     })
     .await

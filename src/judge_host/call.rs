@@ -1,11 +1,17 @@
-//! One call into a judge: a fresh store and instance, the call's limits, its logs, and the classification of
-//! everything that can go wrong into a [`PluginError`].
+//! One call into a judge: a fresh store and instance, the call's limits, its clocks, its logs, and the
+//! classification of everything that can go wrong into a [`PluginError`].
 //!
 //! A store is never reused: an instance that trapped or ran out of time is poisoned, and a fresh instance from
 //! an `InstancePre` costs tens of microseconds.
+//!
+//! What a judge hands the host (its judgement, a log line) is bounded while it is lifted out of the judge's
+//! memory, not after: the store's hostcall fuel is [`Limits::max_judgement_bytes`], and wasmtime charges every
+//! string its length and every list its length times the size of the host's element type *before* it
+//! allocates and copies them. An answer too large stops at the first value that crosses the limit, having cost
+//! the host at most the limit.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -17,9 +23,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use super::bindings::coalmine::judge::host::{self, Level};
 use super::bindings::coalmine::judge::types;
 use super::bindings::{JudgePlugin, JudgePluginPre};
-use super::engine::{CallSlots, EPOCH_TICK, MAX_WASM_STACK};
+use super::clock::{FixedWallClock, SteppingMonotonicClock};
+use super::engine::{CallSlots, EPOCH_TICK, Gate, MAX_WASM_STACK};
 use super::error::{PluginError, truncate};
-use super::limits::{CallLimiter, Limits, MemoryLimitExceeded};
+use super::limits::{CallLimiter, Limits, MAX_MEMORIES, MemoryLimitExceeded};
 
 /// Bytes of a judge's stderr kept per call (a Rust guest's panic message lands there).
 const STDERR_CAPACITY: usize = 16 * 1024;
@@ -78,6 +85,15 @@ impl host::Host for CallState {
     }
 }
 
+/// Who a call is for: what it is admitted under ([`CallSlots`]) and the instant its wall clock reads.
+pub(super) struct Caller<'a> {
+    /// The judge's own gate; none while a plugin is being loaded.
+    pub gate: Option<&'a Gate>,
+    pub built_in: bool,
+    /// What the judge's wall clock reads throughout the call.
+    pub now: SystemTime,
+}
+
 /// Runs `f` against a fresh instance of `pre` under `limits`, and classifies any failure.
 ///
 /// `plugin` names the judge in errors and logs.
@@ -85,17 +101,20 @@ pub(super) fn with_instance<R>(
     pre: &JudgePluginPre<CallState>,
     plugin: &Arc<str>,
     limits: &Limits,
+    caller: Caller<'_>,
     f: impl FnOnce(&JudgePlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> (Result<R, PluginError>, CallReport) {
-    let _slot = CallSlots::global().acquire();
+    let _slot = CallSlots::global().acquire(caller.gate, caller.built_in);
     let started = Instant::now();
     let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
     let wasi = WasiCtx::builder()
         .stderr(stderr.clone())
-        // Judges are deterministic: the same input gives the same verdict, randomness included.
+        // Judges are deterministic: the same input gives the same verdict, randomness and time included.
         .secure_random(StdRng::seed_from_u64(0))
         .insecure_random(StdRng::seed_from_u64(1))
         .insecure_random_seed(2)
+        .wall_clock(FixedWallClock::at(caller.now))
+        .monotonic_clock(SteppingMonotonicClock::default())
         .build();
     let state = CallState {
         wasi,
@@ -109,6 +128,7 @@ pub(super) fn with_instance<R>(
     };
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|state| &mut state.limiter);
+    store.set_hostcall_fuel(limits.max_judgement_bytes);
     store.set_epoch_deadline(deadline_ticks(limits.deadline));
     store.epoch_deadline_trap();
 
@@ -155,6 +175,21 @@ fn classify(
         return PluginError::MemoryLimitExceeded {
             plugin,
             limit: limits.max_memory,
+        };
+    }
+    // wasmtime reports these two with private error types: their messages are all there is to go by
+    // (tests/judge_host.rs notices when a new wasmtime words them differently).
+    let said = |words: &str| error.chain().any(|cause| cause.to_string().contains(words));
+    if said("fuel allocated for hostcalls has been exhausted") {
+        return PluginError::JudgementTooLarge {
+            plugin,
+            limit: limits.max_judgement_bytes,
+        };
+    }
+    if said("resource limit exceeded: memory count too high") {
+        return PluginError::TooManyMemories {
+            plugin,
+            limit: MAX_MEMORIES,
         };
     }
     match error.downcast_ref::<Trap>() {

@@ -7,7 +7,12 @@
 //! Instances come from wasmtime's pooling allocator: memory slots are reserved once and reset in place between
 //! calls instead of being mapped and unmapped per call, which takes the kernel's address-space lock
 //! off the hot path of a busy server. The pool has room for [`max_concurrent_calls`] judge instances; calls
-//! beyond that wait for a slot ([`CallSlots`]). Where the address space cannot be reserved (small 32-bit or
+//! beyond that wait for a slot ([`CallSlots`]), fairly: one judge may hold at most half the pool and all plugins
+//! together three quarters, so a burst of calls that each run to their deadline on one judge (a plugin that
+//! loops on some input) never starves the others, and no number of plugins starves the built-in judges. This is
+//! the simplest design that bounds what one judge can take without making calls preemptible: waiting is per
+//! judge, each call still runs to completion on its thread, and a judge alone still has twice as many slots as
+//! the machine has cores. Where the address space cannot be reserved (small 32-bit or
 //! 39-bit hosts), the engine falls back to allocating instances on demand and says so in the log.
 //!
 //! The linker offers a judge exactly what a Rust `std` guest needs to instantiate and nothing that reaches
@@ -15,7 +20,7 @@
 //! `wasi:clocks` and a deterministically seeded `wasi:random`, plus coalmine's own `host` interface. No
 //! filesystem, no sockets, no name lookup. [`ALLOWED_IMPORTS`] lists the same set for load-time checks.
 
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
@@ -28,6 +33,7 @@ use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::bindings::JudgePlugin;
 use super::call::CallState;
+use super::limits::MAX_MEMORIES;
 
 /// How often the epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -109,6 +115,8 @@ fn pooling(calls: usize) -> PoolingAllocationConfig {
         .total_component_instances(calls)
         .total_core_instances(calls * 16)
         .total_memories(calls * 4)
+        // A component that instantiates more memories than a call may create is refused when it compiles.
+        .max_memories_per_component(MAX_MEMORIES as u32)
         .total_tables(calls * 8)
         .max_memory_size(POOL_MAX_MEMORY)
         .max_component_instance_size(4 << 20)
@@ -125,52 +133,122 @@ fn pooling(calls: usize) -> PoolingAllocationConfig {
     pooling
 }
 
-/// Admission to the instance pool: at most [`max_concurrent_calls`] calls hold a slot; the others wait.
-pub struct CallSlots {
-    free: Mutex<usize>,
+/// How many calls one judge may run at once: half the pool, so that a burst of calls to one judge (each
+/// running to its deadline, say) always leaves the other half to the other judges. At least as many as the
+/// machine has cores (the pool holds four per core), so a single judge still uses every core.
+pub fn max_calls_per_judge() -> usize {
+    (max_concurrent_calls() / 2).max(1)
+}
+
+/// How many calls all plugin judges together may run at once: the pool less a quarter reserved for the
+/// built-in judges, so that plugins bursting together never starve the default judge.
+pub fn max_plugin_calls() -> usize {
+    (max_concurrent_calls() - max_concurrent_calls() / 4).max(1)
+}
+
+/// A counting semaphore: at most `capacity` permits are out at once; the others wait.
+#[derive(Debug)]
+pub struct Gate {
+    in_use: Mutex<usize>,
+    capacity: usize,
     released: Condvar,
 }
 
-/// A held slot, given back when dropped.
-pub struct CallSlot<'a>(&'a CallSlots);
+/// A permit of a [`Gate`], given back when dropped.
+pub struct Permit<'a>(&'a Gate);
+
+impl Gate {
+    pub fn new(capacity: usize) -> Gate {
+        Gate {
+            in_use: Mutex::new(0),
+            capacity,
+            released: Condvar::new(),
+        }
+    }
+
+    /// Waits for a permit.
+    pub fn acquire(&self) -> Permit<'_> {
+        // A poisoned lock only means another call panicked while counting; the count itself is intact.
+        let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
+        while *in_use >= self.capacity {
+            in_use = self
+                .released
+                .wait(in_use)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *in_use += 1;
+        Permit(self)
+    }
+
+    /// A permit if one is free now.
+    #[cfg(test)]
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
+        (*in_use < self.capacity).then(|| {
+            *in_use += 1;
+            Permit(self)
+        })
+    }
+
+    /// Permits out at this moment.
+    pub fn in_use(&self) -> usize {
+        *self.in_use.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut in_use = self.0.in_use.lock().unwrap_or_else(PoisonError::into_inner);
+        *in_use -= 1;
+        self.0.released.notify_one();
+    }
+}
+
+/// Admission of calls to the instance pool, fair between judges.
+///
+/// A call takes, in this order, a permit of its judge's own gate ([`max_calls_per_judge`]), for a plugin a
+/// permit of the gate all plugins share ([`max_plugin_calls`]), and a slot of the pool
+/// ([`max_concurrent_calls`]). Every call takes its gates in the same order and gives them back when it ends
+/// (at its deadline at the latest), so no call waits forever. Calls to one judge queue at that judge's gate
+/// holding nothing the others need: 32 calls to a plugin that loops until its deadline occupy half the pool
+/// and leave the rest to the other judges; plugins bursting together occupy three quarters and leave the last
+/// quarter to the built-in judges.
+pub struct CallSlots {
+    pool: Gate,
+    plugins: Gate,
+}
+
+/// The permits a call holds, given back when dropped (the pool slot first).
+pub struct CallSlot<'a> {
+    _pool: Permit<'a>,
+    _plugins: Option<Permit<'a>>,
+    _judge: Option<Permit<'a>>,
+}
 
 impl CallSlots {
     /// The process-wide slots, as many as the engine's pool holds instances.
     pub fn global() -> &'static CallSlots {
         static SLOTS: OnceLock<CallSlots> = OnceLock::new();
-        SLOTS.get_or_init(|| CallSlots {
-            free: Mutex::new(max_concurrent_calls()),
-            released: Condvar::new(),
-        })
+        SLOTS.get_or_init(|| CallSlots::new(max_concurrent_calls(), max_plugin_calls()))
     }
 
-    /// Waits for a free slot.
-    pub fn acquire(&self) -> CallSlot<'_> {
-        // A poisoned lock only means another call panicked while counting; the count itself is intact.
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        while *free == 0 {
-            free = self
-                .released
-                .wait(free)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn new(pool: usize, plugins: usize) -> CallSlots {
+        CallSlots {
+            pool: Gate::new(pool),
+            plugins: Gate::new(plugins),
         }
-        *free -= 1;
-        CallSlot(self)
     }
-}
 
-impl Drop for CallSlot<'_> {
-    fn drop(&mut self) {
-        let mut free = self
-            .0
-            .free
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *free += 1;
-        self.0.released.notify_one();
+    /// Waits for a slot for a call to the judge whose own gate is `judge` (none while a plugin is being
+    /// loaded), a built-in judge or a plugin.
+    pub fn acquire<'a>(&'a self, judge: Option<&'a Gate>, built_in: bool) -> CallSlot<'a> {
+        let judge = judge.map(Gate::acquire);
+        let plugins = (!built_in).then(|| self.plugins.acquire());
+        CallSlot {
+            _pool: self.pool.acquire(),
+            _plugins: plugins,
+            _judge: judge,
+        }
     }
 }
 
@@ -227,14 +305,30 @@ mod tests {
 
     #[test]
     fn a_slot_is_given_back_when_the_call_ends() {
-        let slots = CallSlots {
-            free: Mutex::new(1),
-            released: Condvar::new(),
-        };
-        drop(slots.acquire());
-        let held = slots.acquire();
-        assert_eq!(*slots.free.lock().unwrap(), 0);
+        let slots = CallSlots::new(1, 1);
+        drop(slots.acquire(None, false));
+        let held = slots.acquire(None, false);
+        assert_eq!(slots.pool.in_use(), 1);
+        assert_eq!(slots.plugins.in_use(), 1);
         drop(held);
-        assert_eq!(*slots.free.lock().unwrap(), 1);
+        assert_eq!(slots.pool.in_use(), 0);
+        assert_eq!(slots.plugins.in_use(), 0);
+    }
+
+    #[test]
+    fn a_judge_at_its_share_leaves_the_pool_to_the_others() {
+        let slots = CallSlots::new(4, 3);
+        let (busy, other) = (Gate::new(2), Gate::new(2));
+        let _held: Vec<_> = (0..2).map(|_| slots.acquire(Some(&busy), false)).collect();
+        assert!(
+            busy.try_acquire().is_none(),
+            "the busy judge is at its share"
+        );
+        assert_eq!(slots.pool.in_use(), 2);
+        // Another plugin gets the plugins' last slot; a built-in judge the reserved one.
+        let _plugin = slots.acquire(Some(&other), false);
+        assert!(slots.plugins.try_acquire().is_none());
+        let _built_in = slots.acquire(None, true);
+        assert_eq!(slots.pool.in_use(), 4);
     }
 }

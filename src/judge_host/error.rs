@@ -40,6 +40,11 @@ pub enum PluginError {
          build it for the judge-plugin world of coalmine's wit/"
     )]
     MissingExport { plugin: String, exports: String },
+    #[error(
+        "judge plugin {plugin} has more than {limit} linear memory, which coalmine does not allow: build it \
+         with one memory (every wasm32-wasip2 toolchain does)"
+    )]
+    TooManyMemories { plugin: String, limit: usize },
     #[error("judge plugin {plugin} cannot be instantiated: {reason}")]
     Instantiate { plugin: String, reason: String },
     #[error("judge plugin {plugin} reports an invalid identity: {reason}")]
@@ -64,12 +69,19 @@ pub enum PluginError {
     #[error("judge {plugin} returned an invalid judgement: {reason}")]
     InvalidJudgement { plugin: String, reason: String },
     #[error(
-        "judge {plugin} returned a judgement of {size} bytes, more than the limit of {limit} bytes"
+        "judge {plugin} returned a judgement (or logged a line) of more than {limit} bytes, the limit"
     )]
-    JudgementTooLarge {
+    JudgementTooLarge { plugin: String, limit: usize },
+    /// A score outside 0–100 that the request's own settings explain: group weights that are not
+    /// percentages, or that total more than 100. The caller can fix that.
+    #[error(
+        "judge {plugin} scored the canary {score}, outside 0 to 100, because the group weights \
+         (classifier.groupWeights) {cause}: each weight must be 0 to 100 and together at most 100"
+    )]
+    ScoreOutOfRange {
         plugin: String,
-        size: usize,
-        limit: usize,
+        score: f64,
+        cause: String,
     },
     #[error("judge name {name:?} from {plugin} is already taken by the judge from {taken_by}")]
     DuplicateName {
@@ -88,6 +100,7 @@ impl PluginError {
             PluginError::UnsupportedImports { .. } => "unsupported_imports",
             PluginError::IncompatibleVersion { .. } => "incompatible_version",
             PluginError::MissingExport { .. } => "missing_export",
+            PluginError::TooManyMemories { .. } => "too_many_memories",
             PluginError::Instantiate { .. } => "instantiate",
             PluginError::InvalidInfo { .. } => "invalid_info",
             PluginError::DeadlineExceeded { .. } => "deadline",
@@ -98,6 +111,7 @@ impl PluginError {
             PluginError::Failed { .. } => "failed",
             PluginError::InvalidJudgement { .. } => "invalid_judgement",
             PluginError::JudgementTooLarge { .. } => "judgement_too_large",
+            PluginError::ScoreOutOfRange { .. } => "score_out_of_range",
             PluginError::DuplicateName { .. } => "duplicate_name",
         }
     }

@@ -3,11 +3,14 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::bindings::JudgePluginPre;
 use super::bindings::coalmine::judge::types::{JudgeError, JudgeRequest, Judgement};
 use super::bindings::exports::coalmine::judge::judge::JudgeInfo as WitJudgeInfo;
-use super::call::{CallReport, CallState, with_instance};
+use super::call::{CallReport, CallState, Caller, with_instance};
+use super::clock::judged_at;
+use super::engine::{Gate, max_calls_per_judge};
 use super::error::{PluginError, truncate};
 use super::limits::Limits;
 use super::validate::check_judgement;
@@ -79,6 +82,8 @@ pub struct Judge {
     name: Arc<str>,
     pre: JudgePluginPre<CallState>,
     limits: Limits,
+    /// This judge's share of the instance pool.
+    gate: Gate,
 }
 
 impl Judge {
@@ -97,6 +102,7 @@ impl Judge {
             name,
             pre,
             limits,
+            gate: Gate::new(max_calls_per_judge()),
         }
     }
 
@@ -121,7 +127,13 @@ impl Judge {
         &self.limits
     }
 
-    /// Judges `request` in a fresh instance, returning the checked judgement.
+    /// Calls of this judge holding an instance slot at this moment (at most half the pool).
+    pub fn calls_in_flight(&self) -> usize {
+        self.gate.in_use()
+    }
+
+    /// Judges `request` in a fresh instance, returning the checked judgement. The judge's wall clock reads
+    /// the latest end of the request's experiment series ([`super::judged_at`]).
     pub fn judge(&self, request: &JudgeRequest) -> Result<Judgement, PluginError> {
         self.judge_with_report(request).0
     }
@@ -131,14 +143,40 @@ impl Judge {
         &self,
         request: &JudgeRequest,
     ) -> (Result<Judgement, PluginError>, CallReport) {
-        let (result, report) =
-            with_instance(&self.pre, &self.name, &self.limits, |plugin, store| {
-                plugin.coalmine_judge_judge().call_judge(store, request)
-            });
+        self.judge_with_report_at(request, judged_at(request))
+    }
+
+    /// Like [`Judge::judge`], with the judge's wall clock reading `now` (the end of the interval judged).
+    pub fn judge_at(
+        &self,
+        request: &JudgeRequest,
+        now: SystemTime,
+    ) -> Result<Judgement, PluginError> {
+        self.judge_with_report_at(request, now).0
+    }
+
+    /// Like [`Judge::judge_at`], also returning what the call logged and measured.
+    pub fn judge_with_report_at(
+        &self,
+        request: &JudgeRequest,
+        now: SystemTime,
+    ) -> (Result<Judgement, PluginError>, CallReport) {
+        let caller = Caller {
+            gate: Some(&self.gate),
+            built_in: matches!(self.origin, Origin::BuiltIn(_)),
+            now,
+        };
+        let (result, report) = with_instance(
+            &self.pre,
+            &self.name,
+            &self.limits,
+            caller,
+            |plugin, store| plugin.coalmine_judge_judge().call_judge(store, request),
+        );
         let plugin = || self.name.to_string();
         let result = result.and_then(|answer| match answer {
             Ok(judgement) => {
-                check_judgement(&self.name, &self.limits, request, &judgement)?;
+                check_judgement(&self.name, request, &judgement)?;
                 Ok(judgement)
             }
             Err(JudgeError::InvalidRequest(message)) => Err(PluginError::InvalidRequest {

@@ -1,7 +1,12 @@
 //! What one judge call may use: wall-clock time, memory, log volume and the size of its answer.
 //!
 //! The stack is bounded for the whole engine (see [`super::engine::MAX_WASM_STACK`]); everything else is set per
-//! host and enforced per call by [`CallLimiter`] and the call's epoch deadline.
+//! host and enforced per call by [`CallLimiter`], the call's hostcall fuel (see [`super::call`]) and its epoch
+//! deadline.
+//!
+//! The memory cap holds for the whole call: a judge may have [`MAX_MEMORIES`] linear memory (every toolchain
+//! that builds components makes one; a component that defines more is refused at load), and the limiter counts
+//! the total of all memories the call creates anyway.
 
 use std::time::Duration;
 
@@ -12,9 +17,11 @@ use wasmtime::ResourceLimiter;
 pub struct Limits {
     /// Wall-clock time a call may take, instantiation included.
     pub deadline: Duration,
-    /// Largest linear memory a judge may grow to, in bytes.
+    /// Largest total of linear memory a call may use, in bytes.
     pub max_memory: usize,
-    /// Largest judgement a judge may return, in bytes (strings, ids and numbers counted).
+    /// Largest judgement a judge may return, in bytes as the host holds it: the length of every string plus,
+    /// for every list, its length times the size of the host's element type (a metric result, a detail, a
+    /// group score). Also the most a judge may pass the host in one log line.
     pub max_judgement_bytes: usize,
     /// Log lines kept per call; later lines are counted and dropped.
     pub max_log_lines: usize,
@@ -36,15 +43,19 @@ impl Default for Limits {
 
 /// The memory limit was hit: the error a [`CallLimiter`] traps the guest with.
 #[derive(Debug, thiserror::Error)]
-#[error("memory limit exceeded: the judge tried to grow its memory to {desired} bytes")]
+#[error("memory limit exceeded: the judge tried to grow its memory to {desired} bytes in total")]
 pub struct MemoryLimitExceeded {
     pub desired: usize,
 }
 
-/// Enforces [`Limits::max_memory`] and records the peak memory of a call.
+/// Linear memories a call may create. More would multiply the memory cap.
+pub const MAX_MEMORIES: usize = 1;
+
+/// Enforces [`Limits::max_memory`] on the total of a call's linear memories and records its peak.
 #[derive(Debug)]
 pub struct CallLimiter {
     max_memory: usize,
+    total_memory: usize,
     peak_memory: usize,
 }
 
@@ -52,11 +63,12 @@ impl CallLimiter {
     pub fn new(max_memory: usize) -> Self {
         CallLimiter {
             max_memory,
+            total_memory: 0,
             peak_memory: 0,
         }
     }
 
-    /// The largest size any linear memory of the call reached, in bytes.
+    /// The largest total size the call's linear memories reached, in bytes.
     pub fn peak_memory(&self) -> usize {
         self.peak_memory
     }
@@ -66,16 +78,19 @@ impl CallLimiter {
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for CallLimiter {
+    /// Called when a memory is created (`current` 0) and whenever it grows.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            return Err(MemoryLimitExceeded { desired }.into());
+        let total = (self.total_memory - current.min(self.total_memory)).saturating_add(desired);
+        if total > self.max_memory {
+            return Err(MemoryLimitExceeded { desired: total }.into());
         }
-        self.peak_memory = self.peak_memory.max(desired);
+        self.total_memory = total;
+        self.peak_memory = self.peak_memory.max(total);
         Ok(true)
     }
 
@@ -97,6 +112,22 @@ impl ResourceLimiter for CallLimiter {
     }
 
     fn memories(&self) -> usize {
-        100
+        MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_is_on_the_total_of_all_memories() {
+        let mut limiter = CallLimiter::new(100);
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(limiter.memory_growing(60, 70, None).unwrap());
+        // A second memory of 40 would bring the total to 110.
+        assert!(limiter.memory_growing(0, 40, None).is_err());
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        assert_eq!(limiter.peak_memory(), 100);
     }
 }

@@ -8,17 +8,18 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::JudgePluginPre;
-use super::call::{CallState, with_instance};
+use super::call::{CallState, Caller, with_instance};
 use super::engine::ALLOWED_IMPORTS;
 use super::error::{PluginError, truncate};
 use super::judge::{Judge, JudgeInfo, Origin};
-use super::limits::Limits;
+use super::limits::{Limits, MAX_MEMORIES};
 
 /// The version of the `coalmine:judge` package this host is built from.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -113,7 +114,12 @@ pub(super) fn load(
         exports: truncate(&format!("{error:#}"), 1000),
     })?;
     let label: Arc<str> = label.into();
-    let (info, _report) = with_instance(&pre, &label, limits, |plugin, store| {
+    let caller = Caller {
+        gate: None,
+        built_in: matches!(origin, Origin::BuiltIn(_)),
+        now: UNIX_EPOCH,
+    };
+    let (info, _report) = with_instance(&pre, &label, limits, caller, |plugin, store| {
         plugin.coalmine_judge_judge().call_info(store)
     });
     let info = JudgeInfo::checked(&label, info?)?;
@@ -163,9 +169,20 @@ fn compile(
             ),
         }
     }
-    let component = Component::new(engine, bytes).map_err(|error| PluginError::NotAComponent {
-        plugin: label.to_string(),
-        reason: truncate(&format!("{error:#}"), 1000),
+    let component = Component::new(engine, bytes).map_err(|error| {
+        let reason = format!("{error:#}");
+        // The instance pool counts the memories of every module the component instantiates (wasmtime reports
+        // it in words only); without the pool, the call's limiter refuses the second memory instead.
+        if reason.contains("Wasm linear memories, which exceeds the configured maximum") {
+            return PluginError::TooManyMemories {
+                plugin: label.to_string(),
+                limit: MAX_MEMORIES,
+            };
+        }
+        PluginError::NotAComponent {
+            plugin: label.to_string(),
+            reason: truncate(&reason, 1000),
+        }
     })?;
     if let Some(path) = cached
         && let Err(error) = store_artefact(&component, &path)

@@ -3,8 +3,14 @@
 //!
 //! - One process-wide engine ([`engine`]); each plugin compiled once, its artefact cached on disk by content
 //!   hash and engine compatibility, and pre-linked (`InstancePre`).
-//! - Every call gets a fresh store and instance with a wall-clock deadline, a memory cap and a bounded stack
-//!   ([`Limits`]); the plugin sees no files, sockets or environment.
+//! - Every call gets a fresh store and instance with a wall-clock deadline, a memory cap for the whole call, a
+//!   bounded stack and a bound on the size of what it hands back, checked while it is copied out ([`Limits`]);
+//!   the plugin sees no files, sockets or environment.
+//! - Judges are deterministic: randomness is seeded, the wall clock stands at the instant judged and the
+//!   monotonic clock counts reads ([`clock`]), so the same request always gets the same judgement.
+//! - Judges share the instance pool fairly: one judge may hold at most half of it, and plugins together at
+//!   most three quarters, so a burst of calls that run to their deadline on one judge never starves the others
+//!   (`engine::CallSlots`).
 //! - Every failure, from "not a component" to "returned a judgement for a pair that does not exist", is a
 //!   [`PluginError`] that names the plugin and the cause. Nothing a plugin does panics or stalls the host.
 //!
@@ -13,6 +19,7 @@
 mod bindings;
 mod builtin;
 mod call;
+pub mod clock;
 mod engine;
 mod error;
 mod judge;
@@ -31,7 +38,8 @@ pub use bindings::coalmine::judge::host::Level as LogLevel;
 pub use bindings::coalmine::judge::types::*;
 pub use builtin::DEFAULT_JUDGE;
 pub use call::{CallReport, LogLine};
-pub use engine::max_concurrent_calls;
+pub use clock::judged_at;
+pub use engine::{max_calls_per_judge, max_concurrent_calls, max_plugin_calls};
 pub use error::PluginError;
 pub use judge::{Judge, JudgeInfo, Origin};
 pub use limits::Limits;

@@ -1,30 +1,52 @@
-//! Checks that a judgement answers the request it was given: one result per pair, finite scores in range,
-//! and a size within the limit. A judge is untrusted code; nothing it returns reaches a user unchecked.
+//! Checks that a judgement answers the request it was given: one result per pair and finite scores in range.
+//! A judge is untrusted code; nothing it returns reaches a user unchecked. (Its size was bounded while it was
+//! lifted: see [`super::call`].)
+//!
+//! A summary score out of range is the judge's fault, except when the request's group weights explain it:
+//! Kayenta does not normalise weights, so weights above 100 in total score a canary above 100 (and leave the
+//! groups without a weight a negative share). That is the caller's mistake and is reported as such
+//! ([`PluginError::ScoreOutOfRange`]).
 
 use std::collections::HashMap;
 
-use super::bindings::coalmine::judge::types::{DetailValue, JudgeRequest, Judgement};
+use super::bindings::coalmine::judge::types::{GroupWeight, JudgeRequest, Judgement};
 use super::error::{PluginError, truncate};
-use super::limits::Limits;
 
 pub(super) fn check_judgement(
     plugin: &str,
-    limits: &Limits,
     request: &JudgeRequest,
     judgement: &Judgement,
 ) -> Result<(), PluginError> {
-    let size = judgement_size(judgement);
-    if size > limits.max_judgement_bytes {
-        return Err(PluginError::JudgementTooLarge {
+    if !in_range(judgement.score)
+        && let Some(cause) = weights_out_of_range(&request.group_weights)
+    {
+        return Err(PluginError::ScoreOutOfRange {
             plugin: plugin.to_string(),
-            size,
-            limit: limits.max_judgement_bytes,
+            score: judgement.score,
+            cause,
         });
     }
     check(request, judgement).map_err(|reason| PluginError::InvalidJudgement {
         plugin: plugin.to_string(),
         reason,
     })
+}
+
+fn in_range(score: f64) -> bool {
+    (0.0..=100.0).contains(&score)
+}
+
+/// What is wrong with `weights` as percentages that total at most 100, if anything.
+fn weights_out_of_range(weights: &[GroupWeight]) -> Option<String> {
+    if let Some(weight) = weights.iter().find(|weight| !in_range(weight.weight)) {
+        return Some(format!(
+            "give group {:?} a weight of {}",
+            truncate(&weight.group, 100),
+            weight.weight
+        ));
+    }
+    let total: f64 = weights.iter().map(|weight| weight.weight).sum();
+    (total > 100.0).then(|| format!("total {total}"))
 }
 
 fn check(request: &JudgeRequest, judgement: &Judgement) -> Result<(), String> {
@@ -67,38 +89,9 @@ fn check(request: &JudgeRequest, judgement: &Judgement) -> Result<(), String> {
 }
 
 fn check_score(what: &str, score: f64) -> Result<(), String> {
-    if (0.0..=100.0).contains(&score) {
+    if in_range(score) {
         Ok(())
     } else {
         Err(format!("{what} is {score}, not a number from 0 to 100"))
     }
-}
-
-/// Approximate size of a judgement in bytes: its strings plus 8 bytes per number.
-fn judgement_size(judgement: &Judgement) -> usize {
-    let results: usize = judgement
-        .results
-        .iter()
-        .map(|result| {
-            let details: usize = result
-                .details
-                .iter()
-                .map(|detail| {
-                    detail.name.len()
-                        + match &detail.value {
-                            DetailValue::Number(_) | DetailValue::Flag(_) => 8,
-                            DetailValue::Interval(_) => 16,
-                            DetailValue::Text(text) => text.len(),
-                        }
-                })
-                .sum();
-            result.pair_id.len() + result.reason.as_ref().map_or(0, String::len) + details + 96
-        })
-        .sum();
-    let groups: usize = judgement
-        .group_scores
-        .iter()
-        .map(|group| group.group.len() + 16)
-        .sum();
-    results + groups + judgement.reason.len() + 16
 }

@@ -76,6 +76,11 @@ impl From<PluginError> for ApiError {
         match error {
             // The judge refused the caller's settings (e.g. judgeConfigurations): the caller can fix that.
             PluginError::InvalidRequest { .. } => ApiError::bad_request(error.to_string()),
+            // The config's group weights pushed the score out of 0–100: well-formed, but not judgeable.
+            PluginError::ScoreOutOfRange { .. } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: error.to_string(),
+            },
             _ => ApiError::internal(error.to_string()),
         }
     }

@@ -3,8 +3,9 @@
 //! The request's `judge-configuration` picks the behaviour with the key `"behaviour"` (e.g.
 //! `{"behaviour": "loop"}`). Without the key, or with `"pass"`, it is the trivial judge: one `pass` result per
 //! pair, score 100 — which the benchmark also uses to measure the per-call overhead of the host. The other
-//! behaviours are `loop`, `memory`, `recursion`, `panic`, `huge`, `error`, `invalid`, `unknown-pair`,
-//! `missing-result`, `nan-score`, `log` and `log-flood`; any other value is an `invalid-request` error.
+//! behaviours are `loop`, `memory`, `recursion`, `panic`, `huge`, `many-details`, `clock`, `score`, `error`,
+//! `invalid`, `unknown-pair`, `missing-result`, `nan-score`, `log` and `log-flood`; any other value is an
+//! `invalid-request` error.
 
 wit_bindgen::generate!({
     world: "judge-plugin",
@@ -15,8 +16,8 @@ use core::hint::black_box;
 
 use coalmine::judge::host::{Level, log};
 use coalmine::judge::types::{
-    JudgeError, JudgeRequest, Judgement, MetricClassification, MetricResult, ScoreClassification,
-    SummaryStats,
+    Detail, DetailValue, JudgeError, JudgeRequest, Judgement, MetricClassification, MetricResult,
+    ScoreClassification, SummaryStats,
 };
 use exports::coalmine::judge::judge::{Guest, JudgeInfo};
 
@@ -45,6 +46,45 @@ impl Guest for Scripted {
             Some("huge") => {
                 let mut judgement = pass(&request);
                 judgement.reason = "x".repeat(16 << 20);
+                Ok(judgement)
+            }
+            Some("many-details") => {
+                // 400,000 numeric details without names: 12.8 MB in the canonical ABI, more as the host
+                // holds them.
+                let mut judgement = pass(&request);
+                if let Some(first) = judgement.results.first_mut() {
+                    first.details = (0..400_000)
+                        .map(|i| Detail {
+                            name: String::new(),
+                            value: DetailValue::Number(f64::from(i)),
+                        })
+                        .collect();
+                }
+                Ok(judgement)
+            }
+            Some("clock") => {
+                // What the judge's clocks read, as the reason: the wall clock in milliseconds since the
+                // epoch and the monotonic time between two reads in nanoseconds.
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(-1, |since| since.as_millis() as i128);
+                let first = std::time::Instant::now();
+                let second = std::time::Instant::now();
+                let mut judgement = pass(&request);
+                judgement.reason = format!(
+                    "wall {wall} ms, monotonic step {} ns",
+                    second.duration_since(first).as_nanos()
+                );
+                Ok(judgement)
+            }
+            Some("score") => {
+                // The summary score the request's first group weight makes of a perfect canary, unnormalised
+                // as in Kayenta.
+                let mut judgement = pass(&request);
+                judgement.score = request
+                    .group_weights
+                    .first()
+                    .map_or(100.0, |weight| weight.weight);
                 Ok(judgement)
             }
             Some("error") => Err(JudgeError::Failed("scripted failure".to_string())),
