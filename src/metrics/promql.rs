@@ -254,3 +254,90 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// PromQL's reading of a string literal's body (as the Go parser's `strconv.Unquote` reads it, for the
+    /// escapes [`escape`] writes).
+    fn unescape(body: &str) -> String {
+        let mut out = String::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('u') => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.extend(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32));
+                }
+                Some(other) => out.push(other),
+                None => {}
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn escaped_values_round_trip_and_stay_inside_their_literal(
+            value in any::<String>(),
+            quote in prop_oneof![Just('"'), Just('\'')],
+            prefix in "[a-z{=\"' ]{0,6}",
+        ) {
+            let escaped = escape(&value, quote);
+            prop_assert_eq!(unescape(&escaped), value.clone());
+            // Read inside a literal, the escaped value ends inside it, not after a backslash.
+            let inside = PromqlLexer::Quoted { quote, escaped: false };
+            let mut lexer = inside;
+            lexer.read(&escaped);
+            prop_assert_eq!(lexer, inside);
+            // The same through a template: `prefix` then an opened literal.
+            let mut lexer = PromqlLexer::default();
+            lexer.read(&prefix);
+            lexer.read(&quote.to_string());
+            if let Ok(embedded) = lexer.embed(&value) {
+                let before = lexer;
+                lexer.read(&embedded);
+                prop_assert_eq!(lexer, before);
+            }
+        }
+
+        #[test]
+        fn values_outside_literals_are_single_tokens(value in any::<String>()) {
+            for lexer in [PromqlLexer::Code, PromqlLexer::Comment] {
+                if let Ok(embedded) = lexer.embed(&value) {
+                    prop_assert_eq!(embedded.as_ref(), value.as_str());
+                    let mut after = lexer;
+                    after.read(&embedded);
+                    prop_assert_eq!(after, lexer);
+                    let structure = "\"'`#{}()[],=!~+*/^<> \n";
+                    prop_assert!(!value.contains(|c: char| structure.contains(c)), "{:?}", value);
+                }
+            }
+        }
+
+        #[test]
+        fn raw_strings_take_values_as_they_are(value in any::<String>()) {
+            let raw = PromqlLexer::Quoted { quote: '`', escaped: false };
+            match raw.embed(&value) {
+                Ok(embedded) => {
+                    prop_assert_eq!(embedded.as_ref(), value.as_str());
+                    let mut after = raw;
+                    after.read(&embedded);
+                    prop_assert_eq!(after, raw);
+                }
+                Err(_) => prop_assert!(value.contains('`')),
+            }
+        }
+    }
+}
