@@ -173,17 +173,20 @@ async fn durations_and_times_past_the_bounds_are_refused_naming_the_field() {
         (json!({"lifetime": "1h", "interval": "2000000000h"}), "interval"),
         (json!({"lookback": "10m", "controlOffset": "2000000000h"}), "controlOffset"),
         (json!({"lookback": "10m", "step": "2000000000h"}), "step"),
-        (json!({"lifetime": "31d", "interval": "1h"}), "lifetime"),
+        (json!({"lifetime": "744h", "interval": "1h"}), "lifetime"),
         (
             json!({"start": "-009000-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}),
             "end - start",
         ),
-        (json!({"lookback": "29d", "step": "1s"}), "step"),
+        (json!({"lookback": "696h", "step": "1s"}), "step"),
     ];
     for (fields, field) in cases {
         let answer = post(&url("/v1/analyses"), &with(fields.clone())).await;
         let message = refused(&server, answer, &[field]).await;
-        assert!(!message.contains("panicked"), "{fields}: {message}");
+        assert!(
+            ["longer than", "reaches", "more than"].iter().any(|why| message.contains(why)),
+            "{fields}: refused for its size: {message}"
+        );
     }
     let (status, listed) = get(&url("/v1/analyses")).await;
     assert_eq!((status, listed), (200, json!([])), "nothing refused was stored");

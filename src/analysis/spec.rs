@@ -310,12 +310,13 @@ impl AnalysisSpec {
         };
         let durations = [
             (field("lifetime", "lifetimeDurationMins"), self.lifetime),
-            (field("end - start", "the scopes' start and end"), span),
             (field("interval", "analysisIntervalMins"), self.interval),
             (field("warmup", "beginAfterMins"), self.warmup),
             (field("lookback", "lookbackMins"), self.lookback),
             (field("controlOffset", "controlOffsetInMinutes"), self.control_offset),
             (field("step", ""), self.step),
+            // Last: a lookback alone was normalized into this span.
+            (field("end - start", "the scopes' start and end"), span),
         ];
         for (name, duration) in durations {
             if let Some(duration) = duration
