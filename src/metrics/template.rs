@@ -114,7 +114,8 @@ pub(crate) struct Expansion {
 
 /// How a query language reads template text and embeds values.
 pub(crate) trait Lexer {
-    /// Reads template text, following where it leaves the reader (e.g. inside a string literal).
+    /// Reads query text (template text, and each value as embedded), following where it leaves the reader
+    /// (e.g. inside a string literal).
     fn read(&mut self, text: &str);
     /// `value` as it must be written where the template text read so far ends — escaped for a string
     /// literal, say — or why it cannot be written there.
@@ -187,7 +188,8 @@ impl Expansion {
         None
     }
 
-    /// The query text: template text as written, each value as `lexer` embeds it where it lands.
+    /// The query text: template text as written, each value as `lexer` embeds it where it lands (the lexer
+    /// reads both, so that it knows where the next value lands).
     pub(crate) fn render(
         &self,
         metric: &str,
@@ -211,7 +213,11 @@ impl Expansion {
                             ),
                         ));
                     }
-                    Ok(embedded) => query.push_str(&embedded),
+                    Ok(embedded) => {
+                        // What follows a value lands after it (after an operand, say).
+                        lexer.read(&embedded);
+                        query.push_str(&embedded);
+                    }
                     Err(reason) => {
                         return Err(rejected(
                             metric,
@@ -660,6 +666,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_cannot_subtract_from_what_precedes_it() {
+        use crate::metrics::promql::PromqlLexer;
+        let render = |template: &str, bindings: &[(&str, &str)]| {
+            Expansion::new("m", template, &vars(bindings))
+                .unwrap()
+                .render("m", PromqlLexer::default())
+                .map_err(|error| error.to_string())
+        };
+        assert_eq!(render("up > ${v}", &[("v", "-1")]).unwrap(), "up > -1");
+        for template in ["up ${v}", "rate(x[5m])${v}", "up{a=\"b\"} ${v}", "${a}${v}"] {
+            let error = render(template, &[("a", "x"), ("v", "-1")]).unwrap_err();
+            assert!(error.contains("${v}") && error.contains("would subtract"), "{template}: {error}");
+        }
+    }
+
+    #[test]
     fn an_escape_written_by_a_value_escapes_what_follows_as_in_commons_text() {
         // commons-text substitutes in place, so a value's trailing `$` escapes the next variable.
         assert_eq!(
@@ -832,6 +854,7 @@ mod properties {
                     let mut after = lexer.clone();
                     after.read(&embedded);
                     prop_assert!(same(&lexer, &after), "{lexer:?} became {after:?} reading {embedded:?}");
+                    lexer = after;
                     query.push_str(&embedded);
                 }
             }
@@ -863,7 +886,9 @@ mod properties {
             bindings in bindings(),
         ) {
             if let Ok(expansion) = Expansion::new("m", &template, &bindings) {
-                let kept = structure_kept(&expansion, PromqlLexer::default(), |a, b| a == b)?;
+                // A value may end an operand; it may not begin a subtraction (checked by the lexer).
+                let code = crate::metrics::promql::properties::code;
+                let kept = structure_kept(&expansion, PromqlLexer::default(), |a, b| code(*a) == code(*b))?;
                 let rendered = expansion.render("m", PromqlLexer::default()).ok();
                 prop_assert_eq!(kept, rendered);
             }
