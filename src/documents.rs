@@ -170,13 +170,30 @@ mod tests {
         let yaml = format!("metrics:\n  - name: a\n  - name: {long}\n");
         assert_eq!(from_yaml::<Named>(&yaml).unwrap_err(), error);
         let key = serde_json::json!({"metrics": [], long.clone(): 1}).to_string();
-        assert!(from_json::<Named>(key.as_bytes()).unwrap_err().starts_with(".: the key is 65537"));
+        assert!(
+            from_json::<Named>(key.as_bytes())
+                .unwrap_err()
+                .starts_with(".: the key is 65537")
+        );
         // At the bound, and long only as written (escapes), are fine.
         let fits = "y".repeat(MAX_STRING_BYTES);
         let json = serde_json::json!({"metrics": [{"name": fits}]}).to_string();
-        assert_eq!(from_json::<Named>(json.as_bytes()).unwrap().metrics[0].name.len(), MAX_STRING_BYTES);
-        let escaped = format!(r#"{{"metrics": [{{"name": "{}"}}]}}"#, "\\u0041".repeat(20_000));
-        assert_eq!(from_json::<Named>(escaped.as_bytes()).unwrap().metrics[0].name.len(), 20_000);
+        assert_eq!(
+            from_json::<Named>(json.as_bytes()).unwrap().metrics[0]
+                .name
+                .len(),
+            MAX_STRING_BYTES
+        );
+        let escaped = format!(
+            r#"{{"metrics": [{{"name": "{}"}}]}}"#,
+            "\\u0041".repeat(20_000)
+        );
+        assert_eq!(
+            from_json::<Named>(escaped.as_bytes()).unwrap().metrics[0]
+                .name
+                .len(),
+            20_000
+        );
     }
 
     #[test]

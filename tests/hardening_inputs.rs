@@ -66,7 +66,11 @@ async fn refused(server: &Server, (status, body): (u16, Value), named: &[&str]) 
     for name in named {
         assert!(message.contains(name), "{name:?} not in {message:?}");
     }
-    assert!(message.len() < 4096, "a bounded message: {} bytes", message.len());
+    assert!(
+        message.len() < 4096,
+        "a bounded message: {} bytes",
+        message.len()
+    );
     let (health, _) = get(&format!("{}/health", server.url)).await;
     assert_eq!(health, 200, "the server answers /health after: {message}");
     message
@@ -94,7 +98,12 @@ async fn template_expansion_that_multiplies_is_refused_naming_the_variable() {
         })
     };
     let answer = post(&url("/v1/analyses"), &native(doubling_params())).await;
-    refused(&server, answer, &["metric 'latency'", "${p0}", "nested more than 16 deep"]).await;
+    refused(
+        &server,
+        answer,
+        &["metric 'latency'", "${p0}", "nested more than 16 deep"],
+    )
+    .await;
     let answer = post(&url("/v1/analyses"), &native(quadrupling_params())).await;
     refused(&server, answer, &["${q0}", "longer than 65536 bytes"]).await;
 
@@ -169,9 +178,18 @@ async fn durations_and_times_past_the_bounds_are_refused_naming_the_field() {
         (json!({"lifetime": "1000000000h"}), "lifetime"),
         (json!({"lifetime": "1h", "warmup": "1000000000h"}), "warmup"),
         (json!({"lifetime": "1h", "warmup": "800h"}), "warmup"),
-        (json!({"lifetime": "1h", "lookback": "100000000h"}), "lookback"),
-        (json!({"lifetime": "1h", "interval": "2000000000h"}), "interval"),
-        (json!({"lookback": "10m", "controlOffset": "2000000000h"}), "controlOffset"),
+        (
+            json!({"lifetime": "1h", "lookback": "100000000h"}),
+            "lookback",
+        ),
+        (
+            json!({"lifetime": "1h", "interval": "2000000000h"}),
+            "interval",
+        ),
+        (
+            json!({"lookback": "10m", "controlOffset": "2000000000h"}),
+            "controlOffset",
+        ),
         (json!({"lookback": "10m", "step": "2000000000h"}), "step"),
         (json!({"lifetime": "744h", "interval": "1h"}), "lifetime"),
         (
@@ -184,24 +202,36 @@ async fn durations_and_times_past_the_bounds_are_refused_naming_the_field() {
         let answer = post(&url("/v1/analyses"), &with(fields.clone())).await;
         let message = refused(&server, answer, &[field]).await;
         assert!(
-            ["longer than", "reaches", "more than"].iter().any(|why| message.contains(why)),
+            ["longer than", "reaches", "more than"]
+                .iter()
+                .any(|why| message.contains(why)),
             "{fields}: refused for its size: {message}"
         );
     }
     let (status, listed) = get(&url("/v1/analyses")).await;
-    assert_eq!((status, listed), (200, json!([])), "nothing refused was stored");
+    assert_eq!(
+        (status, listed),
+        (200, json!([])),
+        "nothing refused was stored"
+    );
 
     // Kayenta's standalone analysis: its minute fields.
     let scope = || json!({"controlScope": "a", "experimentScope": "b"});
     let standalone = |fields: Value, scope: Value| {
-        let mut request = json!({"scopes": [scope], "thresholds": thresholds(), "lifetimeDurationMins": 30});
+        let mut request =
+            json!({"scopes": [scope], "thresholds": thresholds(), "lifetimeDurationMins": 30});
         for (key, value) in fields.as_object().unwrap() {
             request[key] = value.clone();
         }
         json!({"canaryConfig": config("minutes", "PromQL:sum(up{app=\"${scope}\"})"), "executionRequest": request})
     };
     for minutes in [i64::MAX, 60_000_000_000i64, 1_000_000] {
-        for field in ["lifetimeDurationMins", "lookbackMins", "beginAfterMins", "analysisIntervalMins"] {
+        for field in [
+            "lifetimeDurationMins",
+            "lookbackMins",
+            "beginAfterMins",
+            "analysisIntervalMins",
+        ] {
             let answer = post(
                 &url("/standalone_canary_analysis"),
                 &standalone(json!({field: minutes}), scope()),
@@ -211,7 +241,11 @@ async fn durations_and_times_past_the_bounds_are_refused_naming_the_field() {
         }
         let mut offset = scope();
         offset["controlOffsetInMinutes"] = json!(minutes);
-        let answer = post(&url("/standalone_canary_analysis"), &standalone(json!({}), offset)).await;
+        let answer = post(
+            &url("/standalone_canary_analysis"),
+            &standalone(json!({}), offset),
+        )
+        .await;
         refused(&server, answer, &["controlOffsetInMinutes"]).await;
     }
 }
@@ -259,22 +293,22 @@ async fn max_metrics_holds_for_stored_configs_analyses_and_kayenta_runs() {
     let (status, stored) = post(&url("/canaryConfig"), &config("small", "PromQL:up")).await;
     assert_eq!(status, 200, "{stored}");
     let id = stored["canaryConfigId"].as_str().unwrap();
-    let answer = send(reqwest::Client::new().put(url(&format!("/canaryConfig/{id}"))).json(&{
-        let mut replaced = big.clone();
-        replaced["name"] = json!("small");
-        replaced
-    }))
-    .await;
-    refused(&server, answer, &limit).await;
     let answer = send(
         reqwest::Client::new()
-            .put(url("/v1/configs/small"))
+            .put(url(&format!("/canaryConfig/{id}")))
             .json(&{
                 let mut replaced = big.clone();
                 replaced["name"] = json!("small");
                 replaced
             }),
     )
+    .await;
+    refused(&server, answer, &limit).await;
+    let answer = send(reqwest::Client::new().put(url("/v1/configs/small")).json(&{
+        let mut replaced = big.clone();
+        replaced["name"] = json!("small");
+        replaced
+    }))
     .await;
     refused(&server, answer, &limit).await;
 
@@ -284,7 +318,8 @@ async fn max_metrics_holds_for_stored_configs_analyses_and_kayenta_runs() {
     });
     let answer = post(&url("/v1/analyses"), &analysis).await;
     refused(&server, answer, &limit).await;
-    let side = json!({"scope": "a", "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T10:30:00Z"});
+    let side =
+        json!({"scope": "a", "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T10:30:00Z"});
     let answer = post(
         &url("/canary"),
         &json!({"canaryConfig": big, "executionRequest": {
@@ -378,7 +413,10 @@ async fn giant_strings_and_deep_nesting_are_refused_naming_where() {
         .await;
         let message = refused(&server, answer, &[]).await;
         if body == &in_config || path == "/canaryConfig" {
-            assert!(message.contains("recursion limit exceeded"), "{path}: {message}");
+            assert!(
+                message.contains("recursion limit exceeded"),
+                "{path}: {message}"
+            );
         }
     }
 }
@@ -405,7 +443,11 @@ async fn flagger_lookbacks_past_the_representable_times_are_refused() {
 fn the_cli_refuses_a_template_bomb_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bomb.json");
-    std::fs::write(&path, config("bomb", "PromQL:sum(up{app=\"${p0}\"})").to_string()).unwrap();
+    std::fs::write(
+        &path,
+        config("bomb", "PromQL:sum(up{app=\"${p0}\"})").to_string(),
+    )
+    .unwrap();
     let mut args: Vec<String> = [
         "analyze",
         "--prometheus-url",
@@ -436,7 +478,10 @@ fn the_cli_refuses_a_template_bomb_naming_the_variable() {
         .expect("running coalmine");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("${p0}") && stderr.contains("nested more than 16 deep"), "{stderr}");
+    assert!(
+        stderr.contains("${p0}") && stderr.contains("nested more than 16 deep"),
+        "{stderr}"
+    );
     assert!(stderr.lines().count() <= 2, "one line: {stderr}");
 
     // Durations past what the command represents name the flag.

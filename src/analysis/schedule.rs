@@ -87,7 +87,9 @@ impl Schedule {
         }
         // The latest end and the earliest start of any window must be representable.
         let too_far = |field: &str, duration: SignedDuration| {
-            format!("{field}: {duration:#} from {start} reaches past the times this server represents")
+            format!(
+                "{field}: {duration:#} from {start} reaches past the times this server represents"
+            )
         };
         let base = start
             .checked_add(schedule.offset())
@@ -123,7 +125,9 @@ impl Schedule {
         let base = self.start.checked_add(self.offset()).ok()?;
         let intervals = i64::from(index) + 1;
         let length = SignedDuration::try_from_nanos_i128(
-            self.interval.as_nanos().checked_mul(i128::from(intervals))?,
+            self.interval
+                .as_nanos()
+                .checked_mul(i128::from(intervals))?,
         )?;
         let end = base.checked_add(length).ok()?;
         let start = match self.lookback {
@@ -307,9 +311,19 @@ mod tests {
         // A retrospective analysis ignores the warm-up.
         assert!(Schedule::new(start, minutes(10), None, huge, None, false).is_ok());
 
-        let schedule = Schedule::new(start, minutes(30), Some(minutes(10)), minutes(0), None, true)
-            .unwrap();
-        assert_eq!(schedule.try_window(2).unwrap().end, t("2026-01-01T10:30:00Z"));
+        let schedule = Schedule::new(
+            start,
+            minutes(30),
+            Some(minutes(10)),
+            minutes(0),
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            schedule.try_window(2).unwrap().end,
+            t("2026-01-01T10:30:00Z")
+        );
         for index in [3, 1 << 20] {
             assert!(schedule.try_window(index).is_some());
         }

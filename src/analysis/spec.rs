@@ -251,7 +251,12 @@ impl AnalysisSpec {
         }
         let schedule = self.schedule()?;
         let control_offset = self.control_offset.unwrap_or(SignedDuration::ZERO);
-        if schedule.window(0).start.checked_sub(control_offset).is_err() {
+        if schedule
+            .window(0)
+            .start
+            .checked_sub(control_offset)
+            .is_err()
+        {
             return Err(format!(
                 "controlOffset: {control_offset:#} reaches before the earliest time this server represents"
             ));
@@ -313,7 +318,10 @@ impl AnalysisSpec {
             (field("interval", "analysisIntervalMins"), self.interval),
             (field("warmup", "beginAfterMins"), self.warmup),
             (field("lookback", "lookbackMins"), self.lookback),
-            (field("controlOffset", "controlOffsetInMinutes"), self.control_offset),
+            (
+                field("controlOffset", "controlOffsetInMinutes"),
+                self.control_offset,
+            ),
             (field("step", ""), self.step),
             // Last: a lookback alone was normalized into this span.
             (field("end - start", "the scopes' start and end"), span),

@@ -164,7 +164,9 @@ impl CanaryAnalysisExecutionRequest {
                 }
                 let end = SignedDuration::try_from_mins(whole)
                     .and_then(|whole| start.checked_add(whole).ok())
-                    .ok_or("scopes[0].endTimeIso: the window is longer than this server represents")?;
+                    .ok_or(
+                        "scopes[0].endTimeIso: the window is longer than this server represents",
+                    )?;
                 (Some(start), Some(end), None)
             }
             (None, Some(lifetime)) => (first.start_time_iso, None, Some(lifetime)),
@@ -515,7 +517,10 @@ mod tests {
                 }
                 let error = request(body).unwrap_err();
                 assert!(error.contains(field), "{field}: {error}");
-                assert!(error.contains("more than this server represents"), "{error}");
+                assert!(
+                    error.contains("more than this server represents"),
+                    "{error}"
+                );
             }
         }
     }

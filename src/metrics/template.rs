@@ -154,9 +154,7 @@ impl Expansion {
         };
         let input: Vec<Marked> = template.chars().map(|c| (c, None)).collect();
         let mut prior = vec![template.to_string()];
-        substitutor
-            .substitute(&input, &mut prior)
-            .map_err(failed)?;
+        substitutor.substitute(&input, &mut prior).map_err(failed)?;
         Ok(Expansion {
             template: template.to_string(),
             pieces: substitutor.pieces(),
@@ -289,7 +287,10 @@ impl Problem {
     /// What went wrong and what to do.
     fn describe(self, bindings: &BTreeMap<String, String>) -> String {
         let chain = |variables: &[String]| {
-            let named: Vec<String> = variables.iter().map(|name| format!("${{{name}}}")).collect();
+            let named: Vec<String> = variables
+                .iter()
+                .map(|name| format!("${{{name}}}"))
+                .collect();
             if named.len() > 6 {
                 format!(
                     "{} → … → {}",
@@ -312,7 +313,9 @@ impl Problem {
             }
             Problem::Cycle(message) => message,
             Problem::TooLarge { variables } if variables.is_empty() => {
-                format!("the template is longer than {MAX_QUERY_BYTES} bytes, the most a query may have")
+                format!(
+                    "the template is longer than {MAX_QUERY_BYTES} bytes, the most a query may have"
+                )
             }
             Problem::TooLarge { variables } => format!(
                 "expanding {} makes the query longer than {MAX_QUERY_BYTES} bytes, the most a query may \
@@ -614,7 +617,9 @@ mod tests {
             .collect();
         chain.push(("p40".into(), "x".into()));
         let bindings: BTreeMap<String, String> = chain.into_iter().collect();
-        let error = Expansion::new("m", "${p0}", &bindings).unwrap_err().to_string();
+        let error = Expansion::new("m", "${p0}", &bindings)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("nested more than 16 deep"), "{error}");
         assert!(error.contains("${p0} → ${p1}"), "{error}");
 
@@ -638,7 +643,9 @@ mod tests {
             })
             .chain([("e15".to_string(), String::new())])
             .collect();
-        let error = Expansion::new("m", "${e0}", &empty).unwrap_err().to_string();
+        let error = Expansion::new("m", "${e0}", &empty)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("substitutes values more than"), "{error}");
         assert!(error.contains("${e0}"), "{error}");
     }
@@ -647,22 +654,33 @@ mod tests {
     fn sizes_are_bounded_where_they_arrive() {
         let big = "x".repeat(MAX_QUERY_BYTES + 1);
         let error = expand(&big, &[]).unwrap_err();
-        assert!(error.contains("the template is longer than 65536 bytes"), "{error}");
-        assert!(error.len() < 1000, "the message quotes the template shortened");
+        assert!(
+            error.contains("the template is longer than 65536 bytes"),
+            "{error}"
+        );
+        assert!(
+            error.len() < 1000,
+            "the message quotes the template shortened"
+        );
         let error = expand("a=${big}", &[("big", &big)]).unwrap_err();
         assert!(error.contains("expanding ${big}"), "{error}");
         // Exactly at the bound is fine.
         let fits = "y".repeat(MAX_QUERY_BYTES - 2);
-        assert_eq!(expand("a=${v}", &[("v", &fits)]).unwrap().len(), MAX_QUERY_BYTES);
+        assert_eq!(
+            expand("a=${v}", &[("v", &fits)]).unwrap().len(),
+            MAX_QUERY_BYTES
+        );
         // A value, once escaped, must fit too.
         let quotes = "\"".repeat(MAX_QUERY_BYTES / 2);
-        let expansion =
-            Expansion::new("m", "up{a=\"${v}\"}", &vars(&[("v", &quotes)])).unwrap();
+        let expansion = Expansion::new("m", "up{a=\"${v}\"}", &vars(&[("v", &quotes)])).unwrap();
         let error = expansion
             .render("m", crate::metrics::promql::PromqlLexer::default())
             .unwrap_err()
             .to_string();
-        assert!(error.contains("${v}, escaped, makes the query longer"), "{error}");
+        assert!(
+            error.contains("${v}, escaped, makes the query longer"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -677,7 +695,10 @@ mod tests {
         assert_eq!(render("up > ${v}", &[("v", "-1")]).unwrap(), "up > -1");
         for template in ["up ${v}", "rate(x[5m])${v}", "up{a=\"b\"} ${v}", "${a}${v}"] {
             let error = render(template, &[("a", "x"), ("v", "-1")]).unwrap_err();
-            assert!(error.contains("${v}") && error.contains("would subtract"), "{template}: {error}");
+            assert!(
+                error.contains("${v}") && error.contains("would subtract"),
+                "{template}: {error}"
+            );
         }
     }
 
@@ -688,12 +709,12 @@ mod tests {
             expand("${d}${b}", &[("d", "x$"), ("b", "B")]).unwrap(),
             "x${b}"
         );
-        assert_eq!(expand("${d}${e}", &[("d", "$"), ("e", "")]).unwrap(), "${e}");
-        // …but a `$` before a value's own text does not reach into it.
         assert_eq!(
-            expand("$${a}", &[("a", "A")]).unwrap(),
-            "${a}"
+            expand("${d}${e}", &[("d", "$"), ("e", "")]).unwrap(),
+            "${e}"
         );
+        // …but a `$` before a value's own text does not reach into it.
+        assert_eq!(expand("$${a}", &[("a", "A")]).unwrap(), "${a}");
         assert_eq!(expand("$${a}", &[]).unwrap(), "${a}");
         assert_eq!(expand("${a}", &[("a", "{b}")]).unwrap(), "{b}");
         assert_eq!(expand("$${x${a}}", &[("a", "A")]).unwrap(), "${xA}");
@@ -853,7 +874,10 @@ mod properties {
                     };
                     let mut after = lexer.clone();
                     after.read(&embedded);
-                    prop_assert!(same(&lexer, &after), "{lexer:?} became {after:?} reading {embedded:?}");
+                    prop_assert!(
+                        same(&lexer, &after),
+                        "{lexer:?} became {after:?} reading {embedded:?}"
+                    );
                     lexer = after;
                     query.push_str(&embedded);
                 }

@@ -119,9 +119,16 @@ fn span<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SignedDurat
     let text = String::deserialize(deserializer)?;
     text.parse::<jiff::Span>()
         .ok()
-        .and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()).ok())
+        .and_then(|span| {
+            span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                .ok()
+        })
         .filter(|duration| duration.is_positive())
-        .ok_or_else(|| serde::de::Error::custom(format!("'{text}' is not a positive duration such as 30d or 12h")))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{text}' is not a positive duration such as 30d or 12h"
+            ))
+        })
 }
 
 impl Limits {

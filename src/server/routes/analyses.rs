@@ -57,7 +57,10 @@ pub async fn create(
     spec.plan(config.clone(), &state.accounts, &state.host)
         .map_err(ApiError::bad_request)?
         .check_queries()?;
-    state.limits.check_analysis(&spec, &config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_analysis(&spec, &config)
+        .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
     let analysis = store_analysis(&state, Origin::Native, &spec, config).await?;
     let id = analysis.id.clone();

@@ -67,7 +67,10 @@ pub async fn create(
         check_id(id).map_err(ApiError::bad_request)?;
     }
     validate(&config).map_err(ApiError::bad_request)?;
-    state.limits.check_metrics(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored = blocking(move || Ok(store.create_config(config)?)).await?;
     let location = HeaderValue::try_from(format!("/v1/configs/{}", stored.id)).map_err(|_| {
@@ -134,7 +137,10 @@ pub async fn replace(
 ) -> Result<axum::Json<CanaryConfig>, ApiError> {
     let application = applications.at_most_one()?;
     validate(&config).map_err(ApiError::bad_request)?;
-    state.limits.check_metrics(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored = blocking(move || {
         let id = resolve(&*store, &key.0, application.as_deref())?.id;

@@ -161,11 +161,7 @@ pub async fn list(
             }
             runs.push((analysis, run));
         }
-        let page: Vec<_> = runs
-            .into_iter()
-            .skip(skip)
-            .take(limit)
-            .collect();
+        let page: Vec<_> = runs.into_iter().skip(skip).take(limit).collect();
         let mut responses = Vec::with_capacity(page.len());
         for (analysis, run) in page {
             let intervals = store.intervals(&analysis.id)?;
