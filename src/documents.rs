@@ -2,7 +2,8 @@
 //! `metricSetPairList[0].values.control[3]: invalid type: string "fast", expected a number …`.
 //!
 //! A document is bounded as well as checked: nesting deeper than 128 levels is refused by the parsers
-//! themselves (serde_json's and the YAML parser's recursion limits), and no string may be longer than
+//! themselves (serde_json's and the YAML parser's recursion limits), so are YAML aliases that multiply a
+//! document (the YAML parser's repetition limit), and no string may be longer than
 //! [`MAX_STRING_BYTES`] — a 10 MB metric name or query is refused with the field's name before anything
 //! uses it.
 
@@ -204,5 +205,19 @@ mod tests {
         let deep_yaml = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
         let error = from_yaml::<Value>(&deep_yaml).unwrap_err();
         assert!(error.contains("recursion limit exceeded"), "{error}");
+    }
+
+    #[test]
+    fn yaml_aliases_cannot_multiply_a_document() {
+        // "Billion laughs": nine levels of nine aliases each.
+        let mut yaml = format!("a: &a [{}]\n", vec!["\"lol\""; 9].join(","));
+        let mut previous = 'a';
+        for name in 'b'..='j' {
+            let aliases = vec![format!("*{previous}"); 9].join(",");
+            yaml.push_str(&format!("{name}: &{name} [{aliases}]\n"));
+            previous = name;
+        }
+        let error = from_yaml::<Value>(&yaml).unwrap_err();
+        assert!(error.contains("repetition limit exceeded"), "{error}");
     }
 }

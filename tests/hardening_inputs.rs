@@ -496,3 +496,51 @@ fn the_cli_refuses_a_template_bomb_naming_the_variable() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_bounds_are_the_configuration_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("coalmine.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[[accounts]]\nname = \"prometheus\"\ntype = \"prometheus\"\nurl = \"{NO_PROMETHEUS}\"\n\n\
+             [limits]\nmax_lifetime = \"2h\"\nmax_metrics = 1\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--config", settings.to_str().unwrap()]);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let body = |lifetime: &str| {
+        json!({
+            "config": config("bounded", "PromQL:sum(up{app=\"${scope}\"})"),
+            "control": {"scope": "a"}, "experiment": {"scope": "b"},
+            "lifetime": lifetime, "thresholds": thresholds(),
+        })
+    };
+    let answer = post(&url("/v1/analyses"), &body("121m")).await;
+    refused(&server, answer, &["lifetime", "2h this server allows"]).await;
+    let (status, accepted) = post(&url("/v1/analyses"), &body("2h")).await;
+    assert_eq!(status, 202, "{accepted}");
+    let mut two = config("two", "PromQL:up");
+    let mut other = two["metrics"][0].clone();
+    other["name"] = json!("other");
+    two["metrics"].as_array_mut().unwrap().push(other);
+    let answer = post(&url("/v1/configs"), &two).await;
+    refused(&server, answer, &["2 metrics", "at most 1"]).await;
+
+    // A bound that is not a duration stops the server from starting, naming the key.
+    std::fs::write(&settings, "[limits]\nmax_lifetime = \"soon\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&settings)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .expect("running coalmine");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("max_lifetime"),
+        "{stderr}"
+    );
+}
