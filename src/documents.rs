@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn yaml_aliases_cannot_multiply_a_document() {
         // "Billion laughs": nine levels of nine aliases each.
-        let mut yaml = format!("a: &a [{}]\n", vec!["\"lol\""; 9].join(","));
+        let mut yaml = format!("a: &a [{}]\n", ["\"lol\""; 9].join(","));
         let mut previous = 'a';
         for name in 'b'..='j' {
             let aliases = vec![format!("*{previous}"); 9].join(",");

@@ -342,3 +342,47 @@ mod tests {
         assert_eq!(late.window(1000).end, Timestamp::MAX);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seconds() -> impl Strategy<Value = SignedDuration> {
+        prop_oneof![
+            (-1_000_000i64..100_000_000).prop_map(SignedDuration::from_secs),
+            any::<i64>().prop_map(SignedDuration::from_secs),
+            Just(SignedDuration::MAX),
+            Just(SignedDuration::MIN),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn every_window_of_an_accepted_schedule_exists_and_nothing_panics(
+            start in -377_705_023_201i64..=253_402_207_200,
+            lifetime in seconds(),
+            interval in prop::option::of(seconds()),
+            warmup in seconds(),
+            lookback in prop::option::of(seconds()),
+            real_time in any::<bool>(),
+        ) {
+            let start = Timestamp::from_second(start).unwrap();
+            let Ok(schedule) = Schedule::new(start, lifetime, interval, warmup, lookback, real_time) else {
+                return Ok(());
+            };
+            let intervals = schedule.intervals();
+            prop_assert!(intervals >= 1 && i64::from(intervals) <= MAX_INTERVALS);
+            for index in [0, intervals / 2, intervals - 1] {
+                let window = schedule.try_window(index);
+                prop_assert!(window.is_some(), "window {index} of {schedule:?}");
+                let window = window.unwrap();
+                prop_assert!(window.start < window.end || schedule.lookback.is_some());
+            }
+            // Past the last interval, a window may not exist, but asking never panics.
+            let _ = schedule.window(u32::MAX);
+        }
+    }
+}

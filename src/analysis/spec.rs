@@ -328,7 +328,7 @@ impl AnalysisSpec {
         ];
         for (name, duration) in durations {
             if let Some(duration) = duration
-                && duration.abs() > bounds.max_lifetime
+                && duration.unsigned_abs() > bounds.max_lifetime.unsigned_abs()
             {
                 return Err(format!(
                     "{name}: {duration:#} is longer than the {:#} this server allows (max_lifetime)",
