@@ -4,6 +4,10 @@
 //!
 //! The spec is stored as received, except that a real-time analysis's `start` is fixed to the moment it was
 //! accepted, so that a restarted server computes the same windows.
+//!
+//! Every time and duration is checked before it is used (no `Timestamp ± duration` can overflow), and
+//! [`AnalysisSpec::check_bounds`] holds a request to the server's limits: the longest span, the most
+//! metrics, the most points per series.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ use super::schedule::Schedule;
 use crate::judge_host::JudgeHost;
 use crate::judging::{self, SelectedJudge};
 use crate::kayenta::{CanaryConfig, ScoreThresholds};
-use crate::metrics::{Accounts, MetricSource, Scope, ScopePair};
+use crate::metrics::{Accounts, MetricSource, Scope, ScopePair, SourceError, plan_canary};
 
 /// `POST /v1/analyses`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -136,10 +140,13 @@ impl AnalysisSpec {
             && let Some(lookback) = self.lookback
             && lookback.is_positive()
         {
-            // Truncated to the millisecond, the store's precision.
+            // Truncated to the millisecond, the store's precision. A lookback reaching before the earliest
+            // time leaves the window unset, and `schedule` says why.
             let end = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
-            self.start = Some(end - lookback);
-            self.end = Some(end);
+            if let Ok(start) = end.checked_sub(lookback) {
+                self.start = Some(start);
+                self.end = Some(end);
+            }
         }
         self
     }
@@ -168,6 +175,12 @@ impl AnalysisSpec {
                     self.lookback,
                     false,
                 )?
+            }
+            (None, None, None) if self.lookback.is_some_and(|lookback| lookback.is_positive()) => {
+                return Err(format!(
+                    "lookback: {:#} reaches before the earliest time this server represents",
+                    self.lookback.unwrap_or_default()
+                ));
             }
             (None, _, _) => {
                 return Err("give start and end (or only lookback, for the window ending now) for a retrospective analysis, or lifetime for a real-time one".into());
@@ -237,6 +250,17 @@ impl AnalysisSpec {
             return Err(format!("step must be at least 1s, got {step:#}"));
         }
         let schedule = self.schedule()?;
+        let control_offset = self.control_offset.unwrap_or(SignedDuration::ZERO);
+        if schedule
+            .window(0)
+            .start
+            .checked_sub(control_offset)
+            .is_err()
+        {
+            return Err(format!(
+                "controlOffset: {control_offset:#} reaches before the earliest time this server represents"
+            ));
+        }
         Ok(Plan {
             config,
             account: account.to_string(),
@@ -244,22 +268,116 @@ impl AnalysisSpec {
             judge,
             scopes,
             schedule,
-            control_offset: self.control_offset.unwrap_or(SignedDuration::ZERO),
+            control_offset,
             step: Duration::try_from(step).map_err(|_| "step must be positive".to_string())?,
             thresholds: self.thresholds,
         })
     }
 }
 
+/// What one analysis may ask of the server: the server's `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The longest span any duration may name: the lifetime (or a retrospective window), the interval, the
+    /// warm-up, the lookback, the control offset and the step.
+    pub max_lifetime: SignedDuration,
+    /// Most metrics in the canary config.
+    pub max_metrics: usize,
+    /// Most data points per series and side (the longest window over the step).
+    pub max_points: usize,
+}
+
+impl AnalysisSpec {
+    /// Holds the analysis of `config` to `bounds`; the error names the field (and Kayenta's name for it when
+    /// Kayenta's API asked) and the limit.
+    pub fn check_bounds(&self, config: &CanaryConfig, bounds: &Bounds) -> Result<(), String> {
+        let metrics = config.metrics.len();
+        if metrics > bounds.max_metrics {
+            return Err(format!(
+                "the canary config has {metrics} metrics; this server judges at most {} per analysis \
+                 (max_metrics)",
+                bounds.max_metrics
+            ));
+        }
+        let kayenta = self.kayenta.is_some();
+        let field = |native: &'static str, kayenta_name: &'static str| {
+            if kayenta && !kayenta_name.is_empty() {
+                format!("{native} ({kayenta_name})")
+            } else {
+                native.to_string()
+            }
+        };
+        let span = match (self.start, self.end) {
+            (Some(start), Some(end)) if self.lifetime.is_none() && end > start => {
+                Some(end.duration_since(start))
+            }
+            _ => None,
+        };
+        let durations = [
+            (field("lifetime", "lifetimeDurationMins"), self.lifetime),
+            (field("interval", "analysisIntervalMins"), self.interval),
+            (field("warmup", "beginAfterMins"), self.warmup),
+            (field("lookback", "lookbackMins"), self.lookback),
+            (
+                field("controlOffset", "controlOffsetInMinutes"),
+                self.control_offset,
+            ),
+            (field("step", ""), self.step),
+            // Last: a lookback alone was normalized into this span.
+            (field("end - start", "the scopes' start and end"), span),
+        ];
+        for (name, duration) in durations {
+            if let Some(duration) = duration
+                && duration.unsigned_abs() > bounds.max_lifetime.unsigned_abs()
+            {
+                return Err(format!(
+                    "{name}: {duration:#} is longer than the {:#} this server allows (max_lifetime)",
+                    bounds.max_lifetime
+                ));
+            }
+        }
+        let step = self.step.unwrap_or(DEFAULT_STEP);
+        let window = self.lookback.or(self.lifetime).or(span);
+        if let Some(window) = window
+            && step.is_positive()
+        {
+            let points = window.as_nanos() / step.as_nanos() + 1;
+            if points > bounds.max_points as i128 {
+                return Err(format!(
+                    "step: {step:#} over a window of {window:#} is {points} points per series, more than \
+                     the {} this server fetches (max_points); use a longer step",
+                    bounds.max_points
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Plan {
+    /// Builds every query of the first window without running it, so that a query that cannot be built (a
+    /// missing variable, a value that does not fit, a template expanding past its bounds) is refused before
+    /// the analysis starts.
+    pub fn check_queries(&self) -> Result<(), SourceError> {
+        let first = self.schedule.window(0);
+        plan_canary(
+            self.source.as_ref(),
+            &self.config,
+            &self.scopes_for(first.start, first.end),
+        )
+        .map(drop)
+    }
+
     /// The scopes of every scope name over `[start, end]` (the control's shifted back by the control offset).
     pub fn scopes_for(&self, start: Timestamp, end: Timestamp) -> BTreeMap<String, ScopePair> {
+        // `plan` checked that the offset fits before the first window; the earliest time is a floor.
+        let shifted = |time: Timestamp, offset| time.checked_sub(offset).unwrap_or(Timestamp::MIN);
         let side = |spec: &SideSpec, offset: SignedDuration| Scope {
             scope: spec.scope.clone(),
             location: spec.location.clone(),
             extended_params: spec.params.clone(),
-            start: start - offset,
-            end: end - offset,
+            start: shifted(start, offset),
+            end: shifted(end, offset),
             step: self.step,
         };
         self.scopes

@@ -27,6 +27,9 @@ use crate::metrics::{
 };
 use crate::{documents, judging};
 
+/// The longest `--step`: a year.
+const MAX_STEP_SECONDS: u64 = 366 * 24 * 3600;
+
 /// Exit code of a Marginal verdict.
 pub const EXIT_MARGINAL: u8 = 3;
 /// Exit code of a Fail verdict.
@@ -106,7 +109,7 @@ pub struct AnalyzeArgs {
     interval: Option<Duration>,
 
     /// Seconds between data points
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_STEP_SECONDS))]
     step: u64,
 
     /// Score at or above which the canary passes
@@ -153,8 +156,9 @@ pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let end = args.end.unwrap_or_else(jiff::Timestamp::now);
     let start = match (args.start, args.lookback) {
         (Some(start), _) => start,
-        (None, Some(lookback)) => end
-            .checked_sub(jiff::SignedDuration::try_from(lookback)?)
+        (None, Some(lookback)) => signed("--lookback", lookback)
+            .ok()
+            .and_then(|lookback| end.checked_sub(lookback).ok())
             .context("--lookback reaches before the year -9999")?,
         (None, None) => bail!("give --start or --lookback"),
     };
@@ -190,13 +194,16 @@ fn analyze_live(
     thresholds: ScoreThresholds,
     lifetime: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let signed = |duration: Duration| jiff::SignedDuration::try_from(duration);
     let schedule = Schedule::new(
         args.start.unwrap_or_else(jiff::Timestamp::now),
-        signed(lifetime)?,
-        args.interval.map(signed).transpose()?,
+        signed("--lifetime", lifetime)?,
+        args.interval
+            .map(|interval| signed("--interval", interval))
+            .transpose()?,
         jiff::SignedDuration::ZERO,
-        args.lookback.map(signed).transpose()?,
+        args.lookback
+            .map(|lookback| signed("--lookback", lookback))
+            .transpose()?,
         true,
     )
     .map_err(|error| anyhow::anyhow!("--lifetime/--interval/--lookback: {error}"))?;
@@ -255,6 +262,12 @@ fn analyze_live(
         );
     }
     Ok(exit_code(&verdict.classification))
+}
+
+/// `duration` as jiff's, or an error naming `flag` when it is past what jiff represents (about 292 years).
+fn signed(flag: &str, duration: Duration) -> anyhow::Result<jiff::SignedDuration> {
+    jiff::SignedDuration::try_from(duration)
+        .map_err(|_| anyhow::anyhow!("{flag}: {duration:?} is longer than this command represents"))
 }
 
 /// The scopes of both sides over `[start, end]`.
@@ -366,4 +379,37 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = jiff::SignedDuration::try_from(span)
         .map_err(|error| format!("{text}: use units of hours or smaller: {error}"))?;
     Duration::try_from(duration).map_err(|_| format!("{text}: a duration must not be negative"))
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn duration_parsing_never_panics(text in prop_oneof![
+            any::<String>(),
+            "[0-9]{1,25}(ns|us|ms|s|m|h|d|w|y|mo)?",
+            "-?P(T)?[0-9]{1,20}[HMSD]",
+            "[0-9]{1,12}h [0-9]{1,12}m [0-9.]{1,12}s",
+        ]) {
+            let _ = parse_duration(&text);
+            let _ = text.parse::<jiff::SignedDuration>();
+        }
+
+        #[test]
+        fn durations_round_trip(seconds in 0u64..=10_000_000_000, nanos in 0u32..1_000_000_000) {
+            let duration = Duration::new(seconds, nanos);
+            let signed = jiff::SignedDuration::try_from(duration).unwrap();
+            // jiff's friendly form and ISO 8601, as `--lifetime` and the API's durations read them.
+            for text in [format!("{signed:#}"), format!("{signed}")] {
+                prop_assert_eq!(parse_duration(&text), Ok(duration), "{}", text);
+                prop_assert_eq!(text.parse::<jiff::SignedDuration>().ok(), Some(signed));
+            }
+            prop_assert_eq!(parse_duration(&format!("{seconds}s")), Ok(Duration::from_secs(seconds)));
+        }
+    }
 }

@@ -122,6 +122,21 @@ impl CanaryConfig {
                     ));
                 }
             }
+            // Kayenta shares what the weights leave of 100 among the groups without one; weights over
+            // 100 would leave them a negative share.
+            let total: f64 = classifier.group_weights.values().sum();
+            if total > 100.0 + 1e-9 {
+                let (heaviest, weight) = classifier
+                    .group_weights
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(group, weight)| (group.as_str(), *weight))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "classifier.groupWeights: the weights total {total}, more than 100 (the heaviest is \
+                     classifier.groupWeights.{heaviest} = {weight}); they must total at most 100"
+                ));
+            }
         }
         Ok(())
     }

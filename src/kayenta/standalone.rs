@@ -24,6 +24,10 @@ pub const LOW_DATA_WARNING: &str = "One of the metrics returned fewer than 50 da
 /// The message of an interval at or below the marginal threshold, which ends the analysis.
 pub const INTERVAL_FAILED: &str = "Canary score is not above the marginal score threshold.";
 
+/// The longest duration a `…Mins` field may give: a century, far past any sane canary (the server's
+/// `[limits] max_lifetime` is the bound that matters), yet far from jiff's overflow.
+const MAX_MINUTES: SignedDuration = SignedDuration::from_hours(100 * 366 * 24);
+
 /// `POST /standalone_canary_analysis[/{canaryConfigId}]`'s body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +88,15 @@ impl CanaryAnalysisExecutionRequest {
                     Err(format!("{field} must not be negative, got {value}"))
                 }
                 Some(0) | None => Ok(None),
-                Some(value) => Ok(Some(SignedDuration::from_mins(value))),
+                Some(value) => SignedDuration::try_from_mins(value)
+                    .filter(|duration| *duration <= MAX_MINUTES)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!(
+                            "{field}: {value} minutes is more than this server represents ({} minutes)",
+                            MAX_MINUTES.as_mins()
+                        )
+                    }),
             }
         };
         let offset = minutes(
@@ -150,11 +162,12 @@ impl CanaryAnalysisExecutionRequest {
                         "scopes[0]: endTimeIso ({end}) must be at least a minute after startTimeIso ({start})"
                     ));
                 }
-                (
-                    Some(start),
-                    Some(start + SignedDuration::from_mins(whole)),
-                    None,
-                )
+                let end = SignedDuration::try_from_mins(whole)
+                    .and_then(|whole| start.checked_add(whole).ok())
+                    .ok_or(
+                        "scopes[0].endTimeIso: the window is longer than this server represents",
+                    )?;
+                (Some(start), Some(end), None)
             }
             (None, Some(lifetime)) => (first.start_time_iso, None, Some(lifetime)),
             (None, None) => {
@@ -485,5 +498,35 @@ mod tests {
             .unwrap_err(),
             "Canary StageExecution configuration must include either `endTime` or `lifetimeDuration`."
         );
+    }
+
+    #[test]
+    fn minutes_past_what_the_server_represents_name_the_field() {
+        for (field, scope_field) in [
+            ("lifetimeDurationMins", false),
+            ("lookbackMins", false),
+            ("beginAfterMins", false),
+            ("analysisIntervalMins", false),
+            ("controlOffsetInMinutes", true),
+        ] {
+            for minutes in [i64::MAX, 60_000_000_000, 1_000_000_000 * 60] {
+                let mut body = json!({
+                    "scopes": [{"controlScope": "a", "experimentScope": "b"}],
+                    "thresholds": {"pass": 75, "marginal": 50},
+                    "lifetimeDurationMins": 30
+                });
+                if scope_field {
+                    body["scopes"][0][field] = json!(minutes);
+                } else {
+                    body[field] = json!(minutes);
+                }
+                let error = request(body).unwrap_err();
+                assert!(error.contains(field), "{field}: {error}");
+                assert!(
+                    error.contains("more than this server represents"),
+                    "{error}"
+                );
+            }
+        }
     }
 }

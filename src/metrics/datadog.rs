@@ -706,3 +706,34 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn accepted_values_are_unchanged_and_never_open_or_close_anything(
+            value in prop_oneof![any::<String>(), "[a-z0-9_.:/,!*{}() -]{0,12}"],
+            prefix in "[a-z:.{}, ]{0,8}",
+        ) {
+            let mut lexer = DatadogLexer::default();
+            lexer.read(&prefix);
+            if let Ok(embedded) = lexer.embed(&value) {
+                prop_assert_eq!(embedded.as_ref(), value.as_str());
+                let mut after = lexer;
+                after.read(&embedded);
+                prop_assert_eq!(after.depth, lexer.depth);
+                // Nothing that ends a filter, starts a function or another query, or does arithmetic.
+                let structure = "{}()[] +\"'\n;";
+                prop_assert!(!value.contains(|c: char| structure.contains(c)), "{:?}", value);
+                if lexer.depth == 0 {
+                    prop_assert!(value.chars().all(|c| c.is_alphanumeric() || "_.:".contains(c)));
+                }
+            }
+        }
+    }
+}

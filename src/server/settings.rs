@@ -30,6 +30,7 @@
 //! max_metrics = 500                  # metrics per canary config
 //! max_points = 100000                # data points per series and side
 //! max_running_analyses = 1000        # past it, new analyses are refused with 429 and Retry-After
+//! max_lifetime = "30d"               # the longest lifetime, window, warm-up, lookback, offset or step
 //! ```
 
 use std::net::SocketAddr;
@@ -101,6 +102,8 @@ pub struct Limits {
     pub max_points: usize,
     /// Analyses running at once (real-time ones, and retrospective ones while judged).
     pub max_running_analyses: usize,
+    #[serde(deserialize_with = "span")]
+    pub max_lifetime: SignedDuration,
 }
 
 impl Default for Limits {
@@ -110,11 +113,47 @@ impl Default for Limits {
             max_metrics: 500,
             max_points: 100_000,
             max_running_analyses: crate::analysis::scheduler::DEFAULT_MAX_RUNNING,
+            max_lifetime: SignedDuration::from_hours(30 * 24),
         }
     }
 }
 
+/// A duration such as `30d`, `12h` or `PT90M` (a day is 24 hours), positive.
+fn span<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SignedDuration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse::<jiff::Span>()
+        .ok()
+        .and_then(|span| {
+            span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                .ok()
+        })
+        .filter(|duration| duration.is_positive())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{text}' is not a positive duration such as 30d or 12h"
+            ))
+        })
+}
+
 impl Limits {
+    /// What one analysis may ask for.
+    pub fn bounds(&self) -> crate::analysis::spec::Bounds {
+        crate::analysis::spec::Bounds {
+            max_lifetime: self.max_lifetime,
+            max_metrics: self.max_metrics,
+            max_points: self.max_points,
+        }
+    }
+
+    /// Holds an analysis of `config` to the limits; the error names the field and the limit.
+    pub fn check_analysis(
+        &self,
+        spec: &crate::analysis::spec::AnalysisSpec,
+        config: &crate::kayenta::CanaryConfig,
+    ) -> Result<(), String> {
+        spec.check_bounds(config, &self.bounds())
+    }
+
     /// Refuses a config with more metrics than allowed.
     pub fn check_metrics(&self, config: &crate::kayenta::CanaryConfig) -> Result<(), String> {
         let metrics = config.metrics.len();

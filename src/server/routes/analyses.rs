@@ -58,6 +58,11 @@ pub async fn create(
     };
     // Everything the analysis will need is checked now, so that a bad request never reaches the store.
     spec.plan(config.clone(), &state.accounts, &state.host)
+        .map_err(ApiError::bad_request)?
+        .check_queries()?;
+    state
+        .limits
+        .check_analysis(&spec, &config)
         .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
     let running = state

@@ -67,6 +67,10 @@ pub async fn create(
         check_id(id).map_err(ApiError::bad_request)?;
     }
     validate(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored = blocking(move || Ok(store.create_config(config)?)).await?;
     let location = HeaderValue::try_from(format!("/v1/configs/{}", stored.id)).map_err(|_| {
@@ -133,6 +137,10 @@ pub async fn replace(
 ) -> Result<axum::Json<CanaryConfig>, ApiError> {
     let application = applications.at_most_one()?;
     validate(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored = blocking(move || {
         let id = resolve(&*store, &key.0, application.as_deref())?.id;
@@ -404,4 +412,79 @@ fn parse_yaml<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::bad_request(format!("the YAML body is not valid UTF-8: {error}"))
     })?;
     crate::documents::from_yaml(text).map_err(ApiError::bad_request)
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// JSON-ish values whose keys are mostly a canary config's, so that deserializing often succeeds and
+    /// validation sees odd shapes: wrong types, nulls, NaN-ish numbers, huge weights, empty names.
+    fn value() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("name"),
+            Just("applications"),
+            Just("metrics"),
+            Just("query"),
+            Just("groups"),
+            Just("classifier"),
+            Just("groupWeights"),
+            Just("analysisConfigurations"),
+            Just("canary"),
+            Just("direction"),
+            Just("critical"),
+            Just("nanStrategy"),
+            Just("effectSize"),
+            Just("outliers"),
+            Just("judge"),
+            Just("templates"),
+            Just("type"),
+            Just("customInlineTemplate"),
+            Just("scopeName"),
+        ]
+        .prop_map(str::to_string);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>().prop_map(|x| json!(x)),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_ -]{0,8}".prop_map(Value::from),
+            Just(json!("NaN")),
+            Just(json!("increase")),
+        ];
+        leaf.prop_recursive(5, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn config_validation_never_panics(value in value(), weights in prop::collection::btree_map("[a-c]", any::<f64>(), 0..4)) {
+            let mut config = value.clone();
+            if let Value::Object(fields) = &mut config {
+                fields.entry("classifier").or_insert_with(|| json!({"groupWeights": weights}));
+            }
+            for candidate in [value, config] {
+                if let Ok(config) = serde_json::from_value::<CanaryConfig>(candidate) {
+                    let valid = validate(&config);
+                    // Whatever is accepted has weights a judge can use.
+                    if valid.is_ok()
+                        && let Some(classifier) = &config.classifier
+                    {
+                        let total: f64 = classifier.group_weights.values().sum();
+                        prop_assert!(total <= 100.0 + 1e-9);
+                        prop_assert!(classifier.group_weights.values().all(|w| w.is_finite() && *w >= 0.0));
+                    }
+                }
+            }
+        }
+    }
 }

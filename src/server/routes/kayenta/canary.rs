@@ -88,23 +88,35 @@ pub struct ListParams {
     statuses: Option<String>,
 }
 
-/// `GET /canary/executions?application=&limit=20&page=1&statuses=`: the application's runs, newest first.
+/// Most runs one page of `GET /canary/executions` may hold.
+const MAX_LIMIT: usize = 1000;
+
+/// The last page `GET /canary/executions` serves (at most 10,000 runs are listed).
+const MAX_PAGE: usize = 10_000;
+
+/// `GET /canary/executions?application=&limit=20&page=1&statuses=`: the application's runs, newest first;
+/// `limit` (1 to 1000) and `page` (1 to 10,000) are bounded.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Params(params): Params<ListParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let application = params.application.unwrap_or_else(|| AD_HOC.to_string());
-    let number = |value: Option<String>, name: &str, default: usize| match value {
+    let number = |value: Option<String>, name: &str, default: usize, max: usize| match value {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
-            Ok(number) if number >= 1 => Ok(number),
+            Ok(number) if (1..=max).contains(&number) => Ok(number),
+            Ok(number) if number >= 1 => Err(ApiError::bad_request(format!(
+                "{name}: {number} is more than {max}, the most this server pages"
+            ))),
             _ => Err(ApiError::bad_request(format!(
                 "{name}: '{text}' is not a whole number of at least 1"
             ))),
         },
     };
-    let limit = number(params.limit, "limit", 20)?.min(1000);
-    let page = number(params.page, "page", 1)?;
+    let limit = number(params.limit, "limit", 20, MAX_LIMIT)?;
+    let page = number(params.page, "page", 1, MAX_PAGE)?;
+    // Both bounded above, so this cannot overflow; past the runs listed, the page is empty.
+    let skip = (page - 1).saturating_mul(limit);
     let wanted: Vec<String> = params
         .statuses
         .iter()
@@ -149,11 +161,7 @@ pub async fn list(
             }
             runs.push((analysis, run));
         }
-        let page: Vec<_> = runs
-            .into_iter()
-            .skip((page - 1) * limit)
-            .take(limit)
-            .collect();
+        let page: Vec<_> = runs.into_iter().skip(skip).take(limit).collect();
         let mut responses = Vec::with_capacity(page.len());
         for (analysis, run) in page {
             let intervals = store.intervals(&analysis.id)?;

@@ -53,6 +53,10 @@ pub async fn create(
         check_id(id).map_err(ApiError::bad_request)?;
     }
     validate(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored =
         blocking(move || store.create_config(config).map_err(conflict_is_bad_request)).await?;
@@ -67,6 +71,10 @@ pub async fn replace(
 ) -> Result<axum::Json<Value>, ApiError> {
     let config: CanaryConfig = typed(&body)?;
     validate(&config).map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_metrics(&config)
+        .map_err(ApiError::bad_request)?;
     let store = state.store.clone();
     let stored = blocking(move || match store.replace_config(&id, config) {
         Err(StoreError::NotFound(Missing::Config(_))) => Err(ApiError::bad_request(format!(

@@ -185,6 +185,10 @@ async fn start_run(
     let plan = spec
         .plan(config.clone(), &state.accounts, &state.host)
         .map_err(ApiError::bad_request)?;
+    state
+        .limits
+        .check_analysis(&spec, &config)
+        .map_err(ApiError::bad_request)?;
     // A query that cannot be built (a missing template, a missing location) is the caller's mistake: say so
     // now rather than in a failed run.
     let first = plan.schedule.window(0);
