@@ -25,12 +25,12 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::spec::AnalysisSpec;
+use super::spec::{AnalysisSpec, Bounds};
 use super::verdict::conclude;
 use super::{AnalysisError, AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
 use crate::judge_host::JudgeHost;
 use crate::kayenta::CanaryConfig;
-use crate::metrics::Accounts;
+use crate::metrics::{Accounts, SourceError};
 use crate::store::{
     Analysis, Conflict, NewAnalysis, NewInterval, Origin, Store, StoreError, Transition, Verdict,
 };
@@ -56,6 +56,8 @@ struct Inner {
     /// Analyses admitted and not yet ended (resumed ones included).
     admitted: AtomicUsize,
     max_running: usize,
+    /// What one analysis may ask for: its spans, metrics and points.
+    bounds: Bounds,
 }
 
 /// Why an analysis was not started.
@@ -67,6 +69,13 @@ pub enum SubmitError {
          try again later"
     )]
     Busy { limit: usize },
+    /// The request is not one that can be analysed (the message names the field), or is past the bounds.
+    #[error("{0}")]
+    Invalid(String),
+    /// A query of the config cannot be built for these scopes (a missing variable, a template past its
+    /// bounds).
+    #[error(transparent)]
+    Query(#[from] SourceError),
     /// The analysis could not be stored.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -118,12 +127,13 @@ impl Drop for Slot {
 }
 
 impl Scheduler {
-    /// A scheduler that runs at most `max_running` analyses at once (at least one).
+    /// A scheduler that runs at most `max_running` analyses at once (at least one), each within `bounds`.
     pub fn new(
         store: Arc<dyn Store>,
         host: Arc<JudgeHost>,
         accounts: Arc<Accounts>,
         max_running: usize,
+        bounds: Bounds,
     ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
@@ -133,19 +143,28 @@ impl Scheduler {
                 running: Mutex::new(HashMap::new()),
                 admitted: AtomicUsize::new(0),
                 max_running: max_running.max(1),
+                bounds,
             }),
         }
     }
 
-    /// Admits, stores and starts an analysis of `spec` (normalized, and checked by [`AnalysisSpec::plan`])
-    /// with `config`, started through `origin`'s API. Refused with [`SubmitError::Busy`] when the server
-    /// already runs its cap of analyses; then nothing is stored. Must be called within a tokio runtime.
+    /// Checks, admits, stores and starts an analysis of `spec` (normalized) with `config`, started through
+    /// `origin`'s API. Everything the analysis will need is checked first — its plan, its bounds, every query
+    /// of its first window — so that a request that cannot be analysed never reaches the store. Refused
+    /// with [`SubmitError::Busy`] when the server already runs its cap of analyses; then nothing is stored.
+    /// Must be called within a tokio runtime.
     pub async fn submit(
         &self,
         origin: Origin,
         spec: &AnalysisSpec,
         config: CanaryConfig,
     ) -> Result<Running, SubmitError> {
+        let plan = spec
+            .plan(config.clone(), &self.inner.accounts, &self.inner.host)
+            .map_err(SubmitError::Invalid)?;
+        spec.check_bounds(&config, &self.inner.bounds)
+            .map_err(SubmitError::Invalid)?;
+        plan.check_queries()?;
         let slot = self.admit()?;
         let request =
             serde_json::to_value(spec).map_err(|error| SubmitError::Internal(error.to_string()))?;

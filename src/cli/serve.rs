@@ -113,6 +113,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         host.clone(),
         accounts.clone(),
         settings.limits.max_running_analyses,
+        settings.limits.bounds(),
     );
     let state = Arc::new(AppState {
         host,

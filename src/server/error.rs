@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::analysis::AnalysisError;
+use crate::analysis::scheduler::SubmitError;
 use crate::judge_host::PluginError;
 use crate::judging::JudgingError;
 use crate::metrics::SourceError;
@@ -122,6 +123,21 @@ impl From<AnalysisError> for ApiError {
             AnalysisError::Metrics(error) => error.into(),
             AnalysisError::Judging(error) => error.into(),
             AnalysisError::Internal(message) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> ApiError {
+        match error {
+            SubmitError::Busy { .. } => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: error.to_string(),
+            },
+            SubmitError::Invalid(message) => ApiError::bad_request(message),
+            SubmitError::Query(error) => error.into(),
+            SubmitError::Store(error) => error.into(),
+            SubmitError::Internal(message) => ApiError::internal(message),
         }
     }
 }

@@ -29,7 +29,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::analysis::scheduler::{Scheduler, SubmitError};
+use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::JudgeHost;
 use crate::metrics::{Accounts, Secret};
 use crate::store::Store;
@@ -57,19 +57,6 @@ pub async fn blocking<T: Send + 'static>(
 
 /// How long a client told `429 Too Many Requests` should wait before it tries again, in seconds.
 const RETRY_AFTER_SECONDS: u32 = 30;
-
-impl From<SubmitError> for error::ApiError {
-    fn from(error: SubmitError) -> error::ApiError {
-        match error {
-            SubmitError::Busy { .. } => error::ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                message: error.to_string(),
-            },
-            SubmitError::Store(error) => error.into(),
-            SubmitError::Internal(message) => error::ApiError::internal(message),
-        }
-    }
-}
 
 /// The answer to a handler that panicked: 500 with `{"message"}`, and the panic in the log.
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -145,15 +145,6 @@ impl Limits {
         }
     }
 
-    /// Holds an analysis of `config` to the limits; the error names the field and the limit.
-    pub fn check_analysis(
-        &self,
-        spec: &crate::analysis::spec::AnalysisSpec,
-        config: &crate::kayenta::CanaryConfig,
-    ) -> Result<(), String> {
-        spec.check_bounds(config, &self.bounds())
-    }
-
     /// Refuses a config with more metrics than allowed.
     pub fn check_metrics(&self, config: &crate::kayenta::CanaryConfig) -> Result<(), String> {
         let metrics = config.metrics.len();

@@ -56,14 +56,6 @@ pub async fn create(
         }
         _ => return Err(ApiError::bad_request("give either config or configId")),
     };
-    // Everything the analysis will need is checked now, so that a bad request never reaches the store.
-    spec.plan(config.clone(), &state.accounts, &state.host)
-        .map_err(ApiError::bad_request)?
-        .check_queries()?;
-    state
-        .limits
-        .check_analysis(&spec, &config)
-        .map_err(ApiError::bad_request)?;
     let real_time = spec.is_real_time();
     let running = state
         .scheduler

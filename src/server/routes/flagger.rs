@@ -20,7 +20,7 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::analysis::scheduler::Ended;
+use crate::analysis::scheduler::{Ended, SubmitError};
 use crate::analysis::spec::{AnalysisSpec, SideSpec};
 use crate::analysis::verdict::fails;
 use crate::kayenta::ScoreThresholds;
@@ -57,13 +57,15 @@ pub async fn webhook(
                 message: format!("metadata.config: {}", error.message),
             })?
     };
-    spec.plan(config.clone(), &state.accounts, &state.host)
-        .map_err(|message| ApiError::bad_request(format!("metadata: {message}")))?;
     // The engine runs it in a task of its own: it is finished (or failed) even if Flagger hangs up.
     let running = state
         .scheduler
         .submit(Origin::Native, &spec, config)
-        .await?;
+        .await
+        .map_err(|error| match error {
+            SubmitError::Invalid(message) => ApiError::bad_request(format!("metadata: {message}")),
+            error => error.into(),
+        })?;
     let id = running.id.clone();
     if let Ended::Failed { message, cause } = running.ended().await {
         return Err(cause.map_or_else(|| ApiError::internal(message), |error| (*error).into()));

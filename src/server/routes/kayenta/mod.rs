@@ -22,7 +22,6 @@ use serde_json::Value;
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::CanaryConfig;
 use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
-use crate::metrics::plan_canary;
 use crate::server::error::ApiError;
 pub use crate::server::extract::Params;
 use crate::server::{AppState, blocking};
@@ -146,8 +145,8 @@ async fn stored_config(state: &AppState, id: &str) -> Result<CanaryConfig, ApiEr
 }
 
 /// Starts a Kayenta run of `spec` (translated from Kayenta's `request`) with `config`: resolves the metrics
-/// account as Kayenta does (the first when none is named), checks that every query can be built, stores the
-/// analysis and hands it to the scheduler. Returns its id at once; the caller polls.
+/// account as Kayenta does (the first when none is named) and submits it to the engine, which checks it,
+/// stores it and runs it. Returns its id at once; the caller polls.
 async fn start_run(
     state: &AppState,
     kind: RunKind,
@@ -182,21 +181,6 @@ async fn start_run(
     spec.kayenta =
         Some(serde_json::to_value(&run).map_err(|error| ApiError::internal(error.to_string()))?);
     let spec = spec.normalized(jiff::Timestamp::now());
-    let plan = spec
-        .plan(config.clone(), &state.accounts, &state.host)
-        .map_err(ApiError::bad_request)?;
-    state
-        .limits
-        .check_analysis(&spec, &config)
-        .map_err(ApiError::bad_request)?;
-    // A query that cannot be built (a missing template, a missing location) is the caller's mistake: say so
-    // now rather than in a failed run.
-    let first = plan.schedule.window(0);
-    plan_canary(
-        plan.source.as_ref(),
-        &plan.config,
-        &plan.scopes_for(first.start, first.end),
-    )?;
     let running = state
         .scheduler
         .submit(Origin::Kayenta, &spec, config)
