@@ -248,3 +248,76 @@ async fn a_configuration_file_sets_tokens_and_limits() {
         "the canary config has 3 metrics; this server judges at most 2 per analysis"
     );
 }
+
+#[tokio::test]
+async fn every_error_is_json_with_a_message() {
+    let (server, _data) = start();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("{}{path}", server.url);
+    // (method, path, body content type and body, expected status, text the message must hold)
+    let cases: [(&str, &str, Option<(&str, &str)>, u16, &str); 12] = [
+        ("GET", "/v1/analyses/%FF", None, 400, "the path parameter `id` is not valid UTF-8"),
+        ("POST", "/v1/analyses/%C3%28/cancel", None, 400, "`id` is not valid UTF-8"),
+        ("GET", "/v1/configs/%FF", None, 400, "not valid UTF-8"),
+        ("GET", "/canary/%FF", None, 400, "`id` is not valid UTF-8"),
+        ("GET", "/canaryConfig/%FE%FF", None, 400, "`id` is not valid UTF-8"),
+        ("GET", "/standalone_canary_analysis/%FF", None, 400, "`id` is not valid UTF-8"),
+        ("GET", "/analyses/%FF", None, 400, "`id` is not valid UTF-8"),
+        ("GET", "/v1/analyses?limit=%FF", None, 400, "the query string"),
+        ("DELETE", "/health", None, 405, "does not take that method"),
+        ("PUT", "/", None, 405, "does not take that method"),
+        (
+            "POST",
+            "/login",
+            Some(("application/json", "{}")),
+            415,
+            "Content-Type",
+        ),
+        (
+            "POST",
+            "/login",
+            Some(("application/x-www-form-urlencoded", "next=%2F")),
+            422,
+            "token",
+        ),
+    ];
+    for (method, path, body, status, text) in cases {
+        let mut request = client.request(method.parse().unwrap(), url(path));
+        if let Some((content_type, body)) = body {
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_string());
+        let answer = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "{method} {path}: {answer}"
+        );
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        let message = answer["message"].as_str().expect("a message");
+        assert!(message.contains(text), "{method} {path}: {message}");
+    }
+    // A body over the limit on a form route is a JSON 413 too.
+    let huge = "token=".to_string() + &"x".repeat(17 << 20);
+    let response = client
+        .post(url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["message"].is_string(), "{answer}");
+}

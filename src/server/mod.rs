@@ -4,7 +4,7 @@
 //! below (judging, analysis, store) and their results back; errors become `{"message": ...}` with a 4xx for
 //! the caller's mistakes and a 5xx for real faults ([`error`]).
 
-mod auth;
+pub mod auth;
 mod error;
 mod extract;
 mod openapi;
@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::JudgeHost;
-use crate::metrics::{Accounts, Secret};
+use crate::metrics::Accounts;
 use crate::store::Store;
 use settings::Limits;
 
@@ -34,8 +34,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<Accounts>,
     pub scheduler: Scheduler,
-    /// Accepted bearer tokens; none means the API is open.
-    pub tokens: Vec<Secret>,
+    /// API tokens, login sessions and the policies of Kayenta's and Flagger's routes.
+    pub auth: auth::Auth,
     pub limits: Limits,
 }
 
@@ -94,6 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(protected)
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::map_response(extract::json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()
