@@ -908,7 +908,9 @@ async fn an_error_never_shows_the_credentials_even_when_the_store_echoes_them() 
                     .get("authorization")
                     .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
                     .unwrap_or_default();
-                let echo = format!("{} {authorization} {uri}", "x".repeat(290));
+                // Once whole, once again where the 300 characters of an excerpt are cut.
+                let pad = "x".repeat(285 - 10 - authorization.len());
+                let echo = format!("{authorization} {pad} {authorization} {uri}");
                 let body = match status {
                     200 => format!("<html>{echo}</html>"),
                     _ => json!({"status": "error", "errorType": "bad_data", "error": echo})
@@ -944,7 +946,8 @@ async fn an_error_never_shows_the_credentials_even_when_the_store_echoes_them() 
             let text = error.to_string();
             assert!(text.contains("***"), "{status}: the store echoed it: {text}");
             for secret in secrets {
-                assert!(!text.contains(secret), "{status}: {secret} in {text}");
+                let prefix = &secret[..secret.len().min(8)];
+                assert!(!text.contains(prefix), "{status}: {prefix} in {text}");
             }
         }
     }

@@ -261,7 +261,7 @@ async fn every_error_is_json_with_a_message() {
     let cases: [(&str, &str, Option<(&str, &str)>, u16, &str); 12] = [
         ("GET", "/v1/analyses/%FF", None, 400, "the path parameter `id` is not valid UTF-8"),
         ("POST", "/v1/analyses/%C3%28/cancel", None, 400, "`id` is not valid UTF-8"),
-        ("GET", "/v1/configs/%FF", None, 400, "not valid UTF-8"),
+        ("GET", "/v1/configs/%FF", None, 400, "UTF-8 in `id`"),
         ("GET", "/canary/%FF", None, 400, "`id` is not valid UTF-8"),
         ("GET", "/canaryConfig/%FE%FF", None, 400, "`id` is not valid UTF-8"),
         ("GET", "/standalone_canary_analysis/%FF", None, 400, "`id` is not valid UTF-8"),
