@@ -501,7 +501,13 @@ async fn the_keys_never_follow_a_redirect_to_another_host() {
     let options = DoubleOptions {
         answers: answers(vec![(
             query,
-            vec![series(query, "*", &[], (START, START + MINUTE, 60), &[(START, Some(1.0))])],
+            vec![series(
+                query,
+                "*",
+                &[],
+                (START, START + MINUTE, 60),
+                &[(START, Some(1.0))],
+            )],
         )]),
         ..DoubleOptions::default()
     };
@@ -529,7 +535,10 @@ async fn the_keys_never_follow_a_redirect_to_another_host() {
         let text = error.to_string();
         assert!(text.contains("redirected to another address"), "{text}");
         let names = source.metric_names().await.unwrap_err();
-        assert!(matches!(names, SourceError::Http { status: 307, .. }), "{names:?}");
+        assert!(
+            matches!(names, SourceError::Http { status: 307, .. }),
+            "{names:?}"
+        );
         for text in [text, names.to_string()] {
             assert!(!text.contains(API_KEY) && !text.contains(APP_KEY), "{text}");
         }
@@ -541,7 +550,11 @@ async fn the_keys_never_follow_a_redirect_to_another_host() {
     );
     // Followed, the redirect would have been answered: the double does answer this query with these keys.
     let direct = source(&elsewhere.url)
-        .fetch("latency", query, &scope("service:checkout,version:baseline"))
+        .fetch(
+            "latency",
+            query,
+            &scope("service:checkout,version:baseline"),
+        )
         .await
         .unwrap();
     assert_eq!(direct[0].values[0], 1.0);
@@ -598,7 +611,10 @@ async fn an_error_never_shows_the_keys_even_when_the_store_echoes_them() {
         for secret in [API_KEY, APP_KEY, &API_KEY[..9], &APP_KEY[..9]] {
             assert!(!text.contains(secret), "{status}: {secret} in {text}");
         }
-        assert!(!format!("{error:?}").contains(API_KEY), "{status}: {error:?}");
+        assert!(
+            !format!("{error:?}").contains(API_KEY),
+            "{status}: {error:?}"
+        );
     }
 }
 
@@ -606,11 +622,18 @@ async fn an_error_never_shows_the_keys_even_when_the_store_echoes_them() {
 async fn a_series_longer_than_max_points_is_refused_naming_the_metric() {
     let query = "avg:checkout.latency{service:checkout,version:baseline}";
     // An hour at one minute: 61 grid slots, whatever the pointlist holds.
-    let points: Vec<(i64, Option<f64>)> = (0..61).map(|i| (START + i * MINUTE, Some(1.0))).collect();
+    let points: Vec<(i64, Option<f64>)> =
+        (0..61).map(|i| (START + i * MINUTE, Some(1.0))).collect();
     let options = DoubleOptions {
         answers: answers(vec![(
             query,
-            vec![series(query, "*", &[], (START, START + 60 * MINUTE, 60), &points)],
+            vec![series(
+                query,
+                "*",
+                &[],
+                (START, START + 60 * MINUTE, 60),
+                &points,
+            )],
         )]),
         ..DoubleOptions::default()
     };

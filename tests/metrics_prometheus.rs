@@ -928,7 +928,14 @@ async fn an_error_never_shows_the_credentials_even_when_the_store_echoes_them() 
             password: Secret::new("p@ss w0rd:9e2f"),
         };
         let cases = [
-            (with_auth(&url, basic), vec!["p@ss w0rd:9e2f", "p%40ss", "Y29hbG1pbmU6cEBzcyB3MHJkOjllMmY"]),
+            (
+                with_auth(&url, basic),
+                vec![
+                    "p@ss w0rd:9e2f",
+                    "p%40ss",
+                    "Y29hbG1pbmU6cEBzcyB3MHJkOjllMmY",
+                ],
+            ),
             (
                 with_auth(&url, PrometheusAuth::Bearer(Secret::new("t0ken-9e2f"))),
                 vec!["t0ken-9e2f", "t0ken"],
@@ -944,7 +951,10 @@ async fn an_error_never_shows_the_credentials_even_when_the_store_echoes_them() 
                 .await
                 .unwrap_err();
             let text = error.to_string();
-            assert!(text.contains("***"), "{status}: the store echoed it: {text}");
+            assert!(
+                text.contains("***"),
+                "{status}: the store echoed it: {text}"
+            );
             for secret in secrets {
                 let prefix = &secret[..secret.len().min(8)];
                 assert!(!text.contains(prefix), "{status}: {prefix} in {text}");

@@ -85,15 +85,17 @@ async fn kayenta_open_and_flagger_query_token_leave_the_api_protected() {
     let (status, body) = send(webhook(&format!("?token={API_TOKEN}"))).await;
     assert_eq!(status, 401, "an API token is no webhook token: {body}");
     let (status, body) = send(webhook(&format!("?token={OWN_TOKEN}"))).await;
-    assert_eq!(status, 400, "past authentication, the metadata is wrong: {body}");
+    assert_eq!(
+        status, 400,
+        "past authentication, the metadata is wrong: {body}"
+    );
     assert!(message(&body).contains("config"), "{body}");
     let (status, body) = send(webhook("").bearer_auth(API_TOKEN)).await;
     assert_eq!(status, 400, "{body}");
 
     // The webhook's token opens nothing else.
     for path in ["/v1/configs", "/v1/analyses"] {
-        let (status, body) =
-            send(client().get(url(&format!("{path}?token={OWN_TOKEN}")))).await;
+        let (status, body) = send(client().get(url(&format!("{path}?token={OWN_TOKEN}")))).await;
         assert_eq!(status, 401, "{path}: {body}");
     }
     let (status, body) = send(
@@ -130,7 +132,9 @@ async fn kayenta_header_token_and_flagger_bearer_by_default() {
         client()
             .post(url("/canaryConfig"))
             .header("X-Kayenta-Token", OWN_TOKEN)
-            .json(&common::clients::example_json("spinnaker/canary-config.json")),
+            .json(&common::clients::example_json(
+                "spinnaker/canary-config.json",
+            )),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -220,7 +224,12 @@ fn a_policy_without_its_token_is_refused_at_start() {
 }
 
 /// Logs in to `server` with `token`, with extra `headers`; the response.
-async fn login(server: &Server, token: &str, next: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn login(
+    server: &Server,
+    token: &str,
+    next: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = client()
         .post(format!("{}/login", server.url))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -270,13 +279,20 @@ async fn the_login_cookie_is_a_signed_session_not_the_token() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let (status, body) = send(client().get(url("/v1/configs")).header(header::COOKIE, &session)).await;
+    let (status, body) = send(
+        client()
+            .get(url("/v1/configs"))
+            .header(header::COOKIE, &session),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = send(
         client()
             .post(url("/v1/configs"))
             .header(header::COOKIE, &session)
-            .json(&common::clients::example_json("spinnaker/canary-config.json")),
+            .json(&common::clients::example_json(
+                "spinnaker/canary-config.json",
+            )),
     )
     .await;
     assert_eq!(status, 401, "{body}");
@@ -288,14 +304,22 @@ async fn the_login_cookie_is_a_signed_session_not_the_token() {
         "coalmine_session=99999999999.00".to_string(),
         format!("coalmine_session=99999999999.{}", "ab".repeat(32)),
     ] {
-        let (status, body) =
-            send(client().get(url("/v1/configs")).header(header::COOKIE, &forged)).await;
+        let (status, body) = send(
+            client()
+                .get(url("/v1/configs"))
+                .header(header::COOKIE, &forged),
+        )
+        .await;
         assert_eq!(status, 401, "{forged}: {body}");
     }
 
     // Behind TLS the cookie is Secure, and logging out forgets it.
     let response = login(&server, API_TOKEN, "/", &[("X-Forwarded-Proto", "https")]).await;
-    assert!(set_cookie(&response).contains("Secure"), "{}", set_cookie(&response));
+    assert!(
+        set_cookie(&response).contains("Secure"),
+        "{}",
+        set_cookie(&response)
+    );
     let logout = client()
         .post(url("/logout"))
         .header("X-Forwarded-Proto", "https")
@@ -328,7 +352,11 @@ async fn the_login_cookie_is_a_signed_session_not_the_token() {
     assert_eq!(status, 401, "{body}");
     // `secure_cookie = true` makes it Secure over plain HTTP too.
     let response = login(&stranger, API_TOKEN, "/", &[]).await;
-    assert!(set_cookie(&response).contains("Secure"), "{}", set_cookie(&response));
+    assert!(
+        set_cookie(&response).contains("Secure"),
+        "{}",
+        set_cookie(&response)
+    );
 }
 
 #[tokio::test]
@@ -358,12 +386,25 @@ async fn after_login_the_browser_never_leaves_the_site() {
     let response = login(&server, API_TOKEN, "/a\r\nSet-Cookie: evil=1", &[]).await;
     assert_eq!(response.status(), 303);
     let target = location(&response);
-    assert!(target.starts_with("/a") && !target.contains(['\r', '\n']), "{target:?}");
-    assert_eq!(response.headers().get_all(header::SET_COOKIE).iter().count(), 1);
+    assert!(
+        target.starts_with("/a") && !target.contains(['\r', '\n']),
+        "{target:?}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .count(),
+        1
+    );
 
     // The form carries `next` through, cleaned the same way.
     let form = client()
-        .get(format!("{}/login?next=%2F%0D%0A%2Fevil.example", server.url))
+        .get(format!(
+            "{}/login?next=%2F%0D%0A%2Fevil.example",
+            server.url
+        ))
         .send()
         .await
         .unwrap();

@@ -216,7 +216,11 @@ impl DatadogSource {
         let max_points = self.endpoint.max_points;
         let answer: QueryResponse = parse_bounded(&body, max_points)?;
         // The grid from `start` to `end` is what becomes the series, whatever the pointlist holds.
-        if answer.series.iter().any(|series| grid_slots(series) > max_points as i64) {
+        if answer
+            .series
+            .iter()
+            .any(|series| grid_slots(series) > max_points as i64)
+        {
             return Err(AttemptError::TooManyPoints(max_points));
         }
         match answer.status.as_deref() {

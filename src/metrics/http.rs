@@ -474,10 +474,9 @@ pub(crate) fn basic_credentials(username: &str, password: &Secret) -> Secret {
     let bytes = format!("{username}:{}", password.expose()).into_bytes();
     let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let word = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |word, (at, byte)| word | u32::from(*byte) << (16 - 8 * at));
+        let word = chunk.iter().enumerate().fold(0u32, |word, (at, byte)| {
+            word | u32::from(*byte) << (16 - 8 * at)
+        });
         for index in 0..4 {
             encoded.push(if index <= chunk.len() {
                 ALPHABET[(word >> (18 - 6 * index) & 63) as usize] as char
@@ -547,7 +546,10 @@ mod tests {
         let credentials = basic_credentials("Aladdin", &Secret::new("open sesame"));
         assert_eq!(credentials.expose(), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
         assert_eq!(basic_credentials("a", &Secret::new("b")).expose(), "YTpi");
-        assert_eq!(basic_credentials("ab", &Secret::new("c")).expose(), "YWI6Yw==");
+        assert_eq!(
+            basic_credentials("ab", &Secret::new("c")).expose(),
+            "YWI6Yw=="
+        );
     }
 
     #[test]
@@ -568,7 +570,9 @@ mod tests {
         struct Answer {
             series: Vec<Points<f64>>,
         }
-        let answer: Answer = parse_bounded(r#"{"series": [[1, 2, 3], [4]]}"#, 3).ok().unwrap();
+        let answer: Answer = parse_bounded(r#"{"series": [[1, 2, 3], [4]]}"#, 3)
+            .ok()
+            .unwrap();
         assert_eq!(answer.series[0].0, [1.0, 2.0, 3.0]);
         let error = parse_bounded::<Answer>(r#"{"series": [[1], [1, 2, 3, 4]]}"#, 3).unwrap_err();
         assert!(matches!(error, AttemptError::TooManyPoints(3)));

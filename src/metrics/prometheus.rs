@@ -201,14 +201,20 @@ impl PrometheusSource {
             scope.end.as_second(),
             scope.step.as_secs_f64(),
         );
-        let body = self.endpoint.success_body(request.get_raw().await.map_err(transport)?).await?;
+        let body = self
+            .endpoint
+            .success_body(request.get_raw().await.map_err(transport)?)
+            .await?;
         read_matrix(&body, self.endpoint.max_points)
     }
 
     /// One attempt at listing the metric names (`/api/v1/label/__name__/values`).
     async fn label_names(&self) -> Result<Vec<String>, AttemptError> {
         let request = self.client.label_values("__name__");
-        let body = self.endpoint.success_body(request.get_raw().await.map_err(transport)?).await?;
+        let body = self
+            .endpoint
+            .success_body(request.get_raw().await.map_err(transport)?)
+            .await?;
         #[derive(Deserialize)]
         struct Values {
             status: String,
@@ -342,7 +348,10 @@ impl<'de> Deserialize<'de> for Results {
                     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                         f.write_str("a series or a value")
                     }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<Item, A::Error> {
                         RawSeries::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                             .map(|series| Item(Some(series)))
                     }
@@ -363,7 +372,9 @@ impl<'de> Deserialize<'de> for Results {
             }
         }
         let items = Vec::<Item>::deserialize(deserializer)?;
-        Ok(Results(items.into_iter().filter_map(|item| item.0).collect()))
+        Ok(Results(
+            items.into_iter().filter_map(|item| item.0).collect(),
+        ))
     }
 }
 
@@ -394,9 +405,9 @@ impl<'de> Deserialize<'de> for Sample {
                         f.write_str("a sample value as a string, e.g. \"1.5\" or \"NaN\"")
                     }
                     fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Value, E> {
-                        text.parse().map(Value).map_err(|_| {
-                            E::custom(format!("{text:?} is not a sample value"))
-                        })
+                        text.parse()
+                            .map(Value)
+                            .map_err(|_| E::custom(format!("{text:?} is not a sample value")))
                     }
                 }
                 deserializer.deserialize_str(Visitor)
@@ -555,10 +566,11 @@ fn transport(error: prometheus_http_query::Error) -> AttemptError {
 
 /// A URL component decoded.
 fn percent_decode(text: &str) -> Secret {
-    let bytes: Vec<u8> = form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned().into_bytes())
-        .unwrap_or_default();
+    let bytes: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned().into_bytes())
+            .unwrap_or_default();
     Secret::new(String::from_utf8_lossy(&bytes).into_owned())
 }
 

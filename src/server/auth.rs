@@ -175,10 +175,13 @@ impl Auth {
     /// A session cookie value for a login with `token` (which must be accepted), valid from `now` for the
     /// session lifetime.
     pub fn session_for(&self, token: &str, now: jiff::Timestamp) -> String {
-        let expiry = now.as_second().saturating_add(
-            i64::try_from(self.session_lifetime.as_secs()).unwrap_or(i64::MAX / 2),
-        );
-        let tag = self.session_mac(expiry, &digest(token)).finalize().into_bytes();
+        let expiry = now
+            .as_second()
+            .saturating_add(i64::try_from(self.session_lifetime.as_secs()).unwrap_or(i64::MAX / 2));
+        let tag = self
+            .session_mac(expiry, &digest(token))
+            .finalize()
+            .into_bytes();
         format!("{expiry}.{}", hex(&tag))
     }
 
@@ -266,7 +269,11 @@ fn route_class(route: &str) -> RouteClass {
     if route == "/v1/webhooks/flagger" {
         return RouteClass::Flagger;
     }
-    let first = route.trim_start_matches('/').split('/').next().unwrap_or("");
+    let first = route
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
     if KAYENTA.contains(&first) {
         RouteClass::Kayenta
     } else {
@@ -430,7 +437,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())
@@ -456,7 +463,14 @@ mod tests {
         let auth = shared_auth();
         assert!(auth.accepts("first-token"));
         assert!(auth.accepts("second"));
-        for wrong in ["", "first", "first-token ", "first-tokenx", "secon", "SECOND"] {
+        for wrong in [
+            "",
+            "first",
+            "first-token ",
+            "first-tokenx",
+            "secon",
+            "SECOND",
+        ] {
             assert!(!auth.accepts(wrong), "{wrong:?}");
         }
     }

@@ -204,7 +204,10 @@ impl Settings {
                 bail!("account '{}' is configured twice", account.name);
             }
             let max_concurrent_queries = match account.max_concurrent_queries {
-                Some(0) => bail!("account '{}': max_concurrent_queries must be at least 1", account.name),
+                Some(0) => bail!(
+                    "account '{}': max_concurrent_queries must be at least 1",
+                    account.name
+                ),
                 Some(slots) => slots,
                 None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
             };

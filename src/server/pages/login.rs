@@ -170,7 +170,12 @@ mod tests {
                 "{other:?} -> {resolved:?}"
             );
         }
-        for other in ["//evil.example/", "https://evil.example/", "/\t/evil.example", "/.//evil.example"] {
+        for other in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\t/evil.example",
+            "/.//evil.example",
+        ] {
             assert_eq!(next(other), "/", "{other:?}");
         }
         // CR and LF never reach a header.
