@@ -1088,3 +1088,29 @@ async fn an_accounts_queries_never_exceed_its_limit_across_analyses() {
     assert_eq!(gate_state.arrived.load(SeqCst), 24);
     assert_eq!(gate_state.most.load(SeqCst), limit);
 }
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off_not_read_into_memory() {
+    // A store that never stops sending (chunked, no length): 1 MiB chunks of a JSON array that never ends.
+    let endless = serve(axum::Router::new().fallback(|| async {
+        let chunk = axum::body::Bytes::from("[1,".repeat(1 << 18).into_bytes());
+        let stream = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::new(axum::body::Body::from_stream(stream))
+    }))
+    .await;
+    let error = PrometheusSource::new(PrometheusAccount::new("prom", &endless))
+        .unwrap()
+        .fetch("latency", "up", &shared().scope(CANARY))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SourceError::BadResponse { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("the answer is larger than 64 MiB"),
+        "{error}"
+    );
+}
