@@ -123,18 +123,6 @@ impl Auth {
         })
     }
 
-    /// No tokens: everything open.
-    pub fn open() -> Auth {
-        Auth {
-            tokens: Vec::new(),
-            session_key: [0; 32],
-            session_lifetime: DEFAULT_SESSION_LIFETIME,
-            secure_cookie: false,
-            kayenta: RoutePolicy::Bearer,
-            flagger: RoutePolicy::Bearer,
-        }
-    }
-
     pub fn with_session_lifetime(mut self, lifetime: Duration) -> Auth {
         self.session_lifetime = lifetime;
         self

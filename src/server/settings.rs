@@ -30,7 +30,7 @@
 //! session_lifetime = "12h"          # how long a login lasts
 //! secure_cookie = true              # the cookie is always `Secure` (it is anyway behind X-Forwarded-Proto: https)
 //!
-//! [auth.kayenta]                    # Kayenta's routes (/canary, /canaryConfig, …): Argo Rollouts' kayenta
+//! [auth.kayenta]                    # Kayenta's routes (/canary, /canaryConfig, /judge, …): Argo Rollouts' kayenta
 //! policy = "open"                   # provider and Orca send no bearer token. "bearer" (the default: the API
 //!                                   # tokens), "open", "query" or "header"
 //!
