@@ -481,3 +481,195 @@ async fn an_unreachable_site_is_a_typed_error() {
     );
     assert!(!error.to_string().contains(API_KEY));
 }
+
+/// A store at another address that answers every request with a `307` to `target` + the same path and
+/// query; its base URL.
+async fn redirecting_to(target: String) -> String {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&format!("{target}{uri}")) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn the_keys_never_follow_a_redirect_to_another_host() {
+    let query = "avg:checkout.latency{service:checkout,version:baseline}";
+    let options = DoubleOptions {
+        answers: answers(vec![(
+            query,
+            vec![series(
+                query,
+                "*",
+                &[],
+                (START, START + MINUTE, 60),
+                &[(START, Some(1.0))],
+            )],
+        )]),
+        ..DoubleOptions::default()
+    };
+    let elsewhere = DatadogDouble::start(options).await;
+    // Another port of the same host, and another host name.
+    for target in [
+        elsewhere.url.clone(),
+        elsewhere.url.replace("127.0.0.1", "localhost"),
+    ] {
+        let redirecting = redirecting_to(target.clone()).await;
+        let source = source(&redirecting);
+        let scope = scope("service:checkout,version:baseline");
+        let error = source.fetch("latency", query, &scope).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SourceError::Http {
+                    status: 307,
+                    attempts: 1,
+                    ..
+                }
+            ),
+            "{target}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("redirected to another address"), "{text}");
+        let names = source.metric_names().await.unwrap_err();
+        assert!(
+            matches!(names, SourceError::Http { status: 307, .. }),
+            "{names:?}"
+        );
+        for text in [text, names.to_string()] {
+            assert!(!text.contains(API_KEY) && !text.contains(APP_KEY), "{text}");
+        }
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the keys reached another host: {:?}",
+        elsewhere.requests()
+    );
+    // Followed, the redirect would have been answered: the double does answer this query with these keys.
+    let direct = source(&elsewhere.url)
+        .fetch(
+            "latency",
+            query,
+            &scope("service:checkout,version:baseline"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(direct[0].values[0], 1.0);
+}
+
+/// A store that echoes the request's keys back in its answers: `status` with the keys deep in a long
+/// explanation (past the 300 characters of an excerpt's cut), or 200 with a body that is no answer.
+async fn echoing_store(status: u16) -> String {
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| async move {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .unwrap_or_default()
+        };
+        let echo = format!(
+            "{} {} {}",
+            "x".repeat(290),
+            header("dd-api-key"),
+            header("dd-application-key")
+        );
+        let body = match status {
+            200 => format!("<html>{echo}</html>"),
+            _ => json!({ "errors": [echo] }).to_string(),
+        };
+        (axum::http::StatusCode::from_u16(status).unwrap(), body)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn an_error_never_shows_the_keys_even_when_the_store_echoes_them() {
+    for status in [400, 403, 200, 503] {
+        let url = echoing_store(status).await;
+        let account = DatadogAccount {
+            retries: RetryPolicy {
+                attempts: 2,
+                initial_backoff: Duration::from_millis(1),
+                ..RetryPolicy::default()
+            },
+            ..account(&url, API_KEY, APP_KEY)
+        };
+        let source = DatadogSource::new(account).unwrap();
+        let error = source
+            .fetch("latency", "avg:checkout.latency{*}", &scope("*"))
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        // The store did echo them: the message shows where, masked.
+        assert!(text.contains("***"), "{status}: {text}");
+        for secret in [API_KEY, APP_KEY, &API_KEY[..9], &APP_KEY[..9]] {
+            assert!(!text.contains(secret), "{status}: {secret} in {text}");
+        }
+        assert!(
+            !format!("{error:?}").contains(API_KEY),
+            "{status}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_series_longer_than_max_points_is_refused_naming_the_metric() {
+    let query = "avg:checkout.latency{service:checkout,version:baseline}";
+    // An hour at one minute: 61 grid slots, whatever the pointlist holds.
+    let points: Vec<(i64, Option<f64>)> =
+        (0..61).map(|i| (START + i * MINUTE, Some(1.0))).collect();
+    let options = DoubleOptions {
+        answers: answers(vec![(
+            query,
+            vec![series(
+                query,
+                "*",
+                &[],
+                (START, START + 60 * MINUTE, 60),
+                &points,
+            )],
+        )]),
+        ..DoubleOptions::default()
+    };
+    let double = DatadogDouble::start(options).await;
+    let scope = scope("service:checkout,version:baseline");
+    for max_points in [60, 30] {
+        let account = DatadogAccount {
+            max_points,
+            ..account(&double.url, API_KEY, APP_KEY)
+        };
+        let error = DatadogSource::new(account)
+            .unwrap()
+            .fetch("latency", query, &scope)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SourceError::Config { metric: Some(metric), .. } if metric == "latency"),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().starts_with(&format!(
+                "metric 'latency': Datadog at {} answered a series of more than {max_points} data \
+                 points; this server accepts at most {max_points} per series (max_points)",
+                double.url
+            )),
+            "{error}"
+        );
+    }
+    let account = DatadogAccount {
+        max_points: 61,
+        ..account(&double.url, API_KEY, APP_KEY)
+    };
+    let sets = DatadogSource::new(account)
+        .unwrap()
+        .fetch("latency", query, &scope)
+        .await
+        .unwrap();
+    assert_eq!(sets[0].values.len(), 61);
+}

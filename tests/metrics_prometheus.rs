@@ -806,3 +806,311 @@ async fn the_queries_of_an_analysis_run_concurrently_in_config_order() {
         );
     }
 }
+
+/// Serves `app` on a loopback port of its own; its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A matrix answer with one series of `points` samples.
+fn matrix(points: usize) -> String {
+    let values: Vec<Value> = (0..points)
+        .map(|i| json!([1_700_000_000 + 15 * i, "1.5"]))
+        .collect();
+    json!({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"pod": "a"}, "values": values}
+    ]}})
+    .to_string()
+}
+
+fn with_auth(url: &str, auth: PrometheusAuth) -> PrometheusSource {
+    PrometheusSource::new(PrometheusAccount {
+        auth,
+        ..PrometheusAccount::new("prom", url)
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn credentials_never_follow_a_redirect_to_another_host() {
+    let server = shared();
+    let elsewhere = Proxy::start(&server.url, ProxyOptions::default()).await;
+    let scope = server.scope(CANARY);
+    for target in [
+        elsewhere.url.clone(),
+        elsewhere.url.replace("127.0.0.1", "localhost"),
+    ] {
+        let redirecting = serve(axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&format!("{target}{uri}")) }
+        }))
+        .await;
+        for auth in [
+            PrometheusAuth::Bearer(Secret::new("t0ken-4b1d")),
+            PrometheusAuth::Basic {
+                username: "coalmine".into(),
+                password: Secret::new("pa55-4b1d"),
+            },
+        ] {
+            let error = with_auth(&redirecting, auth)
+                .fetch("latency", "up", &scope)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(error, SourceError::Http { status: 307, .. }),
+                "{error:?}"
+            );
+            assert!(!error.to_string().contains("4b1d"), "{error}");
+        }
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "credentials reached another host: {:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_within_the_store_is_followed_with_the_credentials() {
+    use axum::response::IntoResponse;
+    let store = serve(axum::Router::new().fallback(
+        |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+            let authorized = headers
+                .get("authorization")
+                .is_some_and(|value| value == "Bearer t0ken");
+            match (uri.path().starts_with("/moved/"), authorized) {
+                (false, _) => {
+                    axum::response::Redirect::temporary(&format!("/moved{uri}")).into_response()
+                }
+                (true, true) => support::proxy::json(axum::http::StatusCode::OK, matrix(3)),
+                (true, false) => support::proxy::json(axum::http::StatusCode::UNAUTHORIZED, "{}"),
+            }
+        },
+    ))
+    .await;
+    let sets = with_auth(&store, PrometheusAuth::Bearer(Secret::new("t0ken")))
+        .fetch("latency", "up", &shared().scope(CANARY))
+        .await
+        .unwrap();
+    assert_eq!(sets[0].values, [1.5, 1.5, 1.5]);
+}
+
+#[tokio::test]
+async fn an_error_never_shows_the_credentials_even_when_the_store_echoes_them() {
+    // Echoes the Authorization header and the request line, past the 300 characters of an excerpt's cut.
+    let echo = |status: u16| {
+        axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+                let authorization = headers
+                    .get("authorization")
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    .unwrap_or_default();
+                // Once whole, once again where the 300 characters of an excerpt are cut.
+                let pad = "x".repeat(285 - 10 - authorization.len());
+                let echo = format!("{authorization} {pad} {authorization} {uri}");
+                let body = match status {
+                    200 => format!("<html>{echo}</html>"),
+                    _ => json!({"status": "error", "errorType": "bad_data", "error": echo})
+                        .to_string(),
+                };
+                support::proxy::json(axum::http::StatusCode::from_u16(status).unwrap(), body)
+            },
+        )
+    };
+    for status in [400, 401, 200] {
+        let url = serve(echo(status)).await;
+        let port = url.rsplit(':').next().unwrap().to_string();
+        let basic = PrometheusAuth::Basic {
+            username: "coalmine".into(),
+            password: Secret::new("p@ss w0rd:9e2f"),
+        };
+        let cases = [
+            (
+                with_auth(&url, basic),
+                vec![
+                    "p@ss w0rd:9e2f",
+                    "p%40ss",
+                    "Y29hbG1pbmU6cEBzcyB3MHJkOjllMmY",
+                ],
+            ),
+            (
+                with_auth(&url, PrometheusAuth::Bearer(Secret::new("t0ken-9e2f"))),
+                vec!["t0ken-9e2f", "t0ken"],
+            ),
+            (
+                source(&format!("http://coalmine:p%40ss%2Fw0rd@127.0.0.1:{port}")),
+                vec!["p%40ss", "p@ss/w0rd", "Y29hbG1pbmU6cEBzcy93MHJk"],
+            ),
+        ];
+        for (source, secrets) in cases {
+            let error = source
+                .fetch("latency", "up", &shared().scope(CANARY))
+                .await
+                .unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.contains("***"),
+                "{status}: the store echoed it: {text}"
+            );
+            for secret in secrets {
+                let prefix = &secret[..secret.len().min(8)];
+                assert!(!text.contains(prefix), "{status}: {prefix} in {text}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_series_longer_than_max_points_is_refused_naming_the_metric() {
+    let server = shared();
+    let metric = metric(
+        "latency",
+        json!({"metricName": LATENCY, "customInlineTemplate": "app=\"${scope}\",region=\"us-east-1\""}),
+    );
+    let scope = server.scope(BASELINE);
+    let source = |max_points| {
+        PrometheusSource::new(PrometheusAccount {
+            max_points,
+            ..PrometheusAccount::new("prom", &server.url)
+        })
+        .unwrap()
+    };
+    let (query, sets) = run(&source(SAMPLES), &metric, &scope).await;
+    assert_eq!(sets[0].values.len(), SAMPLES);
+    let error = source(SAMPLES - 1)
+        .fetch("latency", &query, &scope)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, SourceError::Config { metric: Some(metric), .. } if metric == "latency"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "metric 'latency': Prometheus at {} answered a series of more than {} data points; this \
+             server accepts at most {} per series (max_points): shorten the window or raise the \
+             step. Query: {query}",
+            server.url,
+            SAMPLES - 1,
+            SAMPLES - 1
+        )
+    );
+
+    // A store that sends a million points is cut off at the limit, not read into memory first.
+    let huge = serve(axum::Router::new().fallback(|| async {
+        support::proxy::json(axum::http::StatusCode::OK, matrix(1_000_000))
+    }))
+    .await;
+    let error = PrometheusSource::new(PrometheusAccount::new("prom", &huge))
+        .unwrap()
+        .fetch("latency", "up", &scope)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("more than 100000 data points; this server accepts at most 100000"),
+        "{error}"
+    );
+}
+
+/// A store that holds every query until `limit` are in flight at once (or every one of `expected` has
+/// arrived), then answers them all with no series. It counts the most that were ever in flight. If a source
+/// ran fewer than `limit` at once, the store would wait for ever; if more, the count shows it.
+struct Gate {
+    limit: usize,
+    expected: usize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    arrived: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+async fn gate(gate: std::sync::Arc<Gate>) -> axum::response::Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = gate.in_flight.fetch_add(1, SeqCst) + 1;
+    gate.most.fetch_max(now, SeqCst);
+    let arrived = gate.arrived.fetch_add(1, SeqCst) + 1;
+    let mut open = gate.open.subscribe();
+    if now >= gate.limit || arrived == gate.expected {
+        gate.open.send_replace(true);
+    }
+    // Wait until the gate is open; it closes again for the next batch once this one has gone.
+    let _ = open.wait_for(|open| *open).await;
+    let left = gate.in_flight.fetch_sub(1, SeqCst) - 1;
+    if left == 0 && gate.arrived.load(SeqCst) < gate.expected {
+        gate.open.send_replace(false);
+    }
+    support::proxy::json(
+        axum::http::StatusCode::OK,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+    )
+}
+
+#[tokio::test]
+async fn an_accounts_queries_never_exceed_its_limit_across_analyses() {
+    let limit = 3;
+    let metrics: Vec<Value> = (0..6)
+        .map(|i| json!({"name": format!("m{i}"), "query": {"metricName": "up", "customInlineTemplate": "a=\"${scope}\""}}))
+        .collect();
+    let config = config(json!(metrics), json!({}));
+    // Two analyses of 12 queries each, each allowed 50 at once.
+    let gate_state = std::sync::Arc::new(Gate {
+        limit,
+        expected: 24,
+        in_flight: Default::default(),
+        arrived: Default::default(),
+        most: Default::default(),
+        open: tokio::sync::watch::channel(false).0,
+    });
+    let state = gate_state.clone();
+    let store = serve(axum::Router::new().fallback(move || gate(state.clone()))).await;
+    let source = PrometheusSource::new(PrometheusAccount {
+        max_concurrent_queries: limit,
+        ..PrometheusAccount::new("prom", &store)
+    })
+    .unwrap();
+    let scopes = shared().scopes();
+    let both = futures::future::join(
+        fetch_canary(&source, &config, &scopes, 50),
+        fetch_canary(&source, &config, &scopes, 50),
+    );
+    let (first, second) = tokio::time::timeout(Duration::from_secs(120), both)
+        .await
+        .expect("the store got fewer than `limit` queries at once and waited for more");
+    assert_eq!(first.unwrap().queries.len(), 12);
+    assert_eq!(second.unwrap().queries.len(), 12);
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(gate_state.arrived.load(SeqCst), 24);
+    assert_eq!(gate_state.most.load(SeqCst), limit);
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_cut_off_not_read_into_memory() {
+    // A store that never stops sending (chunked, no length): 1 MiB chunks of a JSON array that never ends.
+    let endless = serve(axum::Router::new().fallback(|| async {
+        let chunk = axum::body::Bytes::from("[1,".repeat(1 << 18).into_bytes());
+        let stream = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+        axum::response::Response::new(axum::body::Body::from_stream(stream))
+    }))
+    .await;
+    let error = PrometheusSource::new(PrometheusAccount::new("prom", &endless))
+        .unwrap()
+        .fetch("latency", "up", &shared().scope(CANARY))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SourceError::BadResponse { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("the answer is larger than 64 MiB"),
+        "{error}"
+    );
+}

@@ -1,6 +1,7 @@
 //! `coalmine serve` over real HTTP: the real binary on a loopback port, called as CD tools and curl call it.
 
 mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -247,4 +248,165 @@ async fn a_configuration_file_sets_tokens_and_limits() {
         message["message"],
         "the canary config has 3 metrics; this server judges at most 2 per analysis"
     );
+}
+
+#[tokio::test]
+async fn every_error_is_json_with_a_message() {
+    let (server, _data) = start();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("{}{path}", server.url);
+    // (method, path, body content type and body, expected status, text the message must hold)
+    type Case<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: [Case; 12] = [
+        (
+            "GET",
+            "/v1/analyses/%FF",
+            None,
+            400,
+            "the path parameter `id` is not valid UTF-8",
+        ),
+        (
+            "POST",
+            "/v1/analyses/%C3%28/cancel",
+            None,
+            400,
+            "`id` is not valid UTF-8",
+        ),
+        ("GET", "/v1/configs/%FF", None, 400, "UTF-8 in `id`"),
+        ("GET", "/canary/%FF", None, 400, "`id` is not valid UTF-8"),
+        (
+            "GET",
+            "/canaryConfig/%FE%FF",
+            None,
+            400,
+            "`id` is not valid UTF-8",
+        ),
+        (
+            "GET",
+            "/standalone_canary_analysis/%FF",
+            None,
+            400,
+            "`id` is not valid UTF-8",
+        ),
+        ("GET", "/analyses/%FF", None, 400, "`id` is not valid UTF-8"),
+        (
+            "GET",
+            "/v1/analyses?limit=%FF",
+            None,
+            400,
+            "the query string",
+        ),
+        ("DELETE", "/health", None, 405, "does not take that method"),
+        ("PUT", "/", None, 405, "does not take that method"),
+        (
+            "POST",
+            "/login",
+            Some(("application/json", "{}")),
+            415,
+            "Content-Type",
+        ),
+        (
+            "POST",
+            "/login",
+            Some(("application/x-www-form-urlencoded", "next=%2F")),
+            422,
+            "token",
+        ),
+    ];
+    for (method, path, body, status, text) in cases {
+        let mut request = client.request(method.parse().unwrap(), url(path));
+        if let Some((content_type, body)) = body {
+            request = request
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_string());
+        let answer = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "{method} {path}: {answer}"
+        );
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        let message = answer["message"].as_str().expect("a message");
+        assert!(message.contains(text), "{method} {path}: {message}");
+    }
+    // A body over the limit on a form route is a JSON 413 too.
+    let huge = "token=".to_string() + &"x".repeat(17 << 20);
+    let response = client
+        .post(url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.unwrap();
+    assert!(answer["message"].is_string(), "{answer}");
+}
+
+#[tokio::test]
+async fn max_points_holds_for_series_fetched_from_a_store() {
+    let data = support::prometheus::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("coalmine.toml");
+    // The data set's hour at 15 s is 241 points a series.
+    std::fs::write(
+        &config,
+        format!(
+            "[[accounts]]\nname = \"prom\"\ntype = \"prometheus\"\nurl = \"{}\"\n\n\
+             [limits]\nmax_points = 200\n",
+            data.url
+        ),
+    )
+    .unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/analyze/checkout-canary.json");
+    let canary: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let body = |account: &str| {
+        json!({
+            "config": canary,
+            "account": account,
+            "control": {"scope": support::prometheus::BASELINE},
+            "experiment": {"scope": support::prometheus::CANARY},
+            "start": data.start_time(),
+            "end": data.end_time(),
+            "step": "15s",
+            "thresholds": {"pass": 75, "marginal": 50}
+        })
+    };
+    // The configured account, and the one of --prometheus-url: both under the file's limit.
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--prometheus-url",
+            &data.url,
+        ],
+    );
+    for account in ["prom", "prometheus"] {
+        let (status, answer) =
+            common::clients::post(&format!("{}/v1/analyses", server.url), &body(account)).await;
+        // A retrospective analysis that fails is stored and answered with its error.
+        assert_eq!(
+            (status, &answer["status"]),
+            (200, &json!("error")),
+            "{account}: {answer}"
+        );
+        let message = answer["error"].as_str().unwrap();
+        assert!(
+            message.contains("metric 'latency': Prometheus at ")
+                && message.contains("answered a series of more than 200 data points"),
+            "{account}: {message}"
+        );
+    }
 }

@@ -83,16 +83,19 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.prometheus_url {
         accounts.add(
             "prometheus",
-            Arc::new(PrometheusSource::new(PrometheusAccount::new(
-                "prometheus",
-                url,
-            ))?),
+            Arc::new(PrometheusSource::new(PrometheusAccount {
+                max_points: settings.limits.max_points,
+                ..PrometheusAccount::new("prometheus", url)
+            })?),
         );
     }
     if let Some(url) = &args.datadog_url {
         accounts.add(
             "datadog",
-            Arc::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+            Arc::new(DatadogSource::new(DatadogAccount {
+                max_points: settings.limits.max_points,
+                ..DatadogAccount::new("datadog", url)
+            })?),
         );
     }
     let (host, store, accounts) = (
@@ -120,7 +123,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         store,
         accounts,
         scheduler,
-        tokens: settings.tokens()?,
+        auth: settings.auth()?,
         limits: settings.limits,
     });
 

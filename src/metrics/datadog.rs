@@ -22,8 +22,8 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_TIMEOUT, Endpoint, RetryPolicy, Secret, excerpt, redact_url,
-    redact_url_text,
+    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
+    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
 };
 use super::template::{Expansion, Lexer, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -66,6 +66,10 @@ pub struct DatadogAccount {
     /// How long one query may take, retries included.
     pub timeout: Duration,
     pub retries: RetryPolicy,
+    /// The most queries in flight at once; the others wait.
+    pub max_concurrent_queries: usize,
+    /// The most points one series may have.
+    pub max_points: usize,
 }
 
 impl DatadogAccount {
@@ -78,6 +82,8 @@ impl DatadogAccount {
             keys: DatadogKeys::default(),
             timeout: DEFAULT_TIMEOUT,
             retries: RetryPolicy::default(),
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_points: DEFAULT_MAX_POINTS,
         }
     }
 }
@@ -91,6 +97,8 @@ impl fmt::Debug for DatadogAccount {
             .field("keys", &self.keys)
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("max_concurrent_queries", &self.max_concurrent_queries)
+            .field("max_points", &self.max_points)
             .finish()
     }
 }
@@ -172,6 +180,10 @@ impl DatadogSource {
             timeout: account.timeout,
             retries: account.retries,
             secrets: vec![api_key, app_key],
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                account.max_concurrent_queries.max(1),
+            )),
+            max_points: account.max_points,
         };
         let client = http::client(account.timeout, headers)
             .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
@@ -190,7 +202,7 @@ impl DatadogSource {
             .send()
             .await
             .map_err(|error| AttemptError::transport(&error))?;
-        http::success_body(response).await
+        self.endpoint.success_body(response).await
     }
 
     /// One attempt at the query over the scope's window.
@@ -201,9 +213,16 @@ impl DatadogSource {
             .append_pair("to", &scope.end.as_second().to_string())
             .append_pair("query", query);
         let body = self.get(url).await?;
-        let answer: QueryResponse = serde_json::from_str(&body).map_err(|error| {
-            AttemptError::Unreadable(format!("{error}; the body starts: {}", excerpt(&body)))
-        })?;
+        let max_points = self.endpoint.max_points;
+        let answer: QueryResponse = parse_bounded(&body, max_points)?;
+        // The grid from `start` to `end` is what becomes the series, whatever the pointlist holds.
+        if answer
+            .series
+            .iter()
+            .any(|series| grid_slots(series) > max_points as i64)
+        {
+            return Err(AttemptError::TooManyPoints(max_points));
+        }
         match answer.status.as_deref() {
             Some("error") => Err(AttemptError::Unreadable(format!(
                 "status \"error\": {}",
@@ -263,7 +282,7 @@ struct Series {
     /// The series' group tags, e.g. `["host:a"]` for `… by {host}`.
     #[serde(default)]
     tag_set: Option<Vec<String>>,
-    pointlist: Vec<(f64, Option<f64>)>,
+    pointlist: Points<(f64, Option<f64>)>,
     start: f64,
     end: f64,
     interval: i64,
@@ -356,6 +375,16 @@ impl MetricSource for DatadogSource {
     }
 }
 
+/// How many slots a series' grid has; 0 when it has none.
+fn grid_slots(series: &Series) -> i64 {
+    let (start, end) = (series.start as i64, series.end as i64);
+    let step = series.interval.saturating_mul(1000);
+    if step <= 0 || end < start {
+        return 0;
+    }
+    (end - start) / step + 1
+}
+
 /// A series' values on its grid `start, start + interval, …, end`.
 fn grid(series: &Series) -> Result<Vec<f64>, String> {
     let (start, end) = (series.start as i64, series.end as i64);
@@ -374,7 +403,7 @@ fn grid(series: &Series) -> Result<Vec<f64>, String> {
         ));
     }
     let mut values = vec![f64::NAN; slots as usize];
-    for &(time, value) in &series.pointlist {
+    for &(time, value) in &series.pointlist.0 {
         let time = time.round() as i64;
         if let (Some(value), true) = (value, (start..=end).contains(&time)) {
             values[((time - start) / step) as usize] = value;

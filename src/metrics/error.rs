@@ -148,6 +148,10 @@ fn status_advice(status: u16) -> &'static str {
             "The store is overloaded or rate-limiting: retry later or lower the concurrency"
         }
         500..=599 => "The store failed: check its health and logs",
+        300..=399 => {
+            "The store redirected to another address, which coalmine does not follow (the account's \
+             credentials stay with its URL): give the account the address it redirects to"
+        }
         _ => "Check the account's URL and the store",
     }
 }

@@ -5,13 +5,26 @@
 //! Retried: connection errors, HTTP 5xx, 408 and 429, after an exponential backoff or the store's
 //! `Retry-After` (capped). The account's timeout bounds the whole query, retries included: a retry that could
 //! not finish before the deadline is not attempted.
-
+//!
+//! What one account may ask of its store and take from it is bounded:
+//!
+//! - at most `max_concurrent_queries` queries of the account are in flight at once, whatever the number of
+//!   analyses (the others wait for a slot, and their deadline starts when they get one);
+//! - an answer is read up to [`MAX_RESPONSE_BYTES`], and a series longer than the account's `max_points` is
+//!   refused while it is parsed ([`Points`], [`parse_bounded`]) with an error naming the metric;
+//! - redirects are followed only within the store's origin (scheme, host and port): a store that redirects
+//!   elsewhere gets its 3xx reported, and the account's credentials never go to another host.
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::error::{QueryContext, SourceError};
@@ -64,6 +77,16 @@ impl Default for RetryPolicy {
 /// The default per-query timeout of an account.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default number of queries one account runs at once; the others wait for a slot.
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 32;
+
+/// The default number of data points a series may have (per series and side), the server's and the command
+/// line's.
+pub const DEFAULT_MAX_POINTS: usize = 100_000;
+
+/// The largest answer read from a store.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Why one attempt failed.
 pub(crate) enum AttemptError {
     /// No HTTP answer (connection refused, DNS, TLS, reset, …).
@@ -76,6 +99,8 @@ pub(crate) enum AttemptError {
     },
     /// A successful status with a body that is not what the store should send.
     Unreadable(String),
+    /// A series with more points than the account accepts (its limit).
+    TooManyPoints(usize),
 }
 
 impl AttemptError {
@@ -110,7 +135,7 @@ impl AttemptError {
                     || *status == StatusCode::REQUEST_TIMEOUT
                     || *status == StatusCode::TOO_MANY_REQUESTS
             }
-            AttemptError::Unreadable(_) => false,
+            AttemptError::Unreadable(_) | AttemptError::TooManyPoints(_) => false,
         }
     }
 
@@ -140,16 +165,44 @@ pub(crate) struct Endpoint {
     pub retries: RetryPolicy,
     /// Secrets to strip from anything a store sends back, in case it echoes them.
     pub secrets: Vec<Secret>,
+    /// The account's query slots: at most this many queries in flight at once.
+    pub slots: Arc<Semaphore>,
+    /// The most points a series may have.
+    pub max_points: usize,
 }
 
-/// The body of a successful answer; an error status is an [`AttemptError::Status`].
-pub(crate) async fn success_body(response: reqwest::Response) -> Result<String, AttemptError> {
+/// The body of a successful answer (at most [`MAX_RESPONSE_BYTES`]); an error status is an
+/// [`AttemptError::Status`].
+async fn success_body(mut response: reqwest::Response) -> Result<String, AttemptError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .text()
+    let too_large = || {
+        AttemptError::Unreadable(format!(
+            "the answer is larger than {} MiB; narrow the query",
+            MAX_RESPONSE_BYTES >> 20
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|error| AttemptError::transport(&error))?;
+        .map_err(|error| AttemptError::transport(&error))?
+    {
+        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = match String::from_utf8(bytes) {
+        Ok(body) => body,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    };
     if !status.is_success() {
         return Err(AttemptError::Status {
             status,
@@ -160,7 +213,94 @@ pub(crate) async fn success_body(response: reqwest::Response) -> Result<String, 
     Ok(body)
 }
 
+thread_local! {
+    /// The point limit of the [`parse_bounded`] running on this thread.
+    static POINT_LIMIT: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Whether a [`Points`] of that parse went over it.
+    static POINTS_EXCEEDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A JSON array of a series' points. Inside [`parse_bounded`], reading it stops with an error at the first
+/// point over the limit, so an oversized series is never held in memory.
+#[derive(Debug)]
+pub(crate) struct Points<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Points<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Points<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of points")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Points<T>, A::Error> {
+                let limit = POINT_LIMIT.get().unwrap_or(usize::MAX);
+                let mut points = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(limit));
+                while let Some(point) = seq.next_element()? {
+                    if points.len() == limit {
+                        POINTS_EXCEEDED.set(true);
+                        return Err(serde::de::Error::custom(format!(
+                            "a series has more than {limit} points"
+                        )));
+                    }
+                    points.push(point);
+                }
+                Ok(Points(points))
+            }
+        }
+        deserializer.deserialize_seq(Visitor(PhantomData))
+    }
+}
+
+/// Parses a store's answer as `T`, whose [`Points`] may each hold at most `max_points` points:
+/// [`AttemptError::TooManyPoints`] for a longer series, [`AttemptError::Unreadable`] for anything else wrong.
+pub(crate) fn parse_bounded<'a, T: Deserialize<'a>>(
+    body: &'a str,
+    max_points: usize,
+) -> Result<T, AttemptError> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            POINT_LIMIT.set(None);
+            POINTS_EXCEEDED.set(false);
+        }
+    }
+    POINT_LIMIT.set(Some(max_points));
+    POINTS_EXCEEDED.set(false);
+    let _reset = Reset;
+    serde_json::from_str(body).map_err(|error| match POINTS_EXCEEDED.get() {
+        true => AttemptError::TooManyPoints(max_points),
+        false => AttemptError::Unreadable(format!("{error}; the body starts: {}", excerpt(body))),
+    })
+}
+
 impl Endpoint {
+    /// The body of a successful answer (at most [`MAX_RESPONSE_BYTES`]), with any secret the store echoed
+    /// already replaced; an error status is an [`AttemptError::Status`] with the body scrubbed the same way.
+    pub(crate) async fn success_body(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<String, AttemptError> {
+        match success_body(response).await {
+            Ok(body) => Ok(self.scrub_owned(body)),
+            Err(AttemptError::Status {
+                status,
+                headers,
+                body,
+            }) => Err(AttemptError::Status {
+                status,
+                headers,
+                body: self.scrub_owned(body),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, runs out of attempts or passes the deadline.
     pub(crate) async fn run<T, F, Fut>(
         &self,
@@ -172,6 +312,12 @@ impl Endpoint {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AttemptError>>,
     {
+        // Waiting for a slot is not the store's slowness: the deadline starts with the slot.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("an account's slots are never closed");
         let deadline = Instant::now() + self.timeout;
         let attempts = self.retries.attempts.max(1);
         let mut backoff = self.retries.initial_backoff;
@@ -240,6 +386,15 @@ impl Endpoint {
                 context,
                 reason: self.scrub(&reason),
             },
+            AttemptError::TooManyPoints(limit) => SourceError::config(
+                metric,
+                format!(
+                    "{} at {} answered a series of more than {limit} data points; this server \
+                     accepts at most {limit} per series (max_points): shorten the window or raise \
+                     the step. Query: {query}",
+                    self.store, self.url
+                ),
+            ),
         }
     }
 
@@ -250,17 +405,31 @@ impl Endpoint {
                 format!("HTTP {status}: {}", self.scrub(&summarize_body(body)))
             }
             AttemptError::Unreadable(reason) => self.scrub(reason),
+            AttemptError::TooManyPoints(limit) => format!("a series has more than {limit} points"),
         }
     }
 
-    /// `text` with every secret replaced by `***`.
-    fn scrub(&self, text: &str) -> String {
-        self.secrets
+    /// `text` with every secret replaced by `***`, as it is and as it would be written in a URL.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.scrub_owned(text.to_string())
+    }
+
+    fn scrub_owned(&self, mut text: String) -> String {
+        for secret in self
+            .secrets
             .iter()
             .filter(|secret| !secret.expose().is_empty())
-            .fold(text.to_string(), |text, secret| {
-                text.replace(secret.expose(), "***")
-            })
+        {
+            let encoded: String =
+                form_urlencoded::byte_serialize(secret.expose().as_bytes()).collect();
+            let percent = encoded.replace('+', "%20");
+            for form in [secret.expose(), &encoded, &percent] {
+                if text.contains(form) {
+                    text = text.replace(form, "***");
+                }
+            }
+        }
+        text
     }
 }
 
@@ -298,6 +467,27 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
+/// `Basic` credentials as they travel in an `Authorization` header (base64 of `user:password`): a secret too,
+/// should a store echo the header.
+pub(crate) fn basic_credentials(username: &str, password: &Secret) -> Secret {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{username}:{}", password.expose()).into_bytes();
+    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let word = chunk.iter().enumerate().fold(0u32, |word, (at, byte)| {
+            word | u32::from(*byte) << (16 - 8 * at)
+        });
+        for index in 0..4 {
+            encoded.push(if index <= chunk.len() {
+                ALPHABET[(word >> (18 - 6 * index) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    Secret::new(encoded)
+}
+
 /// `url` without a username or password, for messages and logs.
 pub(crate) fn redact_url(url: &reqwest::Url) -> String {
     let mut url = url.clone();
@@ -315,7 +505,9 @@ pub(crate) fn redact_url_text(url: &str) -> String {
         .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url))
 }
 
-/// The HTTP client of one account: connection timeout, user agent and the headers every request carries.
+/// The HTTP client of one account: connection timeout, user agent, the headers every request carries, and
+/// redirects followed only within the origin they start from (so the account's keys, which reqwest would keep
+/// sending as default headers, never reach another host).
 pub(crate) fn client(
     timeout: Duration,
     headers: HeaderMap,
@@ -324,12 +516,72 @@ pub(crate) fn client(
         .connect_timeout(timeout)
         .user_agent(concat!("coalmine/", env!("CARGO_PKG_VERSION")))
         .default_headers(headers)
+        .redirect(same_origin_redirects())
         .build()
+}
+
+/// Follows at most 5 redirects, each within the origin of the first request; any other is not followed (the
+/// 3xx is the answer).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_base64() {
+        // RFC 7617's example.
+        let credentials = basic_credentials("Aladdin", &Secret::new("open sesame"));
+        assert_eq!(credentials.expose(), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(basic_credentials("a", &Secret::new("b")).expose(), "YTpi");
+        assert_eq!(
+            basic_credentials("ab", &Secret::new("c")).expose(),
+            "YWI6Yw=="
+        );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_as_written_and_as_url_encoded() {
+        let endpoint = Endpoint {
+            secrets: vec![Secret::new("p@ss w/rd")],
+            ..endpoint(Duration::from_secs(1), Duration::from_millis(1))
+        };
+        assert_eq!(
+            endpoint.scrub("a p@ss w/rd b p%40ss+w%2Frd c p%40ss%20w%2Frd"),
+            "a *** b *** c ***"
+        );
+    }
+
+    #[test]
+    fn series_longer_than_the_limit_are_refused_while_parsed() {
+        #[derive(Debug, Deserialize)]
+        struct Answer {
+            series: Vec<Points<f64>>,
+        }
+        let answer: Answer = parse_bounded(r#"{"series": [[1, 2, 3], [4]]}"#, 3)
+            .ok()
+            .unwrap();
+        assert_eq!(answer.series[0].0, [1.0, 2.0, 3.0]);
+        let error = parse_bounded::<Answer>(r#"{"series": [[1], [1, 2, 3, 4]]}"#, 3).unwrap_err();
+        assert!(matches!(error, AttemptError::TooManyPoints(3)));
+        // Another error is not taken for the limit, and the limit does not outlive the parse.
+        let error = parse_bounded::<Answer>(r#"{"series": [[1, "x"]]}"#, 3).unwrap_err();
+        assert!(matches!(error, AttemptError::Unreadable(_)));
+        let unbounded: Answer = serde_json::from_str(r#"{"series": [[1, 2, 3, 4, 5]]}"#).unwrap();
+        assert_eq!(unbounded.series[0].0.len(), 5);
+    }
 
     #[test]
     fn secrets_never_print() {
@@ -419,6 +671,8 @@ mod tests {
                 ..RetryPolicy::default()
             },
             secrets: vec![Secret::new("s3cret")],
+            slots: Arc::new(Semaphore::new(4)),
+            max_points: 10,
         }
     }
 

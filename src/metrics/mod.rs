@@ -40,7 +40,7 @@ pub use error::{QueryContext, SourceError};
 pub use fetch::{
     FetchedCanary, PlannedQuery, QueryRecord, ScopePair, Side, fetch_canary, plan_canary,
 };
-pub use http::{RetryPolicy, Secret};
+pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
 pub use inline::{InlineSeries, InlineSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};

@@ -21,13 +21,12 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use prometheus_http_query::response::{Data, PromqlResult, RangeVector};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_TIMEOUT, Endpoint, RetryPolicy, Secret, excerpt, redact_url,
-    redact_url_text,
+    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
+    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
 };
 use super::promql::{PromqlLexer, escape};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
@@ -64,6 +63,10 @@ pub struct PrometheusAccount {
     pub retries: RetryPolicy,
     /// The label `gce_instance` queries match the scope against (Kayenta's `kayenta.prometheus.scopeLabel`).
     pub scope_label: String,
+    /// The most queries in flight at once; the others wait.
+    pub max_concurrent_queries: usize,
+    /// The most points one series may have.
+    pub max_points: usize,
 }
 
 impl PrometheusAccount {
@@ -76,6 +79,8 @@ impl PrometheusAccount {
             timeout: DEFAULT_TIMEOUT,
             retries: RetryPolicy::default(),
             scope_label: "instance".to_string(),
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_points: DEFAULT_MAX_POINTS,
         }
     }
 }
@@ -90,6 +95,8 @@ impl fmt::Debug for PrometheusAccount {
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .field("scope_label", &self.scope_label)
+            .field("max_concurrent_queries", &self.max_concurrent_queries)
+            .field("max_points", &self.max_points)
             .finish()
     }
 }
@@ -122,6 +129,13 @@ impl PrometheusSource {
             url.set_path(&path);
         }
         let mut secrets: Vec<Secret> = url.password().map(Secret::new).into_iter().collect();
+        if let Some(password) = url.password() {
+            // The URL holds it percent-encoded; the header holds it decoded, in base64.
+            let decoded = percent_decode(password);
+            let username = percent_decode(url.username());
+            secrets.push(http::basic_credentials(username.expose(), &decoded));
+            secrets.push(decoded);
+        }
         let mut headers = HeaderMap::new();
         let has_url_credentials = !url.username().is_empty() || url.password().is_some();
         match &account.auth {
@@ -140,6 +154,7 @@ impl PrometheusSource {
                     .and_then(|()| url.set_password(Some(password.expose())));
                 set.map_err(|()| invalid("the URL cannot carry basic auth credentials".into()))?;
                 secrets.push(password.clone());
+                secrets.push(http::basic_credentials(username, password));
             }
             PrometheusAuth::Bearer(token) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
@@ -157,6 +172,10 @@ impl PrometheusSource {
             timeout: account.timeout,
             retries: account.retries,
             secrets,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                account.max_concurrent_queries.max(1),
+            )),
+            max_points: account.max_points,
         };
         let http = http::client(account.timeout, headers)
             .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
@@ -169,43 +188,33 @@ impl PrometheusSource {
         })
     }
 
-    /// One attempt at a range query over the scope's window.
+    /// One attempt at a range query over the scope's window: its series with float samples, each read
+    /// under the account's point limit.
     async fn query_range(
         &self,
         query: &str,
         scope: &Scope,
-    ) -> Result<Vec<RangeVector>, AttemptError> {
+    ) -> Result<Vec<RawSeries>, AttemptError> {
         let request = self.client.query_range(
             query,
             scope.start.as_second(),
             scope.end.as_second(),
             scope.step.as_secs_f64(),
         );
-        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
-        match serde_json::from_str::<Envelope>(&body) {
-            Ok(Envelope::Success { data }) => match data.into_inner().0 {
-                Data::Matrix(series) => Ok(series),
-                Data::Vector(_) => Err(AttemptError::Unreadable(
-                    "a vector result, where a range query gives a matrix".into(),
-                )),
-                Data::Scalar(_) => Err(AttemptError::Unreadable(
-                    "a scalar result, where a range query gives a matrix".into(),
-                )),
-            },
-            Ok(Envelope::Error(error)) => Err(AttemptError::Unreadable(format!(
-                "status \"error\": {error}"
-            ))),
-            Err(error) => Err(AttemptError::Unreadable(format!(
-                "{error}; the body starts: {}",
-                excerpt(&body)
-            ))),
-        }
+        let body = self
+            .endpoint
+            .success_body(request.get_raw().await.map_err(transport)?)
+            .await?;
+        read_matrix(&body, self.endpoint.max_points)
     }
 
     /// One attempt at listing the metric names (`/api/v1/label/__name__/values`).
     async fn label_names(&self) -> Result<Vec<String>, AttemptError> {
         let request = self.client.label_values("__name__");
-        let body = http::success_body(request.get_raw().await.map_err(transport)?).await?;
+        let body = self
+            .endpoint
+            .success_body(request.get_raw().await.map_err(transport)?)
+            .await?;
         #[derive(Deserialize)]
         struct Values {
             status: String,
@@ -302,12 +311,132 @@ struct PrometheusQuery {
     templates: TemplateFields,
 }
 
-/// The envelope of every Prometheus API answer.
+/// A Prometheus API answer, read as it streams in (no buffering of the whole `data`).
 #[derive(Deserialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-enum Envelope {
-    Success { data: PromqlResult },
-    Error(prometheus_http_query::error::PrometheusError),
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<ResultData>,
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `data` of a query answer: the result's type and, for a matrix, its series.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultData {
+    result_type: String,
+    #[serde(default)]
+    result: Results,
+}
+
+/// The series of a result; the items of a scalar or string result are skipped.
+#[derive(Default)]
+struct Results(Vec<RawSeries>);
+
+impl<'de> Deserialize<'de> for Results {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Item(Option<RawSeries>);
+        impl<'de> Deserialize<'de> for Item {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> serde::de::Visitor<'de> for Visitor {
+                    type Value = Item;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a series or a value")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        map: A,
+                    ) -> Result<Item, A::Error> {
+                        RawSeries::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                            .map(|series| Item(Some(series)))
+                    }
+                    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
+                        Ok(Item(None))
+                    }
+                    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+                        Ok(Item(None))
+                    }
+                    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+                        Ok(Item(None))
+                    }
+                    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+                        Ok(Item(None))
+                    }
+                }
+                deserializer.deserialize_any(Visitor)
+            }
+        }
+        let items = Vec::<Item>::deserialize(deserializer)?;
+        Ok(Results(
+            items.into_iter().filter_map(|item| item.0).collect(),
+        ))
+    }
+}
+
+/// One series: its labels and float samples (`values`; absent for a native-histogram series or a vector).
+#[derive(Deserialize)]
+struct RawSeries {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Option<Points<Sample>>,
+}
+
+/// `[<unix seconds>, "<value>"]`.
+struct Sample {
+    time: f64,
+    value: f64,
+}
+
+impl<'de> Deserialize<'de> for Sample {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Value(f64);
+        impl<'de> Deserialize<'de> for Value {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = Value;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a sample value as a string, e.g. \"1.5\" or \"NaN\"")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Value, E> {
+                        text.parse()
+                            .map(Value)
+                            .map_err(|_| E::custom(format!("{text:?} is not a sample value")))
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+        let (time, Value(value)) = <(f64, Value)>::deserialize(deserializer)?;
+        Ok(Sample { time, value })
+    }
+}
+
+/// The series of a range query's answer `body`, each of at most `max_points` samples.
+fn read_matrix(body: &str, max_points: usize) -> Result<Vec<RawSeries>, AttemptError> {
+    let answer: Answer = parse_bounded(body, max_points)?;
+    match (answer.status.as_str(), answer.data) {
+        ("success", Some(data)) if data.result_type == "matrix" => Ok(data.result.0),
+        ("success", Some(data)) => Err(AttemptError::Unreadable(format!(
+            "a {} result, where a range query gives a matrix",
+            data.result_type
+        ))),
+        ("error", _) => Err(AttemptError::Unreadable(format!(
+            "status \"error\": {}: {}",
+            answer.error_type.as_deref().unwrap_or("error"),
+            answer.error.as_deref().unwrap_or("(no explanation)")
+        ))),
+        _ => Err(AttemptError::Unreadable(format!(
+            "not a query answer; the body starts: {}",
+            excerpt(body)
+        ))),
+    }
 }
 
 impl MetricSource for PrometheusSource {
@@ -435,6 +564,16 @@ fn transport(error: prometheus_http_query::Error) -> AttemptError {
     }
 }
 
+/// A URL component decoded.
+fn percent_decode(text: &str) -> Secret {
+    let bytes: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned().into_bytes())
+            .unwrap_or_default();
+    Secret::new(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// `value` unless it is empty.
 fn non_empty(value: Option<&str>) -> Option<&str> {
     value.filter(|value| !value.is_empty())
@@ -443,25 +582,26 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
 /// One series of a range query as Kayenta reads it: tags are the labels but `__name__`; the values start at
 /// the first sample and are spaced by the first two samples' distance, with gaps left out (not filled).
 /// A series without float samples (native histograms only) gives nothing.
-fn metric_set(metric: &str, query: &str, series: RangeVector) -> Option<MetricSet> {
-    let (labels, samples) = series.into_inner();
+fn metric_set(metric: &str, query: &str, series: RawSeries) -> Option<MetricSet> {
+    let samples = series.values?.0;
     let millis = |index: usize| {
         samples
             .get(index)
-            .map(|sample| (sample.timestamp() * 1000.0).round() as i64)
+            .map(|sample| (sample.time * 1000.0).round() as i64)
     };
     let start = millis(0)?;
     let step = millis(1).map_or(0, |second| second - start);
     Some(MetricSet {
         name: metric.to_string(),
-        tags: labels
+        tags: series
+            .metric
             .into_iter()
             .filter(|(label, _)| label != "__name__")
             .collect(),
         start_millis: start,
         end_millis: start + samples.len() as i64 * step,
         step_millis: step,
-        values: samples.iter().map(|sample| sample.value()).collect(),
+        values: samples.iter().map(|sample| sample.value).collect(),
         query: query.to_string(),
     })
 }
@@ -742,7 +882,8 @@ mod tests {
             format!("{account:?}"),
             "PrometheusAccount { name: \"prom\", url: \"https://mimir.example.com/prometheus\", \
              auth: None, timeout: 30s, retries: RetryPolicy { attempts: 4, initial_backoff: 500ms, \
-             max_backoff: 8s, max_retry_after: 10s }, scope_label: \"instance\" }"
+             max_backoff: 8s, max_retry_after: 10s }, scope_label: \"instance\", \
+             max_concurrent_queries: 32, max_points: 100000 }"
         );
         let source = PrometheusSource::new(account.clone()).unwrap();
         assert_eq!(source.endpoint.url, "https://mimir.example.com/prometheus");
@@ -774,12 +915,7 @@ mod tests {
             ]},
             {"metric": {}, "values": [[1700000000.5, "2.5"]]}
         ]}});
-        let Envelope::Success { data } = serde_json::from_value(body).unwrap() else {
-            panic!()
-        };
-        let Data::Matrix(series) = data.into_inner().0 else {
-            panic!()
-        };
+        let series = read_matrix(&body.to_string(), 10).ok().unwrap();
         let sets: Vec<MetricSet> = series
             .into_iter()
             .filter_map(|s| metric_set("m", "q", s))

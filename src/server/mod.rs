@@ -8,7 +8,7 @@
 //! while the server serves on, and a `429` (a full server, see [`crate::analysis::scheduler`]) always says
 //! when to retry (`Retry-After`).
 
-mod auth;
+pub mod auth;
 mod error;
 mod extract;
 mod openapi;
@@ -31,7 +31,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::JudgeHost;
-use crate::metrics::{Accounts, Secret};
+use crate::metrics::Accounts;
 use crate::store::Store;
 use settings::Limits;
 
@@ -41,8 +41,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub accounts: Arc<Accounts>,
     pub scheduler: Scheduler,
-    /// Accepted bearer tokens; none means the API is open.
-    pub tokens: Vec<Secret>,
+    /// API tokens, login sessions and the policies of Kayenta's and Flagger's routes.
+    pub auth: auth::Auth,
     pub limits: Limits,
 }
 
@@ -131,6 +131,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(retry_after))
+        .layer(axum::middleware::map_response(extract::json_errors))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request

@@ -12,6 +12,7 @@
 //! type = "prometheus"
 //! url = "http://prometheus.monitoring:9090"
 //! timeout = "30s"
+//! max_concurrent_queries = 32      # queries in flight at once, over all analyses; the others wait
 //! # bearer_token_env = "PROMETHEUS_TOKEN"    or    username = "coalmine" + password_env = "PROMETHEUS_PASSWORD"
 //!
 //! [[accounts]]
@@ -24,11 +25,24 @@
 //! [auth]
 //! token_envs = ["COALMINE_TOKEN"]   # bearer tokens; when any is set, every endpoint but /health, /ready
 //!                                   # and /metrics needs one
+//! session_secret_env = "COALMINE_SESSION_SECRET"  # signs the pages' login cookies; give every replica the
+//!                                   # same secret, else the key is random per process (a restart logs out)
+//! session_lifetime = "12h"          # how long a login lasts
+//! secure_cookie = true              # the cookie is always `Secure` (it is anyway behind X-Forwarded-Proto: https)
+//!
+//! [auth.kayenta]                    # Kayenta's routes (/canary, /canaryConfig, /judge, …): Argo Rollouts' kayenta
+//! policy = "open"                   # provider and Orca send no bearer token. "bearer" (the default: the API
+//!                                   # tokens), "open", "query" or "header"
+//!
+//! [auth.flagger]                    # POST /v1/webhooks/flagger
+//! policy = "query"                  # url: http://coalmine:8090/v1/webhooks/flagger?token=...
+//! token_env = "FLAGGER_WEBHOOK_TOKEN"
+//! query_param = "token"             # the default; with policy = "header": header = "X-Webhook-Token"
 //!
 //! [limits]
 //! max_body_bytes = 16777216
 //! max_metrics = 500                  # metrics per canary config
-//! max_points = 100000                # data points per series and side
+//! max_points = 100000                # data points per series and side, given or fetched from a store
 //! max_running_analyses = 1000        # past it, new analyses are refused with 429 and Retry-After
 //! max_lifetime = "30d"               # the longest lifetime, window, warm-up, lookback, offset or step
 //! ```
@@ -38,9 +52,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::http::HeaderName;
 use jiff::SignedDuration;
 use serde::Deserialize;
 
+use super::auth::{Auth, DEFAULT_SESSION_LIFETIME, RoutePolicy, SessionKey};
 use crate::metrics::{
     Accounts, DatadogAccount, DatadogKeys, DatadogSource, PrometheusAccount, PrometheusAuth,
     PrometheusSource, Secret,
@@ -68,6 +84,8 @@ pub struct AccountSettings {
     pub kind: AccountKind,
     pub url: String,
     pub timeout: Option<SignedDuration>,
+    /// The most queries in flight at once on this account (default 32); the others wait.
+    pub max_concurrent_queries: Option<usize>,
     /// Prometheus basic authentication: the user, and the variable holding the password.
     pub username: Option<String>,
     pub password_env: Option<String>,
@@ -91,6 +109,39 @@ pub struct AuthSettings {
     /// Environment variables that each hold one accepted bearer token.
     #[serde(default)]
     pub token_envs: Vec<String>,
+    /// The variable holding the secret the session signing key is derived from (shared by replicas).
+    pub session_secret_env: Option<String>,
+    pub session_lifetime: Option<SignedDuration>,
+    #[serde(default)]
+    pub secure_cookie: bool,
+    #[serde(default)]
+    pub kayenta: RouteAuthSettings,
+    #[serde(default)]
+    pub flagger: RouteAuthSettings,
+}
+
+/// `[auth.kayenta]`, `[auth.flagger]`: how those routes are authorised.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAuthSettings {
+    #[serde(default)]
+    pub policy: RoutePolicyKind,
+    /// The variable holding the route's own token (`query`, `header`).
+    pub token_env: Option<String>,
+    /// `query`: the parameter (default `token`).
+    pub query_param: Option<String>,
+    /// `header`: the header (default `X-Coalmine-Token`).
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutePolicyKind {
+    #[default]
+    Bearer,
+    Open,
+    Query,
+    Header,
 }
 
 /// Limits on what one request may ask of the server.
@@ -111,7 +162,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 << 20,
             max_metrics: 500,
-            max_points: 100_000,
+            max_points: crate::metrics::DEFAULT_MAX_POINTS,
             max_running_analyses: crate::analysis::scheduler::DEFAULT_MAX_RUNNING,
             max_lifetime: SignedDuration::from_hours(30 * 24),
         }
@@ -186,9 +237,19 @@ impl Settings {
             if accounts.iter().any(|(name, _)| name == account.name) {
                 bail!("account '{}' is configured twice", account.name);
             }
+            let max_concurrent_queries = match account.max_concurrent_queries {
+                Some(0) => bail!(
+                    "account '{}': max_concurrent_queries must be at least 1",
+                    account.name
+                ),
+                Some(slots) => slots,
+                None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
+            };
             match account.kind {
                 AccountKind::Prometheus => {
                     let mut prometheus = PrometheusAccount::new(&account.name, &account.url);
+                    prometheus.max_concurrent_queries = max_concurrent_queries;
+                    prometheus.max_points = self.limits.max_points;
                     if let Some(timeout) = account.timeout {
                         prometheus.timeout = positive(timeout).with_context(context)?;
                     }
@@ -214,6 +275,8 @@ impl Settings {
                 }
                 AccountKind::Datadog => {
                     let mut datadog = DatadogAccount::new(&account.name, &account.url);
+                    datadog.max_concurrent_queries = max_concurrent_queries;
+                    datadog.max_points = self.limits.max_points;
                     if let Some(timeout) = account.timeout {
                         datadog.timeout = positive(timeout).with_context(context)?;
                     }
@@ -243,6 +306,70 @@ impl Settings {
             .iter()
             .map(|variable| secret(variable).context("[auth] token_envs"))
             .collect()
+    }
+
+    /// Who may call what (`[auth]`), with the secrets read from the environment.
+    pub fn auth(&self) -> anyhow::Result<Auth> {
+        let settings = &self.auth;
+        let key = match &settings.session_secret_env {
+            Some(variable) => {
+                SessionKey::Shared(secret(variable).context("[auth] session_secret_env")?)
+            }
+            None => SessionKey::Random,
+        };
+        let lifetime = match settings.session_lifetime {
+            Some(lifetime) => positive(lifetime).context("[auth] session_lifetime")?,
+            None => DEFAULT_SESSION_LIFETIME,
+        };
+        Ok(Auth::new(&self.tokens()?, key)?
+            .with_session_lifetime(lifetime)
+            .with_secure_cookie(settings.secure_cookie)
+            .with_kayenta(settings.kayenta.policy("kayenta")?)
+            .with_flagger(settings.flagger.policy("flagger")?))
+    }
+}
+
+impl RouteAuthSettings {
+    fn policy(&self, section: &str) -> anyhow::Result<RoutePolicy> {
+        let context = || format!("[auth.{section}]");
+        let token = || match &self.token_env {
+            Some(variable) => secret(variable).with_context(context),
+            None => bail!(
+                "[auth.{section}]: policy = \"{}\" needs token_env",
+                format!("{:?}", self.policy).to_lowercase()
+            ),
+        };
+        let unused = |field: &str, used: bool| match used {
+            true => bail!("[auth.{section}]: {field} does not apply to this policy"),
+            false => Ok(()),
+        };
+        Ok(match self.policy {
+            RoutePolicyKind::Bearer | RoutePolicyKind::Open => {
+                unused("token_env", self.token_env.is_some())?;
+                unused("query_param", self.query_param.is_some())?;
+                unused("header", self.header.is_some())?;
+                match self.policy {
+                    RoutePolicyKind::Open => RoutePolicy::Open,
+                    _ => RoutePolicy::Bearer,
+                }
+            }
+            RoutePolicyKind::Query => {
+                unused("header", self.header.is_some())?;
+                let param = self.query_param.as_deref().unwrap_or("token");
+                if param.is_empty() {
+                    bail!("[auth.{section}]: query_param must not be empty");
+                }
+                RoutePolicy::query(param, &token()?)
+            }
+            RoutePolicyKind::Header => {
+                unused("query_param", self.query_param.is_some())?;
+                let name = self.header.as_deref().unwrap_or("X-Coalmine-Token");
+                let name = HeaderName::try_from(name).map_err(|_| {
+                    anyhow::anyhow!("[auth.{section}]: header `{name}` is not a header name")
+                })?;
+                RoutePolicy::header(name, &token()?)
+            }
+        })
     }
 }
 

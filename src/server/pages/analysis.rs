@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use crate::server::extract::{Params as Query, Path, State};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use crate::server::extract::{Params as Query, State};
 use maud::{Markup, html};
 use serde::Deserialize;
 

@@ -1,10 +1,15 @@
-//! The login form: a browser gives an API token once and keeps it in an `HttpOnly`, `SameSite=Strict`
-//! cookie, which the pages (and reads of the JSON API) accept like the bearer header.
+//! The login form: a browser gives an API token once and gets a signed session in an `HttpOnly`,
+//! `SameSite=Strict` cookie (`Secure` behind TLS), which the pages (and reads of the JSON API) accept like the
+//! bearer header. The cookie never holds the token ([`crate::server::auth`]).
+//!
+//! After logging in the browser goes back to `next`, resolved as a browser resolves it (the `url` crate, which
+//! drops tabs and newlines and reads `\` as `/`) against the server's own origin: only a path of this server is
+//! followed, anything that would leave it goes to `/`.
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, http::HeaderValue};
 use maud::html;
@@ -12,7 +17,7 @@ use serde::Deserialize;
 
 use super::page;
 use crate::server::AppState;
-use crate::server::auth::{self, TOKEN_COOKIE};
+use crate::server::auth::SESSION_COOKIE;
 
 #[derive(Debug, Deserialize)]
 pub struct NextParam {
@@ -26,38 +31,52 @@ pub struct LoginForm {
 }
 
 /// `GET /login?next=/analyses/...`.
-pub async fn form(State(state): State<Arc<AppState>>, Query(params): Query<NextParam>) -> Response {
-    let next = safe_next(params.next.as_deref());
-    if state.tokens.is_empty() {
-        return Redirect::to(next).into_response();
+pub async fn form(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<NextParam>,
+) -> Response {
+    let next = safe_next(&headers, params.next.as_deref());
+    if !state.auth.is_enabled() {
+        return Redirect::to(&next).into_response();
     }
-    login_page(StatusCode::OK, next, None)
+    login_page(StatusCode::OK, &next, None)
 }
 
-/// `POST /login` with `token` and `next`: sets the cookie and goes back to `next`.
-pub async fn login(State(state): State<Arc<AppState>>, Form(form): Form<LoginForm>) -> Response {
-    let next = safe_next(form.next.as_deref());
+/// `POST /login` with `token` and `next`: sets the session cookie and goes back to `next`.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(&headers, form.next.as_deref());
+    if !state.auth.is_enabled() {
+        return Redirect::to(&next).into_response();
+    }
     let token = form.token.trim();
-    if !state.tokens.is_empty() && !auth::accepts(&state, token) {
+    if !state.auth.accepts(token) {
         return login_page(
             StatusCode::UNAUTHORIZED,
-            next,
+            &next,
             Some("That token is not valid."),
         );
     }
-    let cookie = cookie::Cookie::build((TOKEN_COOKIE, token.to_string()))
+    let session = state.auth.session_for(token, jiff::Timestamp::now());
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, session))
         .path("/")
         .http_only(true)
+        .secure(state.auth.secure_cookie(&headers))
         .same_site(cookie::SameSite::Strict)
         .build();
-    with_cookie(Redirect::to(next).into_response(), &cookie)
+    with_cookie(Redirect::to(&next).into_response(), &cookie)
 }
 
 /// `POST /logout`: forgets the cookie.
-pub async fn logout() -> Response {
-    let mut cookie = cookie::Cookie::build((TOKEN_COOKIE, ""))
+pub async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut cookie = cookie::Cookie::build((SESSION_COOKIE, ""))
         .path("/")
         .http_only(true)
+        .secure(state.auth.secure_cookie(&headers))
         .same_site(cookie::SameSite::Strict)
         .build();
     cookie.make_removal();
@@ -86,34 +105,80 @@ fn login_page(status: StatusCode, next: &str, problem: Option<&str>) -> Response
     (status, page("Log in", None, body)).into_response()
 }
 
-/// Where to go after logging in: a path of this server, never another site (`//evil.example`).
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
-            next
-        }
-        _ => "/",
+/// Where to go after logging in: `next` resolved against this server's origin (from the `Host` header),
+/// as the path (and query) of this server it names, else `/`.
+fn safe_next(headers: &HeaderMap, next: Option<&str>) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost");
+    let origin = url::Url::parse(&format!("http://{host}/"))
+        .or_else(|_| url::Url::parse("http://localhost/"))
+        .expect("a valid URL");
+    resolve_next(&origin, next.unwrap_or("/"))
+}
+
+/// `next` resolved against `origin`: its path and query when it stays on `origin`, else `/`.
+fn resolve_next(origin: &url::Url, next: &str) -> String {
+    let Ok(resolved) = origin.join(next) else {
+        return "/".to_string();
+    };
+    if resolved.origin() != origin.origin() {
+        return "/".to_string();
+    }
+    let path = resolved.path();
+    // `//host` would be read by a browser as another site (a path like `/.//host` resolves to it).
+    if !path.starts_with('/') || path.starts_with("//") {
+        return "/".to_string();
+    }
+    match resolved.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::resolve_next;
 
     #[test]
-    fn only_local_paths_are_followed() {
+    fn only_paths_of_this_server_are_followed() {
+        let origin = url::Url::parse("http://coalmine.example:8090/").unwrap();
+        let next = |next: &str| resolve_next(&origin, next);
+        assert_eq!(next("/analyses/x?interval=2"), "/analyses/x?interval=2");
+        assert_eq!(next("/analyses/a%20b"), "/analyses/a%20b");
         assert_eq!(
-            safe_next(Some("/analyses/x?interval=2")),
-            "/analyses/x?interval=2"
+            next("http://coalmine.example:8090/analyses/x"),
+            "/analyses/x"
         );
         for other in [
             "//evil.example/",
             "https://evil.example/",
+            "http://coalmine.example:8091/",
             "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/.//evil.example",
+            "javascript:alert(1)",
             "",
         ] {
-            assert_eq!(safe_next(Some(other)), "/", "{other}");
+            let resolved = next(other);
+            assert!(
+                resolved == "/" || (!resolved.starts_with("//") && !resolved.contains("evil")),
+                "{other:?} -> {resolved:?}"
+            );
         }
-        assert_eq!(safe_next(None), "/");
+        for other in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\t/evil.example",
+            "/.//evil.example",
+        ] {
+            assert_eq!(next(other), "/", "{other:?}");
+        }
+        // CR and LF never reach a header.
+        assert!(!next("/a\r\nSet-Cookie: x=y").contains(['\r', '\n']));
     }
 }

@@ -1,6 +1,6 @@
 //! The report pages of `coalmine serve`: server-rendered HTML that works without JavaScript — the list of
 //! analyses at `/`, one analysis with its metrics and charts at `/analyses/{id}`, and the login form that
-//! puts an API token in a cookie. Every page links its JSON twin in `/v1/`.
+//! puts a signed session (never the token) in a cookie. Every page links its JSON twin in `/v1/`.
 //!
 //! Pages are maud templates, so everything shown is escaped: metric names, tags and queries come from users.
 //! The handlers only read the store; what they show is shaped in [`list`] and [`analysis`], the charts are

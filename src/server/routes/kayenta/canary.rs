@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use crate::server::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use crate::server::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use crate::server::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::{Asked, Params, asked, load_run, start_run, typed};
