@@ -472,7 +472,96 @@ async fn blocking<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use futures::future::BoxFuture;
+
     use super::*;
+    use crate::judge_host::Limits;
+    use crate::metrics::{MetricSet, MetricSource, Scope};
+    use crate::store::{AnalysisStatus, SqliteStore};
+
+    /// A metric source whose fetch panics: a fault of coalmine's own, injected where no request can reach.
+    struct Panicking;
+
+    impl MetricSource for Panicking {
+        fn kind(&self) -> &'static str {
+            "prometheus"
+        }
+
+        fn build_query(
+            &self,
+            metric: &crate::kayenta::canary_config::MetricConfig,
+            _: &BTreeMap<String, String>,
+            scope: &Scope,
+        ) -> Result<String, SourceError> {
+            Ok(format!("{}{{app=\"{}\"}}", metric.name, scope.scope))
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a Scope,
+        ) -> futures::future::BoxFuture<'a, Result<Vec<MetricSet>, SourceError>> {
+            Box::pin(async {
+                if true {
+                    panic!("the source broke down");
+                }
+                Ok(Vec::new())
+            }) as BoxFuture<'a, _>
+        }
+    }
+
+    #[tokio::test]
+    async fn an_analysis_that_panics_is_marked_error_with_the_reason_and_frees_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("coalmine.db")).unwrap());
+        let host = Arc::new(JudgeHost::with_built_in(Limits::default(), None).unwrap());
+        let mut accounts = Accounts::default();
+        accounts.add("prometheus", Arc::new(Panicking));
+        let bounds = Bounds {
+            max_lifetime: SignedDuration::from_hours(24),
+            max_metrics: 10,
+            max_points: 10_000,
+        };
+        let scheduler = Scheduler::new(store.clone(), host, Arc::new(accounts), 1, bounds);
+        let spec: AnalysisSpec = serde_json::from_value(serde_json::json!({
+            "config": {"name": "c", "metrics": [{"name": "latency", "groups": ["g"], "query": {}}]},
+            "control": {"scope": "baseline"}, "experiment": {"scope": "canary"},
+            "start": "2026-01-01T10:00:00Z", "end": "2026-01-01T10:30:00Z",
+            "thresholds": {"pass": 75, "marginal": 50}
+        }))
+        .unwrap();
+        let spec = spec.normalized(Timestamp::now());
+        let config = spec.config.clone().unwrap();
+
+        let running = scheduler
+            .submit(Origin::Native, &spec, config.clone())
+            .await
+            .unwrap();
+        let id = running.id.clone();
+        match running.ended().await {
+            Ended::Failed { message, .. } => assert!(
+                message.contains("failed unexpectedly (the source broke down)"),
+                "{message}"
+            ),
+            other => panic!("the run ended as {other:?}"),
+        }
+        let analysis = store.analysis(&id).unwrap();
+        assert_eq!(analysis.status, AnalysisStatus::Error);
+        assert!(
+            analysis.error.unwrap().contains("the source broke down"),
+            "the stored reason"
+        );
+        // Its place among the running analyses (a cap of one) was given back.
+        let next = scheduler
+            .submit(Origin::Native, &spec, config)
+            .await
+            .unwrap();
+        next.ended().await;
+    }
 
     #[test]
     fn the_stagger_is_fixed_per_analysis_and_bounded_by_a_tenth_of_the_interval_and_ten_seconds() {

@@ -84,6 +84,15 @@ async fn retry_after(mut response: Response) -> Response {
     response
 }
 
+/// `routes` answering every error as `{"message"}`, a panic included (500, logged, and the server serves on),
+/// and every `429` with `Retry-After`.
+fn guarded(routes: Router) -> Router {
+    routes
+        .layer(axum::middleware::map_response(retry_after))
+        .layer(axum::middleware::map_response(extract::json_errors))
+        .layer(CatchPanicLayer::custom(panicked))
+}
+
 /// The API's routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
@@ -126,13 +135,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             auth::require_token,
         ));
     let max_body_bytes = state.limits.max_body_bytes;
-    open.merge(pages::router(state.clone()))
+    let routes = open
+        .merge(pages::router(state.clone()))
         .merge(protected)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::map_response(retry_after))
-        .layer(axum::middleware::map_response(extract::json_errors))
-        .layer(CatchPanicLayer::custom(panicked))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    guarded(routes)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()
@@ -154,4 +162,46 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_with_a_message_and_the_server_serves_on() {
+        let routes = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("a handler broke down");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/fine", get(|| async { "fine" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, guarded(routes)).await });
+        let client = reqwest::Client::new();
+
+        let boom = client.get(format!("{url}/boom")).send().await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = boom.json().await.unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("the server serves on")),
+            "{body}"
+        );
+        for _ in 0..2 {
+            let fine = client.get(format!("{url}/fine")).send().await.unwrap();
+            assert_eq!(fine.status(), StatusCode::OK);
+        }
+        let missing = client.get(format!("{url}/nothing")).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let body: serde_json::Value = missing.json().await.unwrap();
+        assert!(body["message"].is_string(), "{body}");
+    }
 }
