@@ -137,6 +137,8 @@ impl Guest for Scripted {
     }
 }
 
+// Exported only for wasm32, so that `cargo build --workspace` also builds (an empty library) for the host.
+#[cfg(target_arch = "wasm32")]
 export!(Scripted);
 
 /// The value of the string key `"behaviour"` in the JSON object `configuration`, found without a JSON parser:
