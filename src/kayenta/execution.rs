@@ -30,7 +30,9 @@ pub const AD_HOC: &str = "ad-hoc";
 /// `POST /canary/{canaryConfigId}`'s body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryExecutionRequest {
+    #[schema(value_type = Option<BTreeMap<String, CanaryScopePair>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: BTreeMap<String, CanaryScopePair>,
     #[serde(default)]
@@ -40,6 +42,7 @@ pub struct CanaryExecutionRequest {
 /// `{controlScope, experimentScope}` of one scope name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryScopePair {
     pub control_scope: CanaryScope,
     pub experiment_scope: CanaryScope,
@@ -48,6 +51,7 @@ pub struct CanaryScopePair {
 /// One side of a canary (`CanaryScope`). Argo Rollouts sends `region` where Kayenta reads `location`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryScope {
     #[serde(default)]
     pub scope: Option<String>,
@@ -63,12 +67,14 @@ pub struct CanaryScope {
     #[serde(default)]
     pub step: Option<u64>,
     /// Null values are dropped, as Kayenta's templates cannot use them.
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default, deserialize_with = "params")]
     pub extended_scope_params: BTreeMap<String, String>,
 }
 
 /// `{pass, marginal}`: doubles in Kayenta, integers from Argo Rollouts and Spinnaker.
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct Thresholds {
     pub pass: Option<f64>,
     pub marginal: Option<f64>,
@@ -131,6 +137,8 @@ impl KayentaRun {
 /// The query parameters Kayenta's run endpoints take.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunParams {
     pub application: Option<String>,
     pub parent_pipeline_execution_id: Option<String>,

@@ -27,7 +27,9 @@ pub const INTERVAL_FAILED: &str = "Canary score is not above the marginal score 
 /// `POST /standalone_canary_analysis[/{canaryConfigId}]`'s body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryAnalysisExecutionRequest {
+    #[schema(value_type = Option<Vec<AnalysisScope>>)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: Vec<AnalysisScope>,
     #[serde(default)]
@@ -45,6 +47,7 @@ pub struct CanaryAnalysisExecutionRequest {
 /// `CanaryAnalysisExecutionRequestScope`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct AnalysisScope {
     #[serde(default)]
     pub scope_name: Option<String>,
@@ -65,6 +68,7 @@ pub struct AnalysisScope {
     /// Seconds; 60 when absent.
     #[serde(default)]
     pub step: Option<i64>,
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default, deserialize_with = "params")]
     pub extended_scope_params: BTreeMap<String, String>,
 }
