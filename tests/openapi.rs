@@ -228,7 +228,11 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
     let mut files = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server")];
     while let Some(path) = files.pop() {
         if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+            files.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
             continue;
         }
         if path.extension().is_none_or(|extension| extension != "rs") {
@@ -240,7 +244,12 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
             .filter(|line| !line.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
-        for unsupported in [".nest(", ".nest_service(", ".route_service(", "MethodRouter::"] {
+        for unsupported in [
+            ".nest(",
+            ".nest_service(",
+            ".route_service(",
+            "MethodRouter::",
+        ] {
             assert!(
                 !code.contains(unsupported),
                 "{}: `{unsupported}` adds routes this test cannot read: extend routes_in_source",
@@ -253,7 +262,11 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
                 panic!("{}: a route whose path is not a literal", path.display())
             });
             let (route, rest) = rest.split_once('"').unwrap();
-            assert!(!route.contains('*'), "{}: wildcard route {route}", path.display());
+            assert!(
+                !route.contains('*'),
+                "{}: wildcard route {route}",
+                path.display()
+            );
             // The method router: everything up to the parenthesis that closes `.route(`.
             let mut depth = 0;
             let end = rest
@@ -277,13 +290,22 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
                 for (at, _) in methods.match_indices(&format!("{method}(")) {
                     let before = methods[..at].chars().next_back();
                     if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
-                        assert_ne!(method, "any", "{}: route {route} takes any method", path.display());
+                        assert_ne!(
+                            method,
+                            "any",
+                            "{}: route {route} takes any method",
+                            path.display()
+                        );
                         routes.insert((method.to_string(), normalized(route)));
                         found = true;
                     }
                 }
             }
-            assert!(found, "{}: route {route} with no method: {methods}", path.display());
+            assert!(
+                found,
+                "{}: route {route} with no method: {methods}",
+                path.display()
+            );
         }
     }
     routes
@@ -333,8 +355,10 @@ async fn the_document_lists_every_route_the_router_serves() {
                 .unwrap()
                 .keys()
                 .filter(|key| {
-                    ["get", "post", "put", "delete", "patch", "head", "options", "trace"]
-                        .contains(&key.as_str())
+                    [
+                        "get", "post", "put", "delete", "patch", "head", "options", "trace",
+                    ]
+                    .contains(&key.as_str())
                 })
                 .map(move |method| (method.clone(), normalized(path)))
         })
@@ -439,7 +463,10 @@ async fn kayentas_flaggers_and_the_probes_answers_match_the_document() {
     }
     let response = client.get(url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let documented = document.0["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
         .as_object()
         .unwrap();
@@ -500,9 +527,7 @@ async fn kayentas_flaggers_and_the_probes_answers_match_the_document() {
         prometheus.start_time(),
         prometheus.start_time() + jiff::SignedDuration::from_mins(30),
     );
-    let scope = |name: &str| {
-        json!({"scope": name, "location": "us-east-1", "start": start, "end": end, "step": 15})
-    };
+    let scope = |name: &str| json!({"scope": name, "location": "us-east-1", "start": start, "end": end, "step": 15});
     let run = json!({
         "scopes": {"default": {"controlScope": scope(BASELINE), "experimentScope": scope(CANARY)}},
         "thresholds": {"pass": 75, "marginal": 50}
@@ -566,7 +591,10 @@ async fn kayentas_flaggers_and_the_probes_answers_match_the_document() {
         &url(&format!("/standalone_canary_analysis/{analysis}")),
     )
     .await;
-    assert!(body["canaryAnalysisExecutionResult"].is_object(), "{body:#}");
+    assert!(
+        body["canaryAnalysisExecutionResult"].is_object(),
+        "{body:#}"
+    );
     document.check("get", "/standalone_canary_analysis/{id}", 200, &body);
 
     // Flagger's webhook: the canary's regression fails it, with the reason; bad metadata is refused.
@@ -580,7 +608,13 @@ async fn kayentas_flaggers_and_the_probes_answers_match_the_document() {
     let (status, body) = call(&client, Method::POST, flagger.clone(), Some(&hook(CANARY))).await;
     assert_eq!(status, 412, "{body:#}");
     document.check("post", "/v1/webhooks/flagger", 412, &body);
-    let (status, body) = call(&client, Method::POST, flagger.clone(), Some(&hook(BASELINE))).await;
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        flagger.clone(),
+        Some(&hook(BASELINE)),
+    )
+    .await;
     assert_eq!(status, 200, "{body:#}");
     document.check("post", "/v1/webhooks/flagger", 200, &body);
     let (status, body) = call(

@@ -21,6 +21,7 @@ pub struct CanaryConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeConfig>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_items = 1)]
     pub metrics: Vec<MetricConfig>,
     #[serde(
         default,

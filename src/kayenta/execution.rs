@@ -73,10 +73,11 @@ pub struct CanaryScope {
 }
 
 /// `{pass, marginal}`: doubles in Kayenta, integers from Argo Rollouts and Spinnaker.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 pub struct Thresholds {
+    #[schema(minimum = 0, maximum = 100)]
     pub pass: Option<f64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub marginal: Option<f64>,
 }
 

@@ -139,7 +139,10 @@ impl Modify for OuterLayers {
                 }
                 if operation.request_body.is_some() {
                     responses.entry("413".to_string()).or_insert_with(|| {
-                        error("The body is larger than the server's limit (`limits.max_body_bytes`)").into()
+                        error(
+                            "The body is larger than the server's limit (`limits.max_body_bytes`)",
+                        )
+                        .into()
                     });
                 }
             }

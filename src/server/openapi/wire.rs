@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::kayenta::CanaryJudgeResult;
 use crate::kayenta::canary_config::CanaryConfig;
 use crate::kayenta::execution::CanaryExecutionRequest;
 use crate::kayenta::numbers::Double;
 use crate::kayenta::standalone::CanaryAnalysisExecutionRequest;
-use crate::kayenta::CanaryJudgeResult;
 
 /// `GET /health`.
 #[derive(ToSchema)]
