@@ -3,7 +3,7 @@
 //! its boundary and invalid values (the coverage phase) and random requests (the fuzzing phase), positive
 //! and negative, and checks every answer. The server must never answer 5xx, every status must be one the
 //! document lists for that operation, every answer must match the document's schema for it, and the server
-//! must not panic.
+//! must not panic. Answers must also have the content type the document gives.
 //!
 //! The run is reproducible: a fixed seed, one worker, no example database carried between runs, and a
 //! bounded number of examples per operation. The server has a real Prometheus (tests/support) as its
@@ -95,7 +95,7 @@ async fn the_server_holds_up_against_schemathesis() {
                 .args(["--suppress-health-check", "too_slow"])
                 .args([
                     "--checks",
-                    "not_a_server_error,status_code_conformance,response_schema_conformance",
+                    "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
                 ])
                 .args(["--request-timeout", "60", "--no-color"])
                 .args(["--report", "junit", "--report-junit-path", "junit.xml"])
@@ -111,9 +111,15 @@ async fn the_server_holds_up_against_schemathesis() {
         String::from_utf8_lossy(&output.stderr)
     );
     let log = server.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let panics: Vec<String> = (0..lines.len())
+        .filter(|&i| lines[i].contains("panicked"))
+        .map(|i| lines[i..(i + 2).min(lines.len())].join("\n"))
+        .collect();
     assert!(
-        !log.contains("panicked"),
-        "the server panicked while fuzzed:\n{log}\n\nschemathesis:\n{report}"
+        panics.is_empty(),
+        "the server panicked while fuzzed:\n{}\n\nschemathesis:\n{report}",
+        panics.join("\n")
     );
     assert!(
         output.status.success(),

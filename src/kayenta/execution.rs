@@ -32,10 +32,11 @@ pub const AD_HOC: &str = "ad-hoc";
 #[serde(rename_all = "camelCase")]
 #[derive(utoipa::ToSchema)]
 pub struct CanaryExecutionRequest {
-    #[schema(value_type = Option<BTreeMap<String, CanaryScopePair>>)]
+    #[schema(value_type = BTreeMap<String, CanaryScopePair>, required = true)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: BTreeMap<String, CanaryScopePair>,
     #[serde(default)]
+    #[schema(value_type = Thresholds, required = true)]
     pub thresholds: Option<Thresholds>,
 }
 
@@ -54,14 +55,17 @@ pub struct CanaryScopePair {
 #[derive(utoipa::ToSchema)]
 pub struct CanaryScope {
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub scope: Option<String>,
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Timestamp, required = true)]
     pub start: Option<Timestamp>,
     #[serde(default)]
+    #[schema(value_type = Timestamp, required = true)]
     pub end: Option<Timestamp>,
     /// Seconds between data points; 60 when absent.
     #[serde(default)]
@@ -75,9 +79,9 @@ pub struct CanaryScope {
 /// `{pass, marginal}`: doubles in Kayenta, integers from Argo Rollouts and Spinnaker.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 pub struct Thresholds {
-    #[schema(minimum = 0, maximum = 100)]
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 100)]
     pub pass: Option<f64>,
-    #[schema(minimum = 0, maximum = 100)]
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 100)]
     pub marginal: Option<f64>,
 }
 

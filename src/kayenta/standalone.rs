@@ -29,10 +29,11 @@ pub const INTERVAL_FAILED: &str = "Canary score is not above the marginal score 
 #[serde(rename_all = "camelCase")]
 #[derive(utoipa::ToSchema)]
 pub struct CanaryAnalysisExecutionRequest {
-    #[schema(value_type = Option<Vec<AnalysisScope>>)]
+    #[schema(value_type = Vec<AnalysisScope>, required = true, min_items = 1)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: Vec<AnalysisScope>,
     #[serde(default)]
+    #[schema(value_type = Thresholds, required = true)]
     pub thresholds: Option<Thresholds>,
     #[serde(default)]
     pub lifetime_duration_mins: Option<i64>,
@@ -52,12 +53,14 @@ pub struct AnalysisScope {
     #[serde(default)]
     pub scope_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub control_scope: Option<String>,
     #[serde(default)]
     pub control_location: Option<String>,
     #[serde(default)]
     pub control_offset_in_minutes: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub experiment_scope: Option<String>,
     #[serde(default)]
     pub experiment_location: Option<String>,
