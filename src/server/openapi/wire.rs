@@ -8,8 +8,6 @@
 
 #![allow(dead_code)] // schema-only types: read by utoipa, never constructed
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -301,16 +299,55 @@ pub struct CanaryAnalysisExecutionStatusResponse {
 #[derive(ToSchema)]
 pub struct FlaggerPayload {
     /// The canary's name.
+    #[schema(pattern = "\\S")]
     name: String,
+    #[schema(pattern = "\\S")]
     namespace: String,
     /// Flagger's phase, echoed in the answer.
     #[schema(required = false)]
     phase: String,
-    /// All strings, as Flagger sends them: `config` (required: a stored config's name or id), `lookback`
-    /// (`5m`), `step` (`60s`), `account`, `controlScope` (`{name}-primary`), `experimentScope` (`{name}`),
-    /// `location` (`{namespace}`), `pass` (75), `marginal` (50).
-    #[schema(required = false, value_type = Option<BTreeMap<String, String>>)]
-    metadata: BTreeMap<String, String>,
+    metadata: FlaggerMetadata,
+}
+
+/// The webhook's `metadata`: all strings, as Flagger sends them. Other keys are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlaggerMetadata {
+    /// A stored config's name or id.
+    #[schema(pattern = "\\S")]
+    config: String,
+    /// The window, ending now (default `5m`).
+    #[schema(
+        required = false,
+        pattern = "^[1-9][0-9]{0,18}(ms|s|m|h)$",
+        example = "5m"
+    )]
+    lookback: String,
+    /// Time between data points (default `60s`).
+    #[schema(
+        required = false,
+        pattern = "^[1-9][0-9]{0,18}(ms|s|m|h)$",
+        example = "60s"
+    )]
+    step: String,
+    /// The metrics account (default: the first).
+    #[schema(required = false)]
+    account: String,
+    /// The control's scope (default `{name}-primary`, Flagger's primary).
+    #[schema(required = false)]
+    control_scope: String,
+    /// The experiment's scope (default `{name}`, the canary).
+    #[schema(required = false)]
+    experiment_scope: String,
+    /// Both sides' location (default `{namespace}`).
+    #[schema(required = false)]
+    location: String,
+    /// The pass threshold (default 75).
+    #[schema(required = false, pattern = "^[0-9]+(\\.[0-9]+)?$", example = "75")]
+    pass: String,
+    /// The marginal threshold (default 50).
+    #[schema(required = false, pattern = "^[0-9]+(\\.[0-9]+)?$", example = "50")]
+    marginal: String,
 }
 
 /// The webhook's answer: the judgement of the window that ends now.
