@@ -260,14 +260,7 @@ async fn main() {
     loop {
         views.clear();
         for id in &ids {
-            let view: Value = client
-                .get(format!("{}/v1/analyses/{id}", server.url))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (_, view) = common::clients::get(&format!("{}/v1/analyses/{id}", server.url)).await;
             views.push(view);
         }
         let unfinished = views

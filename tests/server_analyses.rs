@@ -405,23 +405,6 @@ async fn an_account_from_the_configuration_file_authenticates_without_leaking_it
     }
 }
 
-/// Whether the analysis answered by `POST /v1/analyses` (`status`, `body`) ended in `error` with a reason,
-/// polling a real-time one; `None` when the request was refused up front with a 400.
-async fn ended_in_error(server: &Server, status: u16, body: &Value) -> Option<Value> {
-    if status == 400 {
-        assert!(body["message"].is_string(), "{body}");
-        return None;
-    }
-    assert!(status == 200 || status == 202, "{status}: {body:#}");
-    let id = body["id"].as_str().unwrap();
-    let analysis = wait_for(server, id, Duration::from_secs(30), |a| {
-        a["status"] != "pending" && a["status"] != "running"
-    })
-    .await;
-    assert_eq!(analysis["status"], "error", "{analysis:#}");
-    Some(analysis)
-}
-
 #[tokio::test]
 async fn windows_past_the_representable_times_are_refused_naming_the_field() {
     let data = tempfile::tempdir().unwrap();

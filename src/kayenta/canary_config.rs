@@ -21,6 +21,7 @@ pub struct CanaryConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeConfig>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(min_items = 1)]
     pub metrics: Vec<MetricConfig>,
     #[serde(
         default,
@@ -49,6 +50,7 @@ pub struct JudgeConfig {
 #[serde(rename_all = "camelCase")]
 pub struct MetricConfig {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(required = true, min_length = 1)]
     pub name: String,
     /// The provider-specific query (`type`: `prometheus`, `datadog`, …).
     #[serde(default, skip_serializing_if = "Value::is_null")]

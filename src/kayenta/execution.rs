@@ -30,16 +30,20 @@ pub const AD_HOC: &str = "ad-hoc";
 /// `POST /canary/{canaryConfigId}`'s body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryExecutionRequest {
+    #[schema(value_type = BTreeMap<String, CanaryScopePair>, required = true)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: BTreeMap<String, CanaryScopePair>,
     #[serde(default)]
+    #[schema(value_type = Thresholds, required = true)]
     pub thresholds: Option<Thresholds>,
 }
 
 /// `{controlScope, experimentScope}` of one scope name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryScopePair {
     pub control_scope: CanaryScope,
     pub experiment_scope: CanaryScope,
@@ -48,29 +52,36 @@ pub struct CanaryScopePair {
 /// One side of a canary (`CanaryScope`). Argo Rollouts sends `region` where Kayenta reads `location`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryScope {
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub scope: Option<String>,
     #[serde(default)]
     pub location: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Timestamp, required = true)]
     pub start: Option<Timestamp>,
     #[serde(default)]
+    #[schema(value_type = Timestamp, required = true)]
     pub end: Option<Timestamp>,
     /// Seconds between data points; 60 when absent.
     #[serde(default)]
     pub step: Option<u64>,
     /// Null values are dropped, as Kayenta's templates cannot use them.
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default, deserialize_with = "params")]
     pub extended_scope_params: BTreeMap<String, String>,
 }
 
 /// `{pass, marginal}`: doubles in Kayenta, integers from Argo Rollouts and Spinnaker.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 pub struct Thresholds {
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 100)]
     pub pass: Option<f64>,
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 100)]
     pub marginal: Option<f64>,
 }
 
@@ -131,6 +142,8 @@ impl KayentaRun {
 /// The query parameters Kayenta's run endpoints take.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunParams {
     pub application: Option<String>,
     pub parent_pipeline_execution_id: Option<String>,

@@ -18,7 +18,9 @@ pub struct RemoteJudgeRequest {
 /// Score thresholds (`CanaryClassifierThresholdsConfig`): ≥ `pass` passes, ≥ `marginal` is marginal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ScoreThresholds {
+    #[schema(minimum = 0, maximum = 100)]
     pub pass: f64,
+    #[schema(minimum = 0, maximum = 100)]
     pub marginal: f64,
 }
 

@@ -31,10 +31,13 @@ const MAX_MINUTES: SignedDuration = SignedDuration::from_hours(100 * 366 * 24);
 /// `POST /standalone_canary_analysis[/{canaryConfigId}]`'s body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct CanaryAnalysisExecutionRequest {
+    #[schema(value_type = Vec<AnalysisScope>, required = true, min_items = 1)]
     #[serde(default, deserialize_with = "nullable")]
     pub scopes: Vec<AnalysisScope>,
     #[serde(default)]
+    #[schema(value_type = Thresholds, required = true)]
     pub thresholds: Option<Thresholds>,
     #[serde(default)]
     pub lifetime_duration_mins: Option<i64>,
@@ -49,16 +52,19 @@ pub struct CanaryAnalysisExecutionRequest {
 /// `CanaryAnalysisExecutionRequestScope`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct AnalysisScope {
     #[serde(default)]
     pub scope_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub control_scope: Option<String>,
     #[serde(default)]
     pub control_location: Option<String>,
     #[serde(default)]
     pub control_offset_in_minutes: Option<i64>,
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub experiment_scope: Option<String>,
     #[serde(default)]
     pub experiment_location: Option<String>,
@@ -69,6 +75,7 @@ pub struct AnalysisScope {
     /// Seconds; 60 when absent.
     #[serde(default)]
     pub step: Option<i64>,
+    #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     #[serde(default, deserialize_with = "params")]
     pub extended_scope_params: BTreeMap<String, String>,
 }

@@ -1,6 +1,7 @@
 //! The server's configuration file (`coalmine serve --config coalmine.toml`): where to listen and keep data,
 //! the metrics accounts, API tokens and limits. Secrets are never written in the file: it names the
-//! environment variables that hold them (Kubernetes Secrets mapped to env vars).
+//! environment variables that hold them (Kubernetes Secrets mapped to env vars). `docs/configuration.md` is
+//! the user's guide to it; every example there is parsed by this module's tests.
 //!
 //! ```toml
 //! listen = "0.0.0.0:8090"
@@ -385,4 +386,48 @@ fn positive(duration: SignedDuration) -> anyhow::Result<std::time::Duration> {
         .ok()
         .filter(|duration| !duration.is_zero())
         .with_context(|| format!("timeout must be positive, got {duration:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ```toml blocks of `docs/configuration.md`.
+    fn documented_examples() -> Vec<String> {
+        let guide = include_str!("../../docs/configuration.md");
+        guide
+            .split("```toml\n")
+            .skip(1)
+            .map(|block| block.split("```").next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_example_of_the_configuration_guide_is_a_valid_settings_file() {
+        let examples = documented_examples();
+        assert!(examples.len() >= 8, "found {} examples", examples.len());
+        for example in examples {
+            toml::from_str::<Settings>(&example)
+                .unwrap_or_else(|error| panic!("{error}\nin the example:\n{example}"));
+        }
+    }
+
+    #[test]
+    fn the_example_in_this_module_is_a_valid_settings_file() {
+        let source = include_str!("settings.rs");
+        let example: String = source
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .map(|line| {
+                line.trim_start_matches("//!")
+                    .strip_prefix(' ')
+                    .unwrap_or("")
+            })
+            .skip_while(|line| *line != "```toml")
+            .skip(1)
+            .take_while(|line| *line != "```")
+            .map(|line| format!("{line}\n"))
+            .collect();
+        toml::from_str::<Settings>(&example).unwrap_or_else(|error| panic!("{error}\n{example}"));
+    }
 }

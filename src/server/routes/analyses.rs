@@ -31,9 +31,11 @@ use crate::store::{
         (status = 200, description = "A retrospective analysis (`end`, no `lifetime`), judged", body = AnalysisView),
         (status = 202, description = "A real-time analysis (`lifetime`), accepted and stored; follow `Location`", body = Accepted,
             headers(("Location" = String, description = "`/v1/analyses/{id}`"))),
-        (status = 400, description = "What is wrong with the request", body = ErrorBody),
+        (status = 400, description = "What is wrong with the request: its body, the config, the scopes, the \
+            window, the account, the judge", body = ErrorBody),
         (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 500, description = "The store or the analysis task failed", body = ErrorBody),
         (status = 503, description = "The metrics source could not be reached", body = ErrorBody),
     )
 )]
@@ -82,8 +84,10 @@ pub async fn create(
     tag = "analyses",
     params(("id" = String, Path, description = "The analysis id")),
     responses(
-        (status = 200, body = AnalysisView),
+        (status = 200, description = "The analysis with the intervals judged so far", body = AnalysisView),
+        (status = 400, description = "The id in the path cannot be read", body = ErrorBody),
         (status = 404, description = "No analysis has that id", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
     )
 )]
 /// `GET /v1/analyses/{id}`.
@@ -111,7 +115,8 @@ pub struct ListParams {
     ),
     responses(
         (status = 200, description = "Newest first", body = Vec<AnalysisSummary>),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "An unknown status, or a limit that is not a number", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
     )
 )]
 /// `GET /v1/analyses?status=running,completed&limit=50`: newest first.
@@ -153,8 +158,10 @@ pub async fn list(
     params(("id" = String, Path, description = "The analysis id")),
     responses(
         (status = 200, description = "Cancelled (cancelling twice is not an error)", body = AnalysisView),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = "The id in the path cannot be read", body = ErrorBody),
+        (status = 404, description = "No analysis has that id", body = ErrorBody),
         (status = 409, description = "The analysis had already finished", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
     )
 )]
 /// `POST /v1/analyses/{id}/cancel`.

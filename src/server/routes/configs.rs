@@ -30,7 +30,11 @@ use crate::store::{ConfigSummary, Store, StoreError, StoredConfig};
     path = "/v1/configs",
     tag = "configs",
     params(("application" = Option<Vec<String>>, Query, description = "Only configs of these applications (repeatable)")),
-    responses((status = 200, description = "By name", body = Vec<ConfigSummaryView>))
+    responses(
+        (status = 200, description = "By name", body = Vec<ConfigSummaryView>),
+        (status = 400, description = "A query parameter other than `application`, or an empty one", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
 )]
 /// `GET /v1/configs[?application=…]`: the summaries of the configs of any of the applications given (of
 /// every config when none is), by name.
@@ -54,7 +58,9 @@ pub async fn list(
     responses(
         (status = 201, description = "Stored", body = CanaryConfig, headers(("Location" = String))),
         (status = 400, description = "Invalid, with Kayenta's message where Kayenta has one", body = ErrorBody),
-        (status = 409, description = "A config of that name exists for one of its applications", body = ErrorBody),
+        (status = 409, description = "A config of that name exists for one of its applications, or of that id", body = ErrorBody),
+        (status = 415, description = "The body is neither JSON nor YAML (by its Content-Type)", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
     )
 )]
 /// `POST /v1/configs`: stores a new config; `201 Created` with the stored config (its `id` and timestamps
@@ -95,7 +101,12 @@ pub async fn create(
         ("idOrName" = String, Path, description = "The config's id, else its name"),
         ("application" = Option<String>, Query, description = "Picks among configs of the same name"),
     ),
-    responses((status = 200, body = CanaryConfig), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, description = "The stored config", body = CanaryConfig),
+        (status = 400, description = "More than one application, another query parameter, or a path that cannot be read", body = ErrorBody),
+        (status = 404, description = "No config has that id or name (in that application)", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
 )]
 /// `GET /v1/configs/{idOrName}[?application=…]`: the stored config.
 pub async fn get(
@@ -122,9 +133,12 @@ pub async fn get(
         (CanaryConfig = "application/yaml"),
     )),
     responses(
-        (status = 200, body = CanaryConfig),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "The stored config", body = CanaryConfig),
+        (status = 400, description = "Invalid, an id that is not the config's, or bad query parameters", body = ErrorBody),
+        (status = 404, description = "No config has that id or name (in that application)", body = ErrorBody),
+        (status = 409, description = "Another config of that name exists for one of its applications", body = ErrorBody),
+        (status = 415, description = "The body is neither JSON nor YAML (by its Content-Type)", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
     )
 )]
 /// `PUT /v1/configs/{idOrName}[?application=…]`: replaces the config (keeping its id and creation time);
@@ -168,7 +182,12 @@ pub async fn replace(
         ("idOrName" = String, Path, description = "The config's id, else its name"),
         ("application" = Option<String>, Query, description = "Picks among configs of the same name"),
     ),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody))
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "More than one application, another query parameter, or a path that cannot be read", body = ErrorBody),
+        (status = 404, description = "No config has that id or name (in that application)", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
 )]
 /// `DELETE /v1/configs/{idOrName}[?application=…]`: `204 No Content`.
 pub async fn delete(

@@ -42,6 +42,22 @@ pub struct Payload {
 }
 
 /// `POST /v1/webhooks/flagger`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/flagger",
+    tag = "flagger",
+    request_body = crate::server::openapi::wire::FlaggerPayload,
+    responses(
+        (status = 200, description = "The canary passed", body = crate::server::openapi::wire::FlaggerAnswer),
+        (status = 400, description = "Bad or missing metadata, or no stored config of that name", body = crate::server::error::ErrorBody),
+        (status = 412, description = "The canary did not pass (Marginal or Fail): Flagger fails the check", body = crate::server::openapi::wire::FlaggerAnswer),
+        (status = 500, description = "The store or the judge failed", body = crate::server::error::ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = crate::server::error::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 502, description = "The metrics source answered with an error", body = crate::server::error::ErrorBody),
+        (status = 503, description = "The metrics source could not be reached in time", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn webhook(
     State(state): State<Arc<AppState>>,
     Json(payload): Json<Payload>,

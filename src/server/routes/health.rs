@@ -9,14 +9,40 @@ use serde_json::{Value, json};
 
 use crate::server::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "The process is up", body = crate::server::openapi::wire::Health))
+)]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "UP"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "probes",
+    security(()),
+    responses((status = 200, description = "The server can serve: judges loaded, store open", body = crate::server::openapi::wire::Ready))
+)]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"status": "READY", "judges": state.host.judges().count()}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    security(()),
+    responses((
+        status = 200,
+        description = "coalmine's own `coalmine_*` metrics, in the OpenMetrics text format",
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body = String,
+    ))
+)]
 pub async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(

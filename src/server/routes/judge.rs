@@ -53,7 +53,12 @@ pub async fn judge(
     Ok(axum::Json(result))
 }
 
-#[utoipa::path(get, path = "/v1/judges", tag = "judges", responses((status = 200, body = Vec<JudgeView>)))]
+#[utoipa::path(
+    get,
+    path = "/v1/judges",
+    tag = "judges",
+    responses((status = 200, description = "Every loaded judge", body = Vec<JudgeView>))
+)]
 /// The loaded judges: name, version, description, origin, content hash, aliases.
 pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Vec<JudgeView>> {
     let judges = state

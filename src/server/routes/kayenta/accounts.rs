@@ -11,6 +11,12 @@ use crate::kayenta::execution::BUILT_IN_STORE_ACCOUNT;
 use crate::server::AppState;
 
 /// `GET /credentials`. Orca reads `{name, type}` to spare Datadog accounts the low-data warning.
+#[utoipa::path(
+    get,
+    path = "/credentials",
+    tag = "kayenta",
+    responses((status = 200, description = "The metrics accounts, then the built-in store", body = Vec<crate::server::openapi::wire::Credentials>))
+)]
 pub async fn credentials(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
     let mut accounts: Vec<Value> = state
         .accounts
@@ -36,6 +42,12 @@ pub async fn credentials(State(state): State<Arc<AppState>>) -> axum::Json<Value
 }
 
 /// `GET /metricsServices`: `[{name, type, locations, recommendedLocations}]`.
+#[utoipa::path(
+    get,
+    path = "/metricsServices",
+    tag = "kayenta",
+    responses((status = 200, description = "The metrics accounts", body = Vec<crate::server::openapi::wire::MetricsService>))
+)]
 pub async fn metrics_services(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
     axum::Json(
         state
@@ -49,6 +61,12 @@ pub async fn metrics_services(State(state): State<Arc<AppState>>) -> axum::Json<
 }
 
 /// `GET /judges`: every loaded judge under its name and each alias (e.g. `NetflixACAJudge-v1.0`), visible.
+#[utoipa::path(
+    get,
+    path = "/judges",
+    tag = "kayenta",
+    responses((status = 200, description = "Every judge under its name and each alias", body = Vec<crate::server::openapi::wire::KayentaJudge>))
+)]
 pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
     let mut judges = Vec::new();
     for judge in state.host.judges() {

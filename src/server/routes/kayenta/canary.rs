@@ -19,6 +19,22 @@ use crate::server::{AppState, blocking};
 use crate::store::{AnalysisQuery, AnalysisStatus, Conflict, StoreError, Transition};
 
 /// `POST /canary/{canaryConfigId}`.
+#[utoipa::path(
+    post,
+    path = "/canary/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The stored config's id"), crate::kayenta::execution::RunParams),
+    request_body = crate::kayenta::execution::CanaryExecutionRequest,
+    responses(
+        (status = 200, description = "Accepted: judged in the background", body = crate::server::openapi::wire::CanaryExecutionId),
+        (status = 400, description = "What is wrong with the request: the config, the scopes, the window, the \
+            thresholds, the account; with Kayenta's message where Kayenta has one", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No config has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = crate::server::error::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(config_id): Path<String>,
@@ -29,6 +45,21 @@ pub async fn start(
 }
 
 /// `POST /canary`: `{canaryConfig, executionRequest}`.
+#[utoipa::path(
+    post,
+    path = "/canary",
+    tag = "kayenta",
+    params(crate::kayenta::execution::RunParams),
+    request_body = crate::server::openapi::wire::AdHocCanaryRequest,
+    responses(
+        (status = 200, description = "Accepted: judged in the background", body = crate::server::openapi::wire::CanaryExecutionId),
+        (status = 400, description = "What is wrong with the request: the config, the scopes, the window, the \
+            thresholds, the account; with Kayenta's message where Kayenta has one", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = crate::server::error::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn start_ad_hoc(
     State(state): State<Arc<AppState>>,
     Params(params): Params<RunParams>,
@@ -68,6 +99,21 @@ async fn run(
 }
 
 /// `GET /canary/{canaryExecutionId}` (`storageAccountName` is accepted and ignored: there is one store).
+#[utoipa::path(
+    get,
+    path = "/canary/{id}",
+    tag = "kayenta",
+    params(
+        ("id" = String, Path, description = "The run's `canaryExecutionId`"),
+        ("storageAccountName" = Option<String>, Query, description = "Accepted and ignored: there is one store"),
+    ),
+    responses(
+        (status = 200, description = "Kayenta's `CanaryExecutionStatusResponse`", body = crate::server::openapi::wire::CanaryExecutionStatusResponse),
+        (status = 400, description = "The id in the path cannot be read", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No `/canary` run has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -80,6 +126,8 @@ pub async fn status(
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     application: Option<String>,
     limit: Option<String>,
@@ -96,6 +144,17 @@ const MAX_PAGE: usize = 10_000;
 
 /// `GET /canary/executions?application=&limit=20&page=1&statuses=`: the application's runs, newest first;
 /// `limit` (1 to 1000) and `page` (1 to 10,000) are bounded.
+#[utoipa::path(
+    get,
+    path = "/canary/executions",
+    tag = "kayenta",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The application's runs, newest first", body = Vec<crate::server::openapi::wire::CanaryExecutionStatusResponse>),
+        (status = 400, description = "A limit (1 to 1000) or page (1 to 10,000) out of bounds, or an unknown status", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Params(params): Params<ListParams>,
@@ -175,6 +234,18 @@ pub async fn list(
 
 /// `PUT /pipelines/{id}/cancel`: what Orca sends when a `kayentaCanary` stage is cancelled; `202`, and the
 /// run becomes `canceled`. Cancelling a finished run changes nothing.
+#[utoipa::path(
+    put,
+    path = "/pipelines/{id}/cancel",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 202, description = "Cancelled (a finished run is left as it was)"),
+        (status = 400, description = "The id in the path cannot be read", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No run has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

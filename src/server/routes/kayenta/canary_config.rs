@@ -21,6 +21,20 @@ use crate::store::{Missing, StoreError};
 
 /// `GET /canaryConfig?application=a&application=b`: summaries `{id, name, updatedTimestamp,
 /// updatedTimestampIso, applications}`.
+#[utoipa::path(
+    get,
+    path = "/canaryConfig",
+    tag = "kayenta",
+    params(
+        ("application" = Option<Vec<String>>, Query, description = "Only configs of these applications (repeatable)"),
+        ("configurationAccountName" = Option<String>, Query, description = "Accepted and ignored: configs live in coalmine's store"),
+    ),
+    responses(
+        (status = 200, description = "Kayenta's `CanaryConfigSummary` of each config, by name", body = Vec<ConfigSummaryView>),
+        (status = 400, description = "The query string cannot be read", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Params(pairs): Params<Vec<(String, String)>>,
@@ -36,6 +50,18 @@ pub async fn list(
 }
 
 /// `GET /canaryConfig/{id}`.
+#[utoipa::path(
+    get,
+    path = "/canaryConfig/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The config's id"), ("configurationAccountName" = Option<String>, Query, description = "Accepted and ignored: configs live in coalmine's store"),),
+    responses(
+        (status = 200, description = "The stored config", body = CanaryConfig),
+        (status = 400, description = "The id in the path cannot be read", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No config has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -44,6 +70,18 @@ pub async fn get(
 }
 
 /// `POST /canaryConfig`: `{"canaryConfigId"}`; the id is generated when the config has none.
+#[utoipa::path(
+    post,
+    path = "/canaryConfig",
+    tag = "kayenta",
+    params(("configurationAccountName" = Option<String>, Query, description = "Accepted and ignored: configs live in coalmine's store"),),
+    request_body = CanaryConfig,
+    responses(
+        (status = 200, description = "Stored", body = crate::server::openapi::wire::CanaryConfigId),
+        (status = 400, description = "Invalid, or its id or name is taken, with Kayenta's message where Kayenta has one", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Json(body): Json<Value>,
@@ -64,6 +102,18 @@ pub async fn create(
 }
 
 /// `PUT /canaryConfig/{id}`: `{"canaryConfigId"}`; 400 when there is no config `id`.
+#[utoipa::path(
+    put,
+    path = "/canaryConfig/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The config's id"), ("configurationAccountName" = Option<String>, Query, description = "Accepted and ignored: configs live in coalmine's store"),),
+    request_body = CanaryConfig,
+    responses(
+        (status = 200, description = "Replaced", body = crate::server::openapi::wire::CanaryConfigId),
+        (status = 400, description = "Invalid, its name is taken, or there is no config with that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn replace(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -87,6 +137,18 @@ pub async fn replace(
 }
 
 /// `DELETE /canaryConfig/{id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/canaryConfig/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The config's id"), ("configurationAccountName" = Option<String>, Query, description = "Accepted and ignored: configs live in coalmine's store"),),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id in the path cannot be read", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No config has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

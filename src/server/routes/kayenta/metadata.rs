@@ -16,6 +16,8 @@ use crate::server::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NamesParams {
     metrics_account_name: Option<String>,
     filter: Option<String>,
@@ -38,6 +40,19 @@ fn time_to_live(kind: &str) -> Duration {
 }
 
 /// `GET /metadata/metricsService`.
+#[utoipa::path(
+    get,
+    path = "/metadata/metricsService",
+    tag = "kayenta",
+    params(NamesParams),
+    responses(
+        (status = 200, description = "The names of the account's metrics that contain `filter`", body = Vec<crate::server::openapi::wire::MetricName>),
+        (status = 400, description = "An unknown account, or a query string that cannot be read", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The name cache is unusable", body = crate::server::error::ErrorBody),
+        (status = 502, description = "The metrics source answered with an error", body = crate::server::error::ErrorBody),
+        (status = 503, description = "The metrics source could not be reached in time", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn metric_names(
     State(state): State<Arc<AppState>>,
     Params(params): Params<NamesParams>,

@@ -16,6 +16,22 @@ use crate::server::error::ApiError;
 use crate::server::extract::Json;
 
 /// `POST /standalone_canary_analysis/{canaryConfigId}`.
+#[utoipa::path(
+    post,
+    path = "/standalone_canary_analysis/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The stored config's id"), crate::kayenta::execution::RunParams),
+    request_body = crate::kayenta::standalone::CanaryAnalysisExecutionRequest,
+    responses(
+        (status = 200, description = "Accepted: judged in the background", body = crate::server::openapi::wire::CanaryAnalysisExecutionId),
+        (status = 400, description = "What is wrong with the request: the config, the scopes, the window, the \
+            thresholds, the account; with Kayenta's message where Kayenta has one", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No config has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = crate::server::error::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(config_id): Path<String>,
@@ -26,6 +42,21 @@ pub async fn start(
 }
 
 /// `POST /standalone_canary_analysis`: `{canaryConfig, executionRequest}`.
+#[utoipa::path(
+    post,
+    path = "/standalone_canary_analysis",
+    tag = "kayenta",
+    params(crate::kayenta::execution::RunParams),
+    request_body = crate::server::openapi::wire::AdHocStandaloneRequest,
+    responses(
+        (status = 200, description = "Accepted: judged in the background", body = crate::server::openapi::wire::CanaryAnalysisExecutionId),
+        (status = 400, description = "What is wrong with the request: the config, the scopes, the window, the \
+            thresholds, the account; with Kayenta's message where Kayenta has one", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+        (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = crate::server::error::ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
 pub async fn start_ad_hoc(
     State(state): State<Arc<AppState>>,
     Params(params): Params<RunParams>,
@@ -65,6 +96,18 @@ async fn run(
 }
 
 /// `GET /standalone_canary_analysis/{id}`.
+#[utoipa::path(
+    get,
+    path = "/standalone_canary_analysis/{id}",
+    tag = "kayenta",
+    params(("id" = String, Path, description = "The analysis's `canaryAnalysisExecutionId`")),
+    responses(
+        (status = 200, description = "Kayenta's `CanaryAnalysisExecutionStatusResponse`", body = crate::server::openapi::wire::CanaryAnalysisExecutionStatusResponse),
+        (status = 400, description = "The id in the path cannot be read", body = crate::server::error::ErrorBody),
+        (status = 404, description = "No standalone analysis has that id", body = crate::server::error::ErrorBody),
+        (status = 500, description = "The store failed", body = crate::server::error::ErrorBody),
+    )
+)]
 pub async fn status(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
