@@ -60,8 +60,8 @@ async fn the_server_holds_up_against_schemathesis() {
         &format!("{}/v1/analyses", server.url),
         &json!({
             "configId": config_id,
-            "control": {"scope": BASELINE},
-            "experiment": {"scope": CANARY},
+            "control": {"scope": BASELINE, "location": "us-east-1"},
+            "experiment": {"scope": CANARY, "location": "us-east-1"},
             "start": start, "end": end, "step": "15s",
             "thresholds": {"pass": 75, "marginal": 50}
         }),

@@ -16,6 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use super::error::ErrorBody;
 use super::routes::kayenta::{accounts, canary, canary_config, metadata, standalone};
 use super::routes::{analyses, configs, flagger, health, judge};
 
@@ -207,7 +208,7 @@ fn kayenta_judge() {}
         (status = 200, description = "The page", content_type = "text/html; charset=utf-8", body = String),
         (status = 303, description = "The server has API tokens and the browser has not logged in: to `/login`"),
         (status = 400, description = "An unknown status, or a query string that cannot be read", content(
-            (String = "text/html; charset=utf-8"), (String = "text/plain; charset=utf-8"))),
+            (String = "text/html; charset=utf-8"), (ErrorBody = "application/json"))),
         (status = 500, description = "The store failed", content_type = "text/html; charset=utf-8", body = String),
     )
 )]
@@ -228,7 +229,7 @@ fn page_list() {}
         (status = 200, description = "The page", content_type = "text/html; charset=utf-8", body = String),
         (status = 303, description = "The server has API tokens and the browser has not logged in: to `/login`"),
         (status = 400, description = "An interval that is not a number from 1, or a path or query that cannot be read", content(
-            (String = "text/html; charset=utf-8"), (String = "text/plain; charset=utf-8"))),
+            (String = "text/html; charset=utf-8"), (ErrorBody = "application/json"))),
         (status = 404, description = "No analysis has that id, or it has no such interval", content_type = "text/html; charset=utf-8", body = String),
         (status = 500, description = "The store failed", content_type = "text/html; charset=utf-8", body = String),
     )
@@ -246,7 +247,7 @@ fn page_analysis() {}
     responses(
         (status = 200, description = "The form", content_type = "text/html; charset=utf-8", body = String),
         (status = 303, description = "The server has no API tokens: straight to `next`"),
-        (status = 400, description = "A query string that cannot be read", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
@@ -271,11 +272,11 @@ struct LoginForm {
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Logged in: back to `next`"),
-        (status = 400, description = "The form cannot be read", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 400, description = "The form cannot be read", body = ErrorBody),
         (status = 401, description = "The token is not valid: the form again", content_type = "text/html; charset=utf-8", body = String),
-        (status = 413, description = "The body is larger than the server's limit", content_type = "text/plain; charset=utf-8", body = String),
-        (status = 415, description = "The body is not a form", content_type = "text/plain; charset=utf-8", body = String),
-        (status = 422, description = "The form has no token", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 413, description = "The body is larger than the server's limit", body = ErrorBody),
+        (status = 415, description = "The body is not a form", body = ErrorBody),
+        (status = 422, description = "The form has no token", body = ErrorBody),
     )
 )]
 #[allow(dead_code)]
