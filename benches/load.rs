@@ -13,7 +13,6 @@
 //! outage must end the analyses it hits with an error naming the store, after bounded retries, and hang none.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -553,23 +553,25 @@ fn a_score_out_of_range_because_of_the_group_weights_is_the_callers_mistake() {
 }
 
 #[tokio::test]
-async fn the_api_answers_a_score_pushed_out_of_range_by_the_config_with_422() {
+async fn group_weights_that_would_push_the_score_past_100_are_refused_before_judging() {
     let data = tempfile::tempdir().unwrap();
     let server = common::server::Server::start(data.path(), &[]);
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judge/regressed.json");
     let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    // Every metric passes (the experiment is the control), and the weights total 150.
+    // Every metric passes (the experiment is the control), and the weights total 150: a judge would score
+    // the canary 150 (ScoreOutOfRange, a 422, where it happens). The config is the caller's mistake, and is
+    // refused before any judge runs.
     for pair in request["metricSetPairList"].as_array_mut().unwrap() {
         pair["values"]["experiment"] = pair["values"]["control"].clone();
     }
     request["canaryConfig"]["classifier"]["groupWeights"] =
         json!({"latency": 100, "errors": 30, "saturation": 20});
     let (status, body) = common::clients::post(&format!("{}/v1/judge", server.url), &request).await;
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.contains("scored the canary 150") && message.contains("total 150"),
+        message.contains("groupWeights") && message.contains("150"),
         "{message}"
     );
 }
