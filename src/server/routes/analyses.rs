@@ -214,7 +214,7 @@ pub struct AnalysisSummary {
     #[schema(value_type = String, example = "running")]
     /// `pending`, `running`, `completed`, `error` or `cancelled`.
     status: &'static str,
-    /// `native`, or the Kayenta-compatible API that started it.
+    /// What started it: `native` (this API), `kayenta` (Kayenta's API) or `flagger` (the Flagger webhook).
     #[schema(value_type = String)]
     origin: &'static str,
     /// The canary config's name.
