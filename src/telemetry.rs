@@ -141,7 +141,10 @@ const QUERY_FAILURES: [&str; 6] = [
 /// Creates every series at zero for these judges and metric sources (`prometheus`, `datadog`), so that
 /// `/metrics` shows every family from the start, before the first analysis (a rate or an alert on a series
 /// that appears only with its first event misses that event).
-pub fn prime<'a>(judges: impl IntoIterator<Item = &'a str>, sources: impl IntoIterator<Item = &'a str>) {
+pub fn prime<'a>(
+    judges: impl IntoIterator<Item = &'a str>,
+    sources: impl IntoIterator<Item = &'a str>,
+) {
     let telemetry = telemetry();
     for outcome in OUTCOMES {
         let _ = telemetry.analyses.get_or_create(&Outcome {

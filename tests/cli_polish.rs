@@ -94,7 +94,14 @@ fn a_parse_error_without_a_path_has_no_question_mark_prefix() {
     let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
         .args(["analyze", "--config", path.to_str().unwrap()])
         .args(["--prometheus-url", "http://127.0.0.1:1"])
-        .args(["--control-scope", "a", "--experiment-scope", "b", "--lookback", "5m"])
+        .args([
+            "--control-scope",
+            "a",
+            "--experiment-scope",
+            "b",
+            "--lookback",
+            "5m",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

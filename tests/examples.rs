@@ -380,7 +380,9 @@ async fn the_two_example_configs_are_stored_side_by_side_as_the_readme_says() {
     );
     assert_eq!(flagger_config, "checkout-canary-by-region");
     assert!(
-        stage.to_string().contains("\"canaryConfigName\":\"checkout-canary-by-region\""),
+        stage
+            .to_string()
+            .contains("\"canaryConfigName\":\"checkout-canary-by-region\""),
         "{stage}"
     );
 }

@@ -51,7 +51,10 @@ pub fn reason(classification: &str, given: &str, score: f64, pass: f64, marginal
     let shown = crate::display::number(score);
     match classification {
         _ if score.is_nan() => "no metric could be judged".to_string(),
-        "Pass" => format!("the score {shown} reaches the pass threshold {}", crate::display::number(pass)),
+        "Pass" => format!(
+            "the score {shown} reaches the pass threshold {}",
+            crate::display::number(pass)
+        ),
         "Marginal" => format!(
             "the score {shown} is below the pass threshold {}",
             crate::display::number(pass)
@@ -60,7 +63,10 @@ pub fn reason(classification: &str, given: &str, score: f64, pass: f64, marginal
             "the score {shown} is at or below the marginal threshold {}",
             crate::display::number(marginal)
         ),
-        _ => format!("the score {shown} is below the pass threshold {}", crate::display::number(pass)),
+        _ => format!(
+            "the score {shown} is below the pass threshold {}",
+            crate::display::number(pass)
+        ),
     }
 }
 
@@ -91,7 +97,10 @@ mod tests {
             reason("Pass", "", 100.0, 75.0, 50.0),
             "the score 100 reaches the pass threshold 75"
         );
-        assert_eq!(reason("Pass", "", f64::NAN, 75.0, 50.0), "no metric could be judged");
+        assert_eq!(
+            reason("Pass", "", f64::NAN, 75.0, 50.0),
+            "no metric could be judged"
+        );
     }
 
     #[test]

@@ -83,7 +83,6 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
     out
 }
 
-
 fn row(result: &CanaryAnalysisResult) -> [String; 7] {
     let cells = metric_cells(result);
     [

@@ -103,7 +103,10 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(store) as Arc<dyn crate::store::Store>,
         Arc::new(accounts),
     );
-    let judge_names: Vec<String> = host.judges().map(|judge| judge.name().to_string()).collect();
+    let judge_names: Vec<String> = host
+        .judges()
+        .map(|judge| judge.name().to_string())
+        .collect();
     crate::telemetry::prime(
         judge_names.iter().map(String::as_str),
         accounts.iter().map(|(_, kind)| kind),
@@ -158,7 +161,8 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 loop {
                     ticks.tick().await;
                     let store = store.clone();
-                    let _ = tokio::task::spawn_blocking(move || sweep(store.as_ref(), retention)).await;
+                    let _ =
+                        tokio::task::spawn_blocking(move || sweep(store.as_ref(), retention)).await;
                 }
             });
         }
@@ -179,7 +183,10 @@ fn sweep(store: &dyn crate::store::Store, retention: jiff::SignedDuration) {
     };
     match store.delete_finished_analyses_before(before) {
         Ok(0) => {}
-        Ok(deleted) => tracing::info!(deleted, "deleted the analyses that finished before {before}"),
+        Ok(deleted) => tracing::info!(
+            deleted,
+            "deleted the analyses that finished before {before}"
+        ),
         Err(error) => tracing::warn!("cannot delete the analyses past retention: {error}"),
     }
 }

@@ -550,10 +550,13 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 /// and marks it warned: a metric's queries (both sides, every series, every retry) warn once per fetch, the
 /// rest of their retries are logged at debug. The map holds only the keys of the last `within`.
 fn first_warning(key: &str, within: Duration) -> bool {
-    static WARNED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
-        std::sync::LazyLock::new(Default::default);
+    static WARNED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    > = std::sync::LazyLock::new(Default::default);
     let now = Instant::now();
-    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     warned.retain(|_, at| now.duration_since(*at) < within);
     if warned.contains_key(key) {
         return false;

@@ -436,13 +436,17 @@ mod tests {
 
     #[test]
     fn retention_is_read_as_a_duration_and_refused_when_it_is_not_one() {
-        let settings: Settings = toml::from_str("[retention]\nfinished_analyses = \"30d\"\n").unwrap();
+        let settings: Settings =
+            toml::from_str("[retention]\nfinished_analyses = \"30d\"\n").unwrap();
         assert_eq!(
             settings.retention.finished_analyses,
             Some(SignedDuration::from_hours(30 * 24))
         );
         assert_eq!(
-            toml::from_str::<Settings>("").unwrap().retention.finished_analyses,
+            toml::from_str::<Settings>("")
+                .unwrap()
+                .retention
+                .finished_analyses,
             None
         );
         let error = toml::from_str::<Settings>("[retention]\nfinished_analyses = \"soon\"\n")

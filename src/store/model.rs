@@ -123,7 +123,9 @@ impl FromStr for Origin {
         [Self::Native, Self::Kayenta, Self::Flagger]
             .into_iter()
             .find(|origin| origin.as_str() == text)
-            .ok_or_else(|| format!("unknown analysis origin '{text}': expected native, kayenta or flagger"))
+            .ok_or_else(|| {
+                format!("unknown analysis origin '{text}': expected native, kayenta or flagger")
+            })
     }
 }
 

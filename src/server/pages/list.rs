@@ -10,10 +10,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{PageError, badge, human_duration, page, scopes, status_badge, time};
+use crate::analysis::spec::AnalysisSpec;
 use crate::display::number;
 use crate::server::auth::url_encode_pairs;
 use crate::server::{AppState, blocking};
-use crate::analysis::spec::AnalysisSpec;
 use crate::store::{Analysis, AnalysisQuery, AnalysisStatus, Origin, Verdict};
 
 /// How many analyses the list looks at.
@@ -54,16 +54,19 @@ pub async fn list(
                     return Ok(String::new());
                 }
                 let last = store.intervals(&analysis.id)?.pop();
-                Ok(last.map(|interval| interval.judge_result.score).map_or_else(
-                    String::new,
-                    |score| {
+                Ok(last
+                    .map(|interval| interval.judge_result.score)
+                    .map_or_else(String::new, |score| {
                         let same = analysis
                             .verdict
                             .as_ref()
                             .is_some_and(|v| v.classification == score.classification);
-                        if same { score.classification_reason } else { String::new() }
-                    },
-                ))
+                        if same {
+                            score.classification_reason
+                        } else {
+                            String::new()
+                        }
+                    }))
             })
             .collect::<Result<Vec<String>, crate::store::StoreError>>()?;
         Ok(analyses.into_iter().zip(reasons).collect::<Vec<_>>())
