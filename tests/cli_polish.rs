@@ -114,3 +114,17 @@ fn a_parse_error_without_a_path_has_no_question_mark_prefix() {
         )
     );
 }
+
+#[test]
+fn serve_help_names_the_cache_the_server_uses() {
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(output.status.success());
+    assert!(help.contains("for `serve`, <data-dir>/cache"), "{help}");
+}
