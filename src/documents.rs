@@ -105,14 +105,39 @@ pub fn check_strings(value: &Value) -> Result<(), String> {
 }
 
 fn located<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> String {
-    let path = error.path().to_string();
+    let path = known_path(error.path());
     let inner = error.into_inner().to_string();
     // The YAML parser names the field itself when it knows it (`metrics[2].groups: invalid type: …`).
-    if path == "." || inner.starts_with(&format!("{path}: ")) {
+    if path.is_empty() || inner.starts_with(&format!("{path}: ")) {
         inner
     } else {
         format!("{path}: {inner}")
     }
+}
+
+/// The part of `path` that is known: its segments up to the first unknown one (`serde_path_to_error` writes
+/// `?` for a segment it cannot name, e.g. inside an untagged enum); empty for the document itself.
+fn known_path(path: &serde_path_to_error::Path) -> String {
+    let mut known = String::new();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => known.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => {
+                if !known.is_empty() {
+                    known.push('.');
+                }
+                known.push_str(key);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                if !known.is_empty() {
+                    known.push('.');
+                }
+                known.push_str(variant);
+            }
+            serde_path_to_error::Segment::Unknown => break,
+        }
+    }
+    known
 }
 
 #[cfg(test)]

@@ -112,6 +112,71 @@ fn telemetry() -> &'static Telemetry {
     })
 }
 
+/// The outcomes `coalmine_analyses_total` counts.
+const OUTCOMES: [&str; 5] = ["pass", "marginal", "fail", "error", "cancelled"];
+
+/// The failure kinds of a judge call (`PluginError::kind` of the errors a call can end in).
+const JUDGE_FAILURES: [&str; 9] = [
+    "deadline",
+    "memory",
+    "stack_overflow",
+    "trap",
+    "invalid_request",
+    "failed",
+    "invalid_judgement",
+    "judgement_too_large",
+    "score_out_of_range",
+];
+
+/// The failure kinds of a metric query (`SourceError::kind`).
+const QUERY_FAILURES: [&str; 6] = [
+    "config",
+    "unreachable",
+    "timeout",
+    "http",
+    "bad_response",
+    "pairing",
+];
+
+/// Creates every series at zero for these judges and metric sources (`prometheus`, `datadog`), so that
+/// `/metrics` shows every family from the start, before the first analysis (a rate or an alert on a series
+/// that appears only with its first event misses that event).
+pub fn prime<'a>(
+    judges: impl IntoIterator<Item = &'a str>,
+    sources: impl IntoIterator<Item = &'a str>,
+) {
+    let telemetry = telemetry();
+    for outcome in OUTCOMES {
+        let _ = telemetry.analyses.get_or_create(&Outcome {
+            outcome: outcome.to_string(),
+        });
+    }
+    for judge in judges {
+        let label = JudgeLabel {
+            judge: judge.to_string(),
+        };
+        let _ = telemetry.judge_duration.get_or_create(&label);
+        for kind in JUDGE_FAILURES {
+            let _ = telemetry.judge_failures.get_or_create(&JudgeFailure {
+                judge: label.judge.clone(),
+                kind: kind.to_string(),
+            });
+        }
+    }
+    for source in sources {
+        let label = SourceLabel {
+            source: source.to_string(),
+        };
+        let _ = telemetry.query_duration.get_or_create(&label);
+        for kind in QUERY_FAILURES {
+            let _ = telemetry.query_errors.get_or_create(&SourceFailure {
+                source: label.source.clone(),
+                kind: kind.to_string(),
+            });
+        }
+    }
+}
+
 /// Counts a finished analysis.
 pub fn analysis_finished(outcome: &str) {
     telemetry()

@@ -99,6 +99,30 @@ fn a_scaffolded_judge_builds_and_passes_its_own_fixture() {
         "{judgement:#}"
     );
     assert_eq!(judgement["results"].as_array().map(Vec::len), Some(2));
+    // Every judge reports `ratio` (the table's RATIO column): the experiment's mean over the control's, of
+    // the fixture's values without NaN.
+    let input: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    for (pair, result) in input["metricSetPairList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(judgement["results"].as_array().unwrap())
+    {
+        let mean = |side: &str| {
+            let values: Vec<f64> = pair["values"][side]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            values.iter().sum::<f64>() / values.len() as f64
+        };
+        let ratio = result["resultMetadata"]["ratio"].as_f64();
+        assert!(
+            ratio.is_some_and(|ratio| (ratio - mean("experiment") / mean("control")).abs() < 1e-9),
+            "{result:#}"
+        );
+    }
     assert!(stderr.contains("judge slo-judge 0.1.0"), "{stderr}");
     assert!(stderr.contains("log DEBUG: latency: change"), "{stderr}");
     assert!(

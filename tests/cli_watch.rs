@@ -89,7 +89,7 @@ fn analyze_with_a_lifetime_judges_every_interval() {
             "interval 1/3: score 100 (Pass)",
             "interval 2/3: score 100 (Pass)",
             "interval 3/3: score 100 (Pass)",
-            "Pass (score 100)",
+            "Pass (score 100): the score 100 reaches the pass threshold 75",
         ],
         "{stderr}"
     );
@@ -103,7 +103,10 @@ fn analyze_with_a_lifetime_fails_fast() {
     assert_eq!(output.status.code(), Some(4), "{stdout}\n{stderr}");
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
-        ["interval 1/3: score 0 (Fail)", "Fail (score 0)"],
+        [
+            "interval 1/3: score 0 (Fail)",
+            "Fail (score 0): Canary Failed: The metric latency was classified as High (Critical)"
+        ],
         "no interval after the first failing one"
     );
     assert!(stdout.contains("Verdict: Fail"), "{stdout}");
@@ -298,7 +301,10 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
     assert_eq!(output.status.code(), Some(4), "{stdout}\n{stderr}");
     assert!(stderr.contains("interval 1/3: score 0 (Fail)"), "{stderr}");
     assert!(!stderr.contains("interval 2/3"), "{stderr}");
-    assert_eq!(stdout.trim(), "Fail (score 0)");
+    assert_eq!(
+        stdout.trim(),
+        "Fail (score 0): Canary Failed: The metric latency was classified as High (Critical)"
+    );
 
     // An analysis still running (a sliding window from now back to the data set): watch waits for its two
     // intervals.
@@ -316,7 +322,10 @@ async fn watch_follows_a_server_analysis_to_its_verdict() {
     .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "Pass (score 100)");
+    assert_eq!(
+        stdout.trim(),
+        "Pass (score 100): the score 100 reaches the pass threshold 75"
+    );
     for line in [
         "waiting for interval",
         "interval 1/2: score 100 (Pass)",

@@ -331,3 +331,58 @@ fn the_dockerfile_builds_and_runs_what_coalmine_is() {
         .unwrap();
     assert_eq!(all("VOLUME"), [data_dir]);
 }
+
+#[tokio::test]
+async fn the_two_example_configs_are_stored_side_by_side_as_the_readme_says() {
+    // The README stores examples/analyze/checkout-canary.yaml with `POST /v1/configs`, and the Argo,
+    // Flagger and Spinnaker examples name examples/spinnaker/canary-config.json stored with
+    // `POST /canaryConfig`. Two different configs: both must be stored, under the names the examples use.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let yaml = std::fs::read_to_string(example("analyze/checkout-canary.yaml")).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/configs", server.url))
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert!(
+        status == 200 || status == 201,
+        "{status}: {}",
+        response.text().await.unwrap()
+    );
+    let (status, body) = common::clients::post(
+        &format!("{}/canaryConfig", server.url),
+        &common::clients::example_json("spinnaker/canary-config.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "the second example collides: {body}");
+    let (_, listed) = get(&format!("{}/v1/configs", server.url)).await;
+    let names: BTreeSet<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|config| config["name"].as_str().unwrap())
+        .collect();
+    let stage = common::clients::example_json("spinnaker/kayenta-canary-stage.json");
+    let flagger = example_yaml("flagger/canary.yaml");
+    let flagger_config = flagger
+        .iter()
+        .flat_map(|document| document["spec"]["analysis"]["webhooks"].as_array().cloned())
+        .flatten()
+        .find_map(|hook| hook["metadata"]["config"].as_str().map(str::to_string))
+        .expect("the Flagger example names a config");
+    assert_eq!(
+        names,
+        BTreeSet::from(["checkout-canary", "checkout-canary-by-region"])
+    );
+    assert_eq!(flagger_config, "checkout-canary-by-region");
+    assert!(
+        stage
+            .to_string()
+            .contains("\"canaryConfigName\":\"checkout-canary-by-region\""),
+        "{stage}"
+    );
+}

@@ -89,8 +89,15 @@ async fn the_webhook_passes_a_healthy_canary_and_fails_a_regressed_one_with_the_
         "{reason}"
     );
 
-    // Both are analyses of the native API.
+    // Both are analyses, labelled as Flagger's.
     let (_, analyses) = get(&format!("{}/v1/analyses", server.url)).await;
+    let origins: Vec<&Value> = analyses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["origin"])
+        .collect();
+    assert_eq!(origins, [&json!("flagger"), &json!("flagger")]);
     let classifications: Vec<&Value> = analyses
         .as_array()
         .unwrap()
@@ -98,6 +105,53 @@ async fn the_webhook_passes_a_healthy_canary_and_fails_a_regressed_one_with_the_
         .map(|a| &a["classification"])
         .collect();
     assert_eq!(classifications, [&json!("Fail"), &json!("Pass")]);
+}
+
+#[tokio::test]
+async fn a_failed_canary_reads_message_first_and_is_labelled_flagger_on_the_report_list() {
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/flagger", server.url))
+        .json(&payload(prometheus::CANARY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 412);
+    // Flagger logs the body as it is: the message comes first, the long judge result last.
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with(r#"{"message":"canary checkout.shop: "#),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+    assert!(at("reason") < at("id") && at("classification") < at("judgeResult"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let reason = body["reason"].as_str().unwrap();
+
+    // The report list: labelled Flagger, with the reason in its column.
+    let page = reqwest::get(format!("{}/", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<th>Reason</th>"), "{page}");
+    assert!(page.contains("(Flagger)"), "{page}");
+    let row = page
+        .split("<tr data-id=")
+        .nth(1)
+        .expect("a row for the analysis");
+    let judged = reason.split(" (").nth(1).map(|r| r.trim_end_matches(')'));
+    assert!(
+        judged.is_some_and(
+            |judged| row.contains(&judged.replace('\'', "&#39;")) || row.contains(judged)
+        ),
+        "the judge's reason ({reason}) in the row: {row}"
+    );
 }
 
 #[tokio::test]

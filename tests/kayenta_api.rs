@@ -61,7 +61,7 @@ async fn canary_configs_are_kept_as_kayenta_keeps_them() {
         taken["message"]
             .as_str()
             .unwrap()
-            .contains("checkout-canary"),
+            .contains("checkout-canary-by-region"),
         "{taken}"
     );
     let mut duplicated = config.clone();
@@ -320,7 +320,7 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
         run["startTimeMillis"].is_i64() && run["endTimeIso"].is_string(),
         "{run:#}"
     );
-    assert_eq!(run["config"]["name"], "checkout-canary");
+    assert_eq!(run["config"]["name"], "checkout-canary-by-region");
     let (_, listed) = get(&url("/canary/executions")).await;
     assert_eq!(
         listed.as_array().unwrap().len(),
@@ -358,7 +358,7 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
     // Only Kayenta's API makes Kayenta runs.
     let (status, refused) = post(
         &url("/v1/analyses"),
-        &json!({"configId": "checkout-canary", "control": {"scope": "a"}, "experiment": {"scope": "b"},
+        &json!({"configId": "checkout-canary-by-region", "control": {"scope": "a"}, "experiment": {"scope": "b"},
                 "lookback": "5m", "thresholds": {"pass": 75, "marginal": 50}, "kayenta": {}}),
     )
     .await;

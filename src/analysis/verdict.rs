@@ -42,6 +42,34 @@ pub fn verdict(result: &CanaryJudgeResult, thresholds: ScoreThresholds) -> Verdi
     }
 }
 
+/// Why a verdict is what it is: the judge's reason when it gives one (a critical metric), else the score
+/// against the threshold that decided (the judge gives none when the score alone decides).
+pub fn reason(classification: &str, given: &str, score: f64, pass: f64, marginal: f64) -> String {
+    if !given.is_empty() {
+        return given.to_string();
+    }
+    let shown = crate::display::number(score);
+    match classification {
+        _ if score.is_nan() => "no metric could be judged".to_string(),
+        "Pass" => format!(
+            "the score {shown} reaches the pass threshold {}",
+            crate::display::number(pass)
+        ),
+        "Marginal" => format!(
+            "the score {shown} is below the pass threshold {}",
+            crate::display::number(pass)
+        ),
+        _ if score <= marginal => format!(
+            "the score {shown} is at or below the marginal threshold {}",
+            crate::display::number(marginal)
+        ),
+        _ => format!(
+            "the score {shown} is below the pass threshold {}",
+            crate::display::number(pass)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +78,30 @@ mod tests {
         pass: 75.0,
         marginal: 50.0,
     };
+
+    #[test]
+    fn every_verdict_has_a_reason() {
+        assert_eq!(
+            reason("Fail", "Canary Failed: latency", 0.0, 75.0, 50.0),
+            "Canary Failed: latency"
+        );
+        assert_eq!(
+            reason("Fail", "", 40.0, 75.0, 50.0),
+            "the score 40 is at or below the marginal threshold 50"
+        );
+        assert_eq!(
+            reason("Marginal", "", 60.0, 75.0, 50.0),
+            "the score 60 is below the pass threshold 75"
+        );
+        assert_eq!(
+            reason("Pass", "", 100.0, 75.0, 50.0),
+            "the score 100 reaches the pass threshold 75"
+        );
+        assert_eq!(
+            reason("Pass", "", f64::NAN, 75.0, 50.0),
+            "no metric could be judged"
+        );
+    }
 
     #[test]
     fn a_score_at_or_below_marginal_fails_and_above_it_does_not() {

@@ -249,10 +249,23 @@ fn analyze_live(
             return Err(error.into());
         }
     };
+    let given = &outcome.judge_result.score;
+    let given = if given.classification == verdict.classification {
+        given.classification_reason.as_str()
+    } else {
+        ""
+    };
     progress.finish(&format!(
-        "{} (score {})",
+        "{} (score {}): {}",
         verdict.classification,
-        crate::display::number(verdict.score)
+        crate::display::number(verdict.score),
+        report::reason(
+            &verdict.classification,
+            given,
+            verdict.score,
+            args.pass,
+            args.marginal
+        )
     ));
     print_outcome(args, &outcome)?;
     if verdict.classification != outcome.judge_result.score.classification {

@@ -25,7 +25,8 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 
-    /// Where compiled judges are cached [default: $XDG_CACHE_HOME/coalmine or ~/.cache/coalmine]
+    /// Where compiled judges are cached [default: $XDG_CACHE_HOME/coalmine or ~/.cache/coalmine; for `serve`,
+    /// <data-dir>/cache]
     #[arg(long, global = true, env = "COALMINE_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 

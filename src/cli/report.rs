@@ -8,6 +8,8 @@ use crate::display::{metric_cells, metric_label as label, number};
 use crate::kayenta::CanaryJudgeResult;
 use crate::kayenta::judge_result::CanaryAnalysisResult;
 
+pub use crate::analysis::verdict::reason;
+
 /// Renders `result` as text, thresholds included in the verdict line.
 pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
     let header = [
@@ -66,9 +68,17 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
         number(pass),
         number(marginal)
     );
-    if !score.classification_reason.is_empty() {
-        let _ = write!(out, ": {}", score.classification_reason);
-    }
+    let _ = write!(
+        out,
+        ": {}",
+        reason(
+            &score.classification,
+            &score.classification_reason,
+            score.score,
+            pass,
+            marginal
+        )
+    );
     out.push('\n');
     out
 }

@@ -103,6 +103,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(store) as Arc<dyn crate::store::Store>,
         Arc::new(accounts),
     );
+    let judge_names: Vec<String> = host
+        .judges()
+        .map(|judge| judge.name().to_string())
+        .collect();
+    crate::telemetry::prime(
+        judge_names.iter().map(String::as_str),
+        accounts.iter().map(|(_, kind)| kind),
+    );
     if let Some(judges_dir) = judges_dir {
         judges_dir
             .watch(
@@ -139,6 +147,25 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         if resumed > 0 {
             tracing::info!("resumed {resumed} unfinished analyses");
         }
+        if let Some(retention) = settings.retention.finished_analyses {
+            // The first sweep before listening, so that nothing past retention is ever served.
+            sweep(state.store.as_ref(), retention);
+            let store = state.store.clone();
+            let every = (retention / 10).clamp(
+                jiff::SignedDuration::from_secs(1),
+                jiff::SignedDuration::from_hours(1),
+            );
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every.unsigned_abs());
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    let store = store.clone();
+                    let _ =
+                        tokio::task::spawn_blocking(move || sweep(store.as_ref(), retention)).await;
+                }
+            });
+        }
         // Handlers are installed before the server says it is listening: a SIGTERM from then on is graceful.
         let shutdown = shutdown_signal()?;
         eprintln!("coalmine listening on http://{address}");
@@ -147,6 +174,21 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Deletes the analyses that finished longer than `retention` ago, and logs how many (or why it could not).
+fn sweep(store: &dyn crate::store::Store, retention: jiff::SignedDuration) {
+    let Ok(before) = jiff::Timestamp::now().checked_sub(retention) else {
+        return; // a retention reaching before the earliest time keeps everything
+    };
+    match store.delete_finished_analyses_before(before) {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(
+            deleted,
+            "deleted the analyses that finished before {before}"
+        ),
+        Err(error) => tracing::warn!("cannot delete the analyses past retention: {error}"),
+    }
 }
 
 /// Installs the signal handlers now and returns a future that resolves on SIGINT (Ctrl-C) or SIGTERM

@@ -95,8 +95,13 @@ async fn follow(args: &WatchArgs) -> anyhow::Result<ExitCode> {
             "completed" => {
                 let classification = analysis["classification"].as_str().unwrap_or("?");
                 let score = analysis["score"].as_f64().unwrap_or(f64::NAN);
-                progress.finish(&format!("{classification} (score {})", number(score)));
-                println!("{classification} (score {})", number(score));
+                let line = format!(
+                    "{classification} (score {}): {}",
+                    number(score),
+                    verdict_reason(&analysis, classification, score)
+                );
+                progress.finish(&line);
+                println!("{line}");
                 return Ok(exit_code(classification));
             }
             "error" => {
@@ -147,4 +152,25 @@ async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> anyh
         );
     }
     Ok(body)
+}
+
+/// Why a completed analysis's verdict is what it is: its last interval's reason when the judge gave one for
+/// that classification, else the score against the request's thresholds (75/50 by default).
+fn verdict_reason(analysis: &serde_json::Value, classification: &str, score: f64) -> String {
+    let last = analysis["intervals"]
+        .as_array()
+        .and_then(|intervals| intervals.last());
+    let judged = last.map(|interval| &interval["judgeResult"]["score"]);
+    let given = judged
+        .filter(|judged| judged["classification"] == classification)
+        .and_then(|judged| judged["classificationReason"].as_str())
+        .unwrap_or_default();
+    let thresholds = &analysis["request"]["thresholds"];
+    super::report::reason(
+        classification,
+        given,
+        score,
+        thresholds["pass"].as_f64().unwrap_or(75.0),
+        thresholds["marginal"].as_f64().unwrap_or(50.0),
+    )
 }

@@ -340,13 +340,23 @@ impl Endpoint {
                 return Err(self.failure(metric, query, error, number));
             }
             let problem = self.describe(&error);
-            tracing::warn!(
-                metric,
-                store = self.store,
-                attempt = number,
-                ?wait,
-                "{problem}; retrying"
-            );
+            if number == 1 && first_warning(&format!("{}\n{metric}", self.url), self.timeout) {
+                tracing::warn!(
+                    metric,
+                    store = self.store,
+                    attempt = number,
+                    ?wait,
+                    "{problem}; retrying (each further retry of this metric is logged at debug)"
+                );
+            } else {
+                tracing::debug!(
+                    metric,
+                    store = self.store,
+                    attempt = number,
+                    ?wait,
+                    "{problem}; retrying"
+                );
+            }
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(self.retries.max_backoff);
         }
@@ -534,6 +544,25 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.follow()
         }
     })
+}
+
+/// Whether `key` (an endpoint and a metric) has had no retry warning within `within` (a fetch's deadline),
+/// and marks it warned: a metric's queries (both sides, every series, every retry) warn once per fetch, the
+/// rest of their retries are logged at debug. The map holds only the keys of the last `within`.
+fn first_warning(key: &str, within: Duration) -> bool {
+    static WARNED: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let now = Instant::now();
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    warned.retain(|_, at| now.duration_since(*at) < within);
+    if warned.contains_key(key) {
+        return false;
+    }
+    warned.insert(key.to_string(), now);
+    true
 }
 
 #[cfg(test)]

@@ -108,7 +108,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/analyses",
             get(routes::analyses::list).post(routes::analyses::create),
         )
-        .route("/v1/analyses/{id}", get(routes::analyses::get))
+        .route(
+            "/v1/analyses/{id}",
+            get(routes::analyses::get).delete(routes::analyses::delete),
+        )
         .route("/v1/analyses/{id}/cancel", post(routes::analyses::cancel))
         .route(
             "/v1/configs",

@@ -39,6 +39,7 @@ use super::routes::{analyses, configs, flagger, health, judge};
         analyses::list,
         analyses::get,
         analyses::cancel,
+        analyses::delete,
         configs::list,
         configs::create,
         configs::get,

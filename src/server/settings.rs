@@ -46,6 +46,9 @@
 //! max_points = 100000                # data points per series and side, given or fetched from a store
 //! max_running_analyses = 1000        # past it, new analyses are refused with 429 and Retry-After
 //! max_lifetime = "30d"               # the longest lifetime, window, warm-up, lookback, offset or step
+//!
+//! [retention]
+//! finished_analyses = "90d"          # finished analyses are deleted this long after they ended (default: kept)
 //! ```
 
 use std::net::SocketAddr;
@@ -75,6 +78,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// `[retention]`: how long finished analyses are kept. Unset, forever.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Completed, failed and cancelled analyses are deleted (with their intervals) this long after they
+    /// finished, e.g. `30d`; swept at start and then periodically.
+    #[serde(default, deserialize_with = "optional_span")]
+    pub finished_analyses: Option<SignedDuration>,
+}
+
+/// Like [`span`], for a setting that may be left out.
+fn optional_span<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SignedDuration>, D::Error> {
+    span(deserializer).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,6 +432,30 @@ mod tests {
             toml::from_str::<Settings>(&example)
                 .unwrap_or_else(|error| panic!("{error}\nin the example:\n{example}"));
         }
+    }
+
+    #[test]
+    fn retention_is_read_as_a_duration_and_refused_when_it_is_not_one() {
+        let settings: Settings =
+            toml::from_str("[retention]\nfinished_analyses = \"30d\"\n").unwrap();
+        assert_eq!(
+            settings.retention.finished_analyses,
+            Some(SignedDuration::from_hours(30 * 24))
+        );
+        assert_eq!(
+            toml::from_str::<Settings>("")
+                .unwrap()
+                .retention
+                .finished_analyses,
+            None
+        );
+        let error = toml::from_str::<Settings>("[retention]\nfinished_analyses = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("'soon' is not a positive duration"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -129,6 +129,11 @@ pub enum Conflict {
         analysis: String,
         status: AnalysisStatus,
     },
+    #[error("analysis '{analysis}' is {status}: cancel it first, then delete it")]
+    AnalysisUnfinished {
+        analysis: String,
+        status: AnalysisStatus,
+    },
     #[error("interval {index} of analysis '{analysis}' is already recorded")]
     IntervalRecorded { analysis: String, index: u32 },
     #[error(

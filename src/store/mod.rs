@@ -60,6 +60,12 @@ pub trait Store: Send + Sync {
     fn create_analysis(&self, analysis: NewAnalysis) -> Result<Analysis, StoreError>;
 
     fn analysis(&self, id: &str) -> Result<Analysis, StoreError>;
+    /// Deletes a finished analysis and its intervals; an unfinished one is refused with
+    /// [`Conflict::AnalysisUnfinished`] (cancel it first).
+    fn delete_analysis(&self, id: &str) -> Result<(), StoreError>;
+    /// Deletes every finished analysis (completed, error, cancelled) last changed before `before`, with its
+    /// intervals: the retention sweep. How many were deleted.
+    fn delete_finished_analyses_before(&self, before: jiff::Timestamp) -> Result<u64, StoreError>;
 
     /// Analyses with the statuses asked for, newest first.
     fn list_analyses(&self, query: &AnalysisQuery) -> Result<Vec<Analysis>, StoreError>;

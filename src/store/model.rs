@@ -96,6 +96,8 @@ pub enum Origin {
     Native,
     /// Kayenta's API (`/canary`, `/standalone_canary_analysis`).
     Kayenta,
+    /// Flagger's webhook (`/v1/webhooks/flagger`). Stored as text without a constraint: no migration.
+    Flagger,
 }
 
 impl Origin {
@@ -103,6 +105,7 @@ impl Origin {
         match self {
             Self::Native => "native",
             Self::Kayenta => "kayenta",
+            Self::Flagger => "flagger",
         }
     }
 }
@@ -117,10 +120,12 @@ impl FromStr for Origin {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [Self::Native, Self::Kayenta]
+        [Self::Native, Self::Kayenta, Self::Flagger]
             .into_iter()
             .find(|origin| origin.as_str() == text)
-            .ok_or_else(|| format!("unknown analysis origin '{text}': expected native or kayenta"))
+            .ok_or_else(|| {
+                format!("unknown analysis origin '{text}': expected native, kayenta or flagger")
+            })
     }
 }
 

@@ -90,6 +90,7 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
         p.muted {
             "Analysis " code { (analysis.id) }
             @if analysis.origin == crate::store::Origin::Kayenta { " (started through Kayenta's API)" }
+            @if analysis.origin == crate::store::Origin::Flagger { " (started by Flagger's webhook)" }
             " · started " (time(analysis.created))
             " · " (human_duration(analysis.updated.duration_since(analysis.created)))
             @for (name, control, experiment) in scopes(&analysis.request) {

@@ -1,6 +1,6 @@
 //! `/v1/analyses`: start an analysis (retrospective: judged at once, `200` with the result; real time:
 //! `202 {"id"}`, judged every interval in the background; `429` when the server runs as many as it may),
-//! read one, list them, cancel one.
+//! read one, list them, cancel one, delete a finished one.
 
 use std::sync::Arc;
 
@@ -175,6 +175,29 @@ pub async fn cancel(
     Ok(axum::Json(view(&state, &id).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/analyses/{id}",
+    tag = "analyses",
+    params(("id" = String, Path, description = "The analysis id")),
+    responses(
+        (status = 204, description = "Deleted, with its intervals"),
+        (status = 400, description = "The id in the path cannot be read", body = ErrorBody),
+        (status = 404, description = "No analysis has that id", body = ErrorBody),
+        (status = 409, description = "The analysis is still pending or running: cancel it first", body = ErrorBody),
+        (status = 500, description = "The store failed", body = ErrorBody),
+    )
+)]
+/// `DELETE /v1/analyses/{id}`: a finished analysis and its intervals.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    blocking(move || Ok(store.delete_analysis(&id)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A stored config by id, else by name.
 pub(crate) fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig, ApiError> {
     match store.config(id) {
@@ -214,7 +237,7 @@ pub struct AnalysisSummary {
     #[schema(value_type = String, example = "running")]
     /// `pending`, `running`, `completed`, `error` or `cancelled`.
     status: &'static str,
-    /// `native`, or the Kayenta-compatible API that started it.
+    /// What started it: `native` (this API), `kayenta` (Kayenta's API) or `flagger` (the Flagger webhook).
     #[schema(value_type = String)]
     origin: &'static str,
     /// The canary config's name.

@@ -18,7 +18,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::SignedDuration;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::analysis::scheduler::{Ended, SubmitError};
 use crate::analysis::spec::{AnalysisSpec, SideSpec};
@@ -76,7 +75,7 @@ pub async fn webhook(
     // The engine runs it in a task of its own: it is finished (or failed) even if Flagger hangs up.
     let running = state
         .scheduler
-        .submit(Origin::Native, &spec, config)
+        .submit(Origin::Flagger, &spec, config)
         .await
         .map_err(|error| match error {
             SubmitError::Invalid(message) => ApiError::bad_request(format!("metadata: {message}")),
@@ -100,29 +99,50 @@ pub async fn webhook(
         });
     };
 
-    let mut body = json!({
-        "id": id,
-        "name": payload.name,
-        "namespace": payload.namespace,
-        "classification": verdict.classification,
-        "score": crate::kayenta::numbers::to_json(verdict.score),
-        "start": interval.start,
-        "end": interval.end,
-        "judgeResult": interval.judge_result,
-    });
-    if let Some(phase) = &payload.phase {
-        body["phase"] = json!(phase);
-    }
+    let mut body = Answer {
+        message: None,
+        reason: None,
+        id: &id,
+        name: &payload.name,
+        namespace: &payload.namespace,
+        classification: &verdict.classification,
+        score: crate::kayenta::numbers::to_json(verdict.score),
+        start: interval.start,
+        end: interval.end,
+        phase: payload.phase.as_deref(),
+        judge_result: &interval.judge_result,
+    };
     if verdict.classification == "Pass" {
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
     let reason = reason(&interval.judge_result, spec.thresholds);
-    body["reason"] = json!(reason);
-    body["message"] = json!(format!(
+    body.message = Some(format!(
         "canary {}.{}: {}",
         payload.name, payload.namespace, reason
     ));
+    body.reason = Some(reason);
     Ok((StatusCode::PRECONDITION_FAILED, axum::Json(body)).into_response())
+}
+
+/// The webhook's answer, in the order a person reads it in Flagger's event log: the message and the reason
+/// first, the (long) judge result last. A struct, because `serde_json::Value` sorts its keys.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    id: &'a str,
+    name: &'a str,
+    namespace: &'a str,
+    classification: &'a str,
+    score: serde_json::Value,
+    start: jiff::Timestamp,
+    end: jiff::Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<&'a str>,
+    judge_result: &'a crate::kayenta::CanaryJudgeResult,
 }
 
 /// The analysis the webhook's metadata asks for, its window left to end now.

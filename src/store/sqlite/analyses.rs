@@ -296,6 +296,35 @@ pub(super) fn interval_detail(
     }
 }
 
+/// Deletes finished analysis `id` with its intervals; an unfinished one is refused.
+pub(super) fn delete(connection: &mut Connection, id: &str) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (status, _) = state(&transaction, id)?;
+    if !status.is_finished() {
+        return Err(Conflict::AnalysisUnfinished {
+            analysis: id.to_owned(),
+            status,
+        }
+        .into());
+    }
+    // The intervals go with it (ON DELETE CASCADE).
+    transaction.execute("DELETE FROM analyses WHERE id = ?1", [id])?;
+    transaction.commit()?;
+    Ok(())
+}
+
+/// Deletes every finished analysis last changed before `before`; how many.
+pub(super) fn delete_finished_before(
+    connection: &mut Connection,
+    before: Timestamp,
+) -> Result<u64, StoreError> {
+    let deleted = connection.execute(
+        "DELETE FROM analyses WHERE status IN ('completed', 'error', 'cancelled') AND updated_ms < ?1",
+        [before.as_millisecond()],
+    )?;
+    Ok(deleted as u64)
+}
+
 /// The status of analysis `id` and how many intervals it has recorded.
 fn state(connection: &Connection, id: &str) -> Result<(AnalysisStatus, u32), StoreError> {
     let state: Option<(String, u32)> = connection

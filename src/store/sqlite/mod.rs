@@ -126,6 +126,14 @@ impl Store for SqliteStore {
         self.with(|connection| analyses::create(connection, analysis, now()))
     }
 
+    fn delete_analysis(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|connection| analyses::delete(connection, id))
+    }
+
+    fn delete_finished_analyses_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.with(|connection| analyses::delete_finished_before(connection, before))
+    }
+
     fn analysis(&self, id: &str) -> Result<Analysis, StoreError> {
         self.with(|connection| analyses::get(connection, id))
     }
