@@ -196,7 +196,7 @@ form.filters { display:flex; gap:.8rem; align-items:end; flex-wrap:wrap; margin:
 form.filters label { display:flex; flex-direction:column; font-size:.85rem; color:var(--muted); }
 input, select, button { font: inherit; padding:.25rem .5rem; }
 details.metric { background:#fff; border:1px solid var(--line); border-radius:.4rem; margin:.4rem 0; }
-details.metric > summary { cursor:pointer; padding:.5rem .8rem; display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)); gap:.6rem; align-items:baseline; }
+details.metric > summary { cursor:pointer; padding:.5rem .8rem; display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)) minmax(10rem, 2fr); gap:.6rem; align-items:baseline; }
 details.metric > summary .name { font-family: ui-monospace, monospace; overflow-wrap:anywhere; }
 details.metric > summary small { display:block; color:var(--muted); font-size:.75rem; }
 details.metric .body { padding:.2rem .8rem 1rem; border-top:1px solid var(--line); }
