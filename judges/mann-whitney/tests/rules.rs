@@ -925,3 +925,16 @@ fn scores_on_a_threshold_take_the_better_classification() {
     );
     assert_eq!(judgement.classification, ScoreClassification::Fail);
 }
+
+/// One point a side, the experiment's above: by the documented statistic, dz = 2 - 1 - 1/2 = 0.5 and the
+/// continuity correction takes it to 0, so p = 1; the interval is the one difference, above the band: High.
+#[test]
+fn one_slower_point_is_high_with_a_p_value_of_one() {
+    let result = classify(metric("m"), &[1.0], &[2.0]);
+    assert_eq!(result.classification, High);
+    assert_eq!(number(&result, "pValue"), 1.0);
+    assert_eq!(
+        text(&result, "decision"),
+        "CI lower 1 > band +0.25; effect size 2 >= allowedIncrease 1"
+    );
+}
