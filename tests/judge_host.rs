@@ -858,10 +858,10 @@ async fn a_high_metric_with_a_large_p_value_explains_its_decision_in_the_json() 
 
 /// A RemoteJudge request whose one metric is High with p = 0.0809 (see the test above).
 pub fn high_with_large_p_value() -> Value {
-    let x = [1.3293899544562213, 3.7738540472138165, 0.94718826768812248];
+    let x = [1.3293899544562213, 3.7738540472138165, 0.9471882676881225];
     let y = [
         0.016008918841063313,
-        -0.83420890188470942,
+        -0.8342089018847094,
         0.13202594203505966,
     ];
     let shift = |v: &[f64]| v.iter().map(|v| v + 10.0).collect::<Vec<_>>();
