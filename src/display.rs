@@ -19,6 +19,9 @@ pub struct MetricCells {
     pub p_value: String,
     /// `control/experiment` point counts.
     pub points: String,
+    /// What decided the classification, as the judge says it (its `decision` detail): for `mann-whitney`, the
+    /// interval against the tolerance band and the effect size against its threshold; never the p-value.
+    pub decided_by: String,
 }
 
 /// The cells of `result`; `-` for what the judge did not say.
@@ -60,6 +63,7 @@ pub fn metric_cells(result: &CanaryAnalysisResult) -> MetricCells {
             "{}/{}",
             result.control_metadata.stats.count, result.experiment_metadata.stats.count
         ),
+        decided_by: get("decision").map_or("-".to_string(), json_value),
     }
 }
 

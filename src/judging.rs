@@ -26,7 +26,10 @@ pub enum JudgingError {
     /// The request is wrong: the message says where and why.
     #[error("{0}")]
     Invalid(String),
-    #[error("no judge named {name:?}; available judges: {}", available.join(", "))]
+    #[error(
+        "no judge named {name:?}; available judges: {}. To judge it with one of them, add [judges] aliases = {{ \"{name}\" = \"{DEFAULT_JUDGE}\" }} to the settings",
+        available.join(", ")
+    )]
     UnknownJudge {
         name: String,
         available: Vec<String>,

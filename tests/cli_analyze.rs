@@ -94,7 +94,7 @@ fn a_slower_canary_fails_on_latency_with_exit_4() {
     );
     assert!(row("error_ratio").contains("High"), "{stdout}");
     // 241 samples per side: the window's 15-second points, both ends included.
-    assert!(row("latency ").ends_with("241/241"), "{stdout}");
+    assert!(row("latency ").contains(" 241/241 "), "{stdout}");
     assert!(
         stdout.contains("Verdict: Fail (score 0; pass >= 75, marginal >= 50): Canary Failed: The metric latency was classified as High (Critical)"),
         "{stdout}"
@@ -273,4 +273,46 @@ fn an_injected_scope_does_not_change_the_query() {
     let latency = &json["judgeResult"]["results"][0];
     assert_eq!(latency["classification"], "Nodata", "{latency:#}");
     assert_eq!(latency["experimentMetadata"]["stats"]["count"], 0);
+}
+
+/// Issue 14 item 13: with three points a side, the canary's 50 ms shift separates the sides completely, so
+/// the interval is the whole range of differences and lies far above the tolerance band: `High`. Yet the
+/// p-value of three against three can be no smaller than 0.0809 (R's `wilcox.test` on any complete
+/// separation of 3 and 3, e.g. the reference case "normal n=3 separated"). The table says what decided.
+#[test]
+fn the_table_says_the_interval_decided_a_high_metric_with_a_large_p_value() {
+    let server = prometheus::shared();
+    let start = server.start_time();
+    let end = start + jiff::SignedDuration::from_secs(30);
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(["analyze", "--prometheus-url", &server.url])
+        .args(["--control-scope", BASELINE, "--experiment-scope", CANARY])
+        .args(["--step", "15", "--config", &example("checkout-canary.json")])
+        .args(["--start", &start.to_string(), "--end", &end.to_string()])
+        .env(
+            "COALMINE_CACHE_DIR",
+            std::env::temp_dir().join("coalmine-test-cache"),
+        )
+        .env_remove("COALMINE_JUDGES_DIR")
+        .output()
+        .expect("running coalmine");
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(4), "{stdout}{stderr}");
+    // The band is 0.25 x |estimate|, and the estimate is the data set's exact shift, 50 ms.
+    let header = stdout.lines().next().unwrap();
+    assert!(header.ends_with("POINTS C/E  DECIDED BY"), "{header}");
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("latency "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("High (critical)"), "{row}");
+    assert!(row.contains(" 3/3 "), "{row}");
+    // R: 0.080855598370052295, to four digits.
+    assert!(row.contains(" 0.08086 "), "{row}");
+    assert!(
+        row.contains("CI lower ")
+            && row.contains(" > band +")
+            && row.ends_with(" >= allowedIncrease 1"),
+        "{row}"
+    );
 }

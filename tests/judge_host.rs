@@ -720,3 +720,169 @@ fn a_burst_of_runaway_calls_to_one_plugin_does_not_starve_the_other_judges() {
         );
     }
 }
+
+/// `examples/judge/regressed.json` with its config naming `judge`.
+fn regressed_naming(judge: &str) -> Value {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/judge/regressed.json");
+    let mut request: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    request["canaryConfig"]["judge"]["name"] = json!(judge);
+    request
+}
+
+/// Issue 14 item 5: Kayenta's sample configs name `dredd-v1.0`, which coalmine does not have. Without an
+/// alias the answer says how to map it; with `[judges] aliases` in the settings the config is judged, and both
+/// judge lists show the alias.
+#[tokio::test]
+async fn a_judge_name_coalmine_lacks_is_judged_once_the_settings_alias_it() {
+    let data = tempfile::tempdir().unwrap();
+    let request = regressed_naming("dredd-v1.0");
+    {
+        let server = common::server::Server::start(data.path(), &[]);
+        let (status, body) =
+            common::clients::post(&format!("{}/v1/judge", server.url), &request).await;
+        assert_eq!(status, 400, "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("no judge named \"dredd-v1.0\""),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "add [judges] aliases = { \"dredd-v1.0\" = \"mann-whitney\" } to the settings"
+            ),
+            "{message}"
+        );
+    }
+    let settings = data.path().join("coalmine.toml");
+    std::fs::write(
+        &settings,
+        "[judges]\naliases = { \"dredd-v1.0\" = \"mann-whitney\" }\n",
+    )
+    .unwrap();
+    let server =
+        common::server::Server::start(data.path(), &["--config", settings.to_str().unwrap()]);
+    let (status, body) = common::clients::post(&format!("{}/v1/judge", server.url), &request).await;
+    assert_eq!(status, 200, "{body}");
+    // The regressed example fails on its critical latency metric, whatever name the judge goes by.
+    assert_eq!(body["judgeName"], "dredd-v1.0");
+    assert_eq!(body["score"]["classification"], "Fail", "{body}");
+
+    let (status, judges) = common::clients::get(&format!("{}/v1/judges", server.url)).await;
+    assert_eq!(status, 200);
+    let mann_whitney = judges
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|judge| judge["name"] == "mann-whitney")
+        .unwrap();
+    assert_eq!(
+        mann_whitney["aliases"],
+        json!(["NetflixACAJudge-v1.0", "dredd-v1.0"])
+    );
+    let (status, kayenta) = common::clients::get(&format!("{}/judges", server.url)).await;
+    assert_eq!(status, 200);
+    assert!(
+        kayenta
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "dredd-v1.0", "visible": true})),
+        "{kayenta}"
+    );
+}
+
+/// An alias to a judge that is not loaded, or one that would hide a loaded judge, stops `serve` at start-up.
+#[test]
+fn a_bad_judge_alias_is_refused_at_start_up() {
+    for (aliases, expected) in [
+        (
+            r#"{ "StaticBaselineJudge-v1.0" = "static-baseline" }"#,
+            "[judges] aliases: \"StaticBaselineJudge-v1.0\" = \"static-baseline\" names no loaded judge; loaded judges: coalmine-v1, mann-whitney",
+        ),
+        (
+            r#"{ "coalmine-v1" = "mann-whitney" }"#,
+            "[judges] aliases: \"coalmine-v1\" is the name of a loaded judge; an alias may not hide it",
+        ),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let settings = data.path().join("coalmine.toml");
+        std::fs::write(&settings, format!("[judges]\naliases = {aliases}\n")).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_coalmine"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .arg("--config")
+            .arg(&settings)
+            .env(
+                "COALMINE_CACHE_DIR",
+                std::env::temp_dir().join("coalmine-test-cache"),
+            )
+            .env_remove("COALMINE_JUDGES_DIR")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("error: {expected}")), "{stderr}");
+    }
+}
+
+/// Issue 14 item 13 over HTTP: a metric classified High with a p-value far above 0.05 says in its
+/// `resultMetadata` that the interval decided. The data are R's reference case "normal n=3 separated"
+/// (judges/mann-whitney/tests/reference/wilcox.json) moved by +10 on both sides, which changes no
+/// difference between them: R's interval [0.8152, 4.608], estimate 1.781 and p = 0.0809 hold.
+#[tokio::test]
+async fn a_high_metric_with_a_large_p_value_explains_its_decision_in_the_json() {
+    let data = tempfile::tempdir().unwrap();
+    let server = common::server::Server::start(data.path(), &[]);
+    let body = common::clients::post(
+        &format!("{}/v1/judge", server.url),
+        &high_with_large_p_value(),
+    )
+    .await;
+    assert_eq!(body.0, 200, "{}", body.1);
+    let result = &body.1["results"][0];
+    assert_eq!(result["classification"], "High");
+    let meta = &result["resultMetadata"];
+    assert!(
+        (meta["pValue"].as_f64().unwrap() - 0.0809).abs() < 1e-4,
+        "{meta}"
+    );
+    assert_eq!(meta["decidedBy"], "confidenceInterval");
+    // The documented rule: the band is ±tolerance × |estimate| = ±0.25 × 1.7815.
+    let band = meta["toleranceBand"].as_array().unwrap();
+    assert!((band[1].as_f64().unwrap() - 0.44536).abs() < 1e-4, "{meta}");
+    assert_eq!(meta["effectSizeThreshold"], 1.0);
+    let decision = meta["decision"].as_str().unwrap();
+    assert!(
+        decision.starts_with("CI lower 0.8152 > band +0.445"),
+        "{decision}"
+    );
+}
+
+/// A RemoteJudge request whose one metric is High with p = 0.0809 (see the test above).
+pub fn high_with_large_p_value() -> Value {
+    let x = [1.3293899544562213, 3.7738540472138165, 0.9471882676881225];
+    let y = [
+        0.016008918841063313,
+        -0.8342089018847094,
+        0.13202594203505966,
+    ];
+    let shift = |v: &[f64]| v.iter().map(|v| v + 10.0).collect::<Vec<_>>();
+    json!({
+        "canaryConfig": {
+            "name": "few-points",
+            "metrics": [{
+                "name": "latency",
+                "query": {"type": "prometheus", "metricName": "latency"},
+                "groups": ["latency"],
+                "analysisConfigurations": {"canary": {"direction": "either"}},
+                "scopeName": "default"
+            }],
+            "classifier": {"groupWeights": {"latency": 100}}
+        },
+        "metricSetPairList": [{
+            "name": "latency", "id": "0", "tags": {},
+            "values": {"control": shift(&y), "experiment": shift(&x)}
+        }],
+        "scoreThresholds": {"pass": 75, "marginal": 50}
+    })
+}

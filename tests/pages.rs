@@ -299,3 +299,44 @@ async fn the_pages_show_which_metric_failed_and_why() {
     let (_, list) = page(client().get(url("/?status=running")).bearer_auth(TOKEN)).await;
     assert_eq!(attributes(&list, "tr", "data-id"), [running_id]);
 }
+
+/// Issue 14 item 13 on the page: the canary's 50 ms shift over three points a side is `High` with a p-value
+/// of 0.0809 (any complete separation of 3 and 3; R: 0.080855598), and the metric's row says the interval
+/// decided, against the band 0.25 × |estimate| = 0.25 × 0.05.
+#[tokio::test]
+async fn a_high_metric_with_a_large_p_value_shows_what_decided_it() {
+    let data = prometheus::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::server::Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/analyze/checkout-canary.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let start = data.start_time();
+    let body = serde_json::json!({
+        "config": config,
+        "control": {"scope": prometheus::BASELINE},
+        "experiment": {"scope": prometheus::CANARY},
+        "start": start,
+        "end": start + jiff::SignedDuration::from_secs(30),
+        "step": "15s",
+        "thresholds": {"pass": 75, "marginal": 50}
+    });
+    let (status, analysis) =
+        common::clients::post(&format!("{}/v1/analyses", server.url), &body).await;
+    assert_eq!(status, 200, "{analysis}");
+    let id = analysis["id"].as_str().unwrap();
+    let (status, html) = page(client().get(format!("{}/analyses/{id}", server.url))).await;
+    assert_eq!(status, 200, "{html}");
+    let row = html
+        .split("<details")
+        .skip(1)
+        .find(|row| row.contains("class=\"name\">latency<"))
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(row.contains("0.08086"), "{row}");
+    assert!(row.contains("decided by"), "{row}");
+    assert!(
+        row.contains("CI lower 0.043 &gt; band +0.0125; effect size 1.441 &gt;= allowedIncrease 1"),
+        "{row}"
+    );
+}

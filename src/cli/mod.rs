@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "COALMINE_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
+    /// The settings file (TOML, as for `serve --config`); analyze, judge and judges use its [judges] aliases
+    #[arg(long, global = true, env = "COALMINE_SETTINGS", value_name = "FILE")]
+    settings: Option<PathBuf>,
+
     /// Log format on stderr
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -93,12 +97,19 @@ pub fn main() -> ExitCode {
 impl Cli {
     /// A judge host with the built-in judges and those of `judges_dir`.
     fn judge_host(&self, judges_dir: Option<&std::path::Path>) -> anyhow::Result<JudgeHost> {
-        let host = JudgeHost::with_built_in(Limits::default(), self.cache_dir())?;
+        let mut host = JudgeHost::with_built_in(Limits::default(), self.cache_dir())?;
         if let Some(dir) = judges_dir {
             let (_, failed) = host.load_dir(dir)?;
             if !failed.is_empty() {
                 let errors: Vec<String> = failed.iter().map(ToString::to_string).collect();
                 anyhow::bail!("{}", errors.join("; "));
+            }
+        }
+        if let Some(path) = &self.settings {
+            let settings = crate::server::settings::Settings::read(path)?;
+            for (alias, target) in &settings.judges.aliases {
+                host.add_alias(alias, target)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
             }
         }
         Ok(host)

@@ -1,6 +1,6 @@
 //! A CanaryJudgeResult as a table a person reads at a glance: one row per metric series with its
-//! classification, ratio, estimate and interval, p-value and point counts; then the group scores and the
-//! verdict.
+//! classification, ratio, estimate and interval, p-value, point counts and what decided the classification;
+//! then the group scores and the verdict.
 
 use std::fmt::Write;
 
@@ -20,8 +20,9 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
         "INTERVAL",
         "P-VALUE",
         "POINTS C/E",
+        "DECIDED BY",
     ];
-    let rows: Vec<[String; 7]> = result.results.iter().map(row).collect();
+    let rows: Vec<[String; 8]> = result.results.iter().map(row).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -33,7 +34,7 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
         let mut text = String::new();
         for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
             // Text columns align left, numbers right.
-            if index < 2 {
+            if index < 2 || index == 7 {
                 let _ = write!(text, "{cell:<width$}  ");
             } else {
                 let _ = write!(text, "{cell:>width$}  ");
@@ -83,7 +84,7 @@ pub fn render(result: &CanaryJudgeResult, pass: f64, marginal: f64) -> String {
     out
 }
 
-fn row(result: &CanaryAnalysisResult) -> [String; 7] {
+fn row(result: &CanaryAnalysisResult) -> [String; 8] {
     let cells = metric_cells(result);
     [
         cells.label,
@@ -93,5 +94,6 @@ fn row(result: &CanaryAnalysisResult) -> [String; 7] {
         cells.interval,
         cells.p_value,
         cells.points,
+        cells.decided_by,
     ]
 }

@@ -52,7 +52,7 @@ pub struct ServeArgs {
 const MIN_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let settings = match &args.config {
+    let settings = match args.config.as_ref().or(cli.settings.as_ref()) {
         Some(path) => Settings::read(path)?,
         None => Settings::default(),
     };
@@ -78,6 +78,10 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => Some(JudgesDir::load(&host, dir)?),
         None => None,
     };
+    let mut host = host;
+    for (alias, target) in &settings.judges.aliases {
+        host.add_alias(alias, target).map_err(anyhow::Error::msg)?;
+    }
     let store = SqliteStore::open(data_dir.join("coalmine.db"))?;
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {

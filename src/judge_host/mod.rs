@@ -88,6 +88,39 @@ impl JudgeHost {
         Ok(host)
     }
 
+    /// Makes `alias` another name of the loaded judge `target` (`[judges] aliases` of the settings). Refused
+    /// with the reason when `target` is not loaded, or when `alias` is a loaded judge's name or already an
+    /// alias of another judge.
+    pub fn add_alias(&mut self, alias: &str, target: &str) -> Result<(), String> {
+        let judges = self.judges.read().unwrap_or_else(PoisonError::into_inner);
+        if judges.contains_key(alias) {
+            return Err(format!(
+                "[judges] aliases: \"{alias}\" is the name of a loaded judge; an alias may not hide it"
+            ));
+        }
+        let target = match (judges.contains_key(target), self.aliases.get(target)) {
+            (true, _) => target.to_string(),
+            (false, Some(resolved)) => resolved.clone(),
+            (false, None) => {
+                let loaded: Vec<&str> = judges.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "[judges] aliases: \"{alias}\" = \"{target}\" names no loaded judge; loaded judges: {}",
+                    loaded.join(", ")
+                ));
+            }
+        };
+        drop(judges);
+        match self.aliases.get(alias) {
+            Some(existing) if *existing != target => Err(format!(
+                "[judges] aliases: \"{alias}\" is already an alias of \"{existing}\""
+            )),
+            _ => {
+                self.aliases.insert(alias.to_string(), target);
+                Ok(())
+            }
+        }
+    }
+
     /// Compiles and checks a plugin without registering it.
     pub fn load(&self, bytes: &[u8], origin: Origin) -> Result<Judge, PluginError> {
         loader::load(

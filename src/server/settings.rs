@@ -40,6 +40,9 @@
 //! token_env = "FLAGGER_WEBHOOK_TOKEN"
 //! query_param = "token"             # the default; with policy = "header": header = "X-Webhook-Token"
 //!
+//! [judges]
+//! aliases = { "dredd-v1.0" = "mann-whitney" }   # names configs give (Kayenta's samples) for loaded judges
+//!
 //! [limits]
 //! max_body_bytes = 16777216
 //! max_metrics = 500                  # metrics per canary config
@@ -80,6 +83,8 @@ pub struct Settings {
     pub limits: Limits,
     #[serde(default)]
     pub retention: Retention,
+    #[serde(default)]
+    pub judges: JudgeSettings,
 }
 
 /// `[retention]`: how long finished analyses are kept. Unset, forever.
@@ -97,6 +102,14 @@ fn optional_span<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<SignedDuration>, D::Error> {
     span(deserializer).map(Some)
+}
+
+/// `[judges]`: `aliases` maps a judge name a config gives (`dredd-v1.0`) to a loaded judge (`mann-whitney`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeSettings {
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

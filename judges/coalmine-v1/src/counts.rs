@@ -35,7 +35,7 @@ use coalmine_judge_sdk::{
     Detail, Direction, MetricClassification, MetricConfig, MetricPair, MetricResult, preprocess,
     stats,
 };
-use coalmine_mann_whitney::classifier::{self as mann_whitney, failure_reason};
+use coalmine_mann_whitney::classifier::{self as mann_whitney, failure_reason, short};
 use coalmine_mann_whitney::config::JudgeConfig;
 
 use crate::dispersion::Dispersion;
@@ -133,6 +133,9 @@ pub fn classify(
         Detail::number("confidenceLevel", config.confidence_level),
         Detail::number("pValue", decision.p_value),
         Detail::number("effectSize", test.ratio),
+        Detail::number("alpha", decision.alpha),
+        Detail::text("decidedBy", "pValue"),
+        Detail::text("decision", decision.text.clone()),
     ]);
     if let Some(dispersion) = dispersion {
         result
@@ -159,6 +162,10 @@ struct Decision {
     alternative: &'static str,
     /// The p-value of that alternative.
     p_value: f64,
+    /// The one-sided level each one-sided p-value is compared with.
+    alpha: f64,
+    /// What decided, in a few words: the one-sided p-value against α, then the effect-size gates.
+    text: String,
 }
 
 /// Step 4: the test's verdict through the direction, the level and the effect-size gates.
@@ -199,10 +206,95 @@ fn decide(
     } else {
         (MetricClassification::Pass, false)
     };
+    let text = decision_text(
+        metric, settings, test, extra, alpha, may_rise, may_fall, high, low,
+    );
     Decision {
         classification,
         critical,
         alternative,
         p_value,
+        alpha,
+        text,
+    }
+}
+
+/// The words of [`Decision::text`]. A one-sided p-value decides (not the interval, not the reported p-value
+/// of `either`): for a classified metric, its p-value at or under α and both gates passed; for a passing
+/// one, the first rule that held it back on the side its rate moved to.
+#[allow(clippy::too_many_arguments)]
+fn decision_text(
+    metric: &MetricConfig,
+    settings: CountSettings,
+    test: &RateTest,
+    extra: f64,
+    alpha: f64,
+    may_rise: bool,
+    may_fall: bool,
+    high: bool,
+    low: bool,
+) -> String {
+    let n = short;
+    // The side judged: the one classified, else the one the observed rate moved to (and may move to).
+    let rising = high || (!low && (extra > 0.0 && may_rise || !may_fall));
+    let thresholds = &metric.effect_size;
+    let (p, p_name, ratio_ok, ratio_text, extra_value) = if rising {
+        (
+            test.p_greater,
+            "p(greater)",
+            test.ratio >= thresholds.allowed_increase,
+            format!(
+                "ratio {} {} allowedIncrease {}",
+                n(test.ratio),
+                if test.ratio >= thresholds.allowed_increase {
+                    ">="
+                } else {
+                    "<"
+                },
+                n(thresholds.allowed_increase)
+            ),
+            extra,
+        )
+    } else {
+        (
+            test.p_less,
+            "p(less)",
+            test.ratio <= thresholds.allowed_decrease,
+            format!(
+                "ratio {} {} allowedDecrease {}",
+                n(test.ratio),
+                if test.ratio <= thresholds.allowed_decrease {
+                    "<="
+                } else {
+                    ">"
+                },
+                n(thresholds.allowed_decrease)
+            ),
+            -extra,
+        )
+    };
+    let significant = p <= alpha;
+    let p_text = format!(
+        "{p_name} {} {} alpha {}",
+        n(p),
+        if significant { "<=" } else { ">" },
+        n(alpha)
+    );
+    let extra_ok = extra_value > settings.allowed_extra_events;
+    let extra_text = format!(
+        "{} events {} {} allowedExtraEvents {}",
+        if rising { "extra" } else { "missing" },
+        n(extra_value),
+        if extra_ok { ">" } else { "<=" },
+        n(settings.allowed_extra_events)
+    );
+    if !significant {
+        p_text
+    } else if high || low {
+        format!("{p_text}; {ratio_text}; {extra_text}")
+    } else if !ratio_ok {
+        format!("{p_text} but {ratio_text}")
+    } else {
+        format!("{p_text} but {extra_text}")
     }
 }

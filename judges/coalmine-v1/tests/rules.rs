@@ -480,3 +480,22 @@ fn mildly_bursty_counts_are_adjusted_though_not_significantly_overdispersed() {
     assert!((number(&result, "pValue") - 0.008840893).abs() < 1e-8);
     assert_eq!(result.classification, MetricClassification::High);
 }
+
+/// Issue 14 item 13: a count metric is decided by a one-sided p-value against α, and says so.
+#[test]
+fn a_count_result_says_the_p_value_decided() {
+    // 18 events against none over equal exposures: P(X >= 18) for X ~ Binomial(18, 1/2) is 2^-18.
+    let result = judge_one(count_metric("errors"), counts(0, 60), counts(18, 60));
+    assert_eq!(result.classification, MetricClassification::High);
+    assert_eq!(text(&result, "decidedBy"), "pValue");
+    assert_eq!(number(&result, "alpha"), (1.0 - 0.98) / 2.0);
+    assert_eq!(
+        text(&result, "decision"),
+        "p(greater) 3.81e-6 <= alpha 0.01; ratio inf >= allowedIncrease 1; \
+         extra events 18 > allowedExtraEvents 0"
+    );
+    // Equal counts: P(X >= 30) for X ~ Binomial(60, 1/2) is 0.551 (R: pbinom(29, 60, 0.5, lower = FALSE)).
+    let result = judge_one(count_metric("errors"), counts(30, 60), counts(30, 60));
+    assert_eq!(result.classification, MetricClassification::Pass);
+    assert_eq!(text(&result, "decision"), "p(greater) 0.5513 > alpha 0.01");
+}

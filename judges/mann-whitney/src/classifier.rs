@@ -211,20 +211,100 @@ fn compare(
         (MetricClassification::Pass, None, false)
     };
 
-    let details = vec![
+    let mut details = vec![
         Detail::number("ratio", ratio),
         Detail::number("estimate", test.estimate),
         Detail::interval("confidenceInterval", test.lower, test.upper),
         Detail::number("confidenceLevel", config.confidence_level),
         Detail::number("pValue", test.p_value),
         Detail::number("effectSize", effect),
+        Detail::interval("toleranceBand", -bound, bound),
     ];
+    let above = test.lower > bound;
+    let below = test.upper < -bound;
+    // The effect-size threshold consulted: that of the side the interval cleared the band on, if any.
+    let gate = if above && !matches!(metric.direction, Direction::Decrease) {
+        Some(("allowedIncrease", thresholds.allowed_increase, true))
+    } else if below && !matches!(metric.direction, Direction::Increase) {
+        Some(("allowedDecrease", thresholds.allowed_decrease, false))
+    } else {
+        None
+    };
+    if let Some((_, threshold, _)) = gate {
+        details.push(Detail::number("effectSizeThreshold", threshold));
+    }
+    details.push(Detail::text("decidedBy", "confidenceInterval"));
+    details.push(Detail::text(
+        "decision",
+        decision(metric.direction, &test, bound, effect, gate),
+    ));
     Ok(Outcome {
         classification,
         reason,
         critical,
         details,
     })
+}
+
+/// What decided a comparison, in a few words: the interval against the tolerance band `±bound`, then the
+/// effect size against the threshold `gate` consulted (when the interval cleared the band on an allowed side).
+/// The p-value decides nothing.
+fn decision(
+    direction: Direction,
+    test: &crate::stats::mann_whitney::MannWhitney,
+    bound: f64,
+    effect: f64,
+    gate: Option<(&str, f64, bool)>,
+) -> String {
+    let n = short;
+    let Some((name, threshold, increase)) = gate else {
+        return match direction {
+            Direction::Increase => format!("CI lower {} <= band +{}", n(test.lower), n(bound)),
+            Direction::Decrease => format!("CI upper {} >= band -{}", n(test.upper), n(bound)),
+            Direction::Either => format!(
+                "CI [{}, {}] meets band ±{}",
+                n(test.lower),
+                n(test.upper),
+                n(bound)
+            ),
+        };
+    };
+    let cleared = if increase {
+        format!("CI lower {} > band +{}", n(test.lower), n(bound))
+    } else {
+        format!("CI upper {} < band -{}", n(test.upper), n(bound))
+    };
+    let comparison = match (effect.is_nan(), increase) {
+        (true, _) => return format!("{cleared}; effect size NaN (no gate)"),
+        (false, true) if effect >= threshold => ">=",
+        (false, false) if effect <= threshold => "<=",
+        (false, true) => "<",
+        (false, false) => ">",
+    };
+    let joint = if comparison.len() == 2 { ";" } else { " but" };
+    format!(
+        "{cleared}{joint} effect size {} {comparison} {name} {}",
+        n(effect),
+        n(threshold)
+    )
+}
+
+/// A number to four significant digits, as coalmine shows numbers (for `decision` details).
+pub fn short(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return if x == 0.0 { "0".into() } else { format!("{x}") };
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if !(-3..6).contains(&magnitude) {
+        return format!("{x:.2e}");
+    }
+    let decimals = (3 - magnitude).max(0) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
 }
 
 /// Kayenta's reason for a High or Low result of `metric`: `"<metric> was classified as High"`, or

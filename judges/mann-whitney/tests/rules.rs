@@ -322,7 +322,11 @@ fn a_compared_result_explains_itself() {
             "confidenceInterval",
             "confidenceLevel",
             "pValue",
-            "effectSize"
+            "effectSize",
+            "toleranceBand",
+            "effectSizeThreshold",
+            "decidedBy",
+            "decision"
         ]
     );
     assert_eq!(number(&result, "ratio"), 160.5 / 110.5);
@@ -333,6 +337,95 @@ fn a_compared_result_explains_itself() {
     assert!(lower < estimate && estimate < upper && (estimate - 50.0).abs() < 1e-3);
     // Every experiment value exceeds every control value: the statistic is at its maximum.
     assert!(number(&result, "pValue") < 1e-6);
+}
+
+fn text<'a>(result: &'a MetricResult, name: &str) -> &'a str {
+    match result.detail(name) {
+        Some(coalmine_judge_sdk::DetailValue::Text(text)) => text,
+        other => panic!("no text {name}: {other:?}"),
+    }
+}
+
+/// Issue 14 item 13: a High metric whose p-value is large. The interval, not the p-value, decides, and the
+/// result says so. The data are R's reference case "normal n=3 separated" (tests/reference/wilcox.json),
+/// both sides moved by +10: a shift of both samples changes no difference between them, so R's answer is
+/// the same (interval [0.8152, 4.608], estimate 1.781, p = 0.0809), and the control's mean becomes positive,
+/// so the mean ratio is (2.0168 + 10) / (-0.2287 + 10) = 1.23.
+#[test]
+fn a_high_metric_with_a_large_p_value_says_the_interval_decided() {
+    let x = [1.3293899544562213, 3.7738540472138165, 0.9471882676881225];
+    let y = [
+        0.016008918841063313,
+        -0.8342089018847094,
+        0.13202594203505966,
+    ];
+    let shift = |v: &[f64]| v.iter().map(|v| v + 10.0).collect::<Vec<_>>();
+    let result = classify(metric("m"), &shift(&y), &shift(&x));
+    assert_eq!(result.classification, High);
+    assert!((number(&result, "pValue") - 0.0808555983700523).abs() < 1e-6);
+    // The documented rule: High when the lower bound exceeds tolerance x |estimate| = 0.25 x 1.7815.
+    let band = 0.25 * 1.7814589722930978;
+    let (lower, upper) = result
+        .detail("toleranceBand")
+        .and_then(DetailValue::as_interval)
+        .expect("a tolerance band");
+    assert!((upper - band).abs() < 1e-4 && (lower + band).abs() < 1e-4);
+    assert_eq!(number(&result, "effectSizeThreshold"), 1.0);
+    assert_eq!(text(&result, "decidedBy"), "confidenceInterval");
+    // R's band is 0.44536; the estimate's root is found to 1e-4, so the fourth digit may be 3 or 4.
+    let decision = text(&result, "decision");
+    assert!(
+        decision.starts_with("CI lower 0.8152 > band +0.445")
+            && decision.ends_with("; effect size 1.23 >= allowedIncrease 1"),
+        "{decision}"
+    );
+}
+
+#[test]
+fn a_passing_comparison_says_what_held_it_back() {
+    // R's reference case "normal n=5 shift 0.5sd": interval [-2.337, 3.683], estimate 0.1516.
+    let x = [
+        9.611168168775464,
+        10.52708849961397,
+        9.898660542313346,
+        9.084793510619932,
+        11.280659129528999,
+    ];
+    let y = [
+        11.422217741169133,
+        9.038653615469698,
+        7.597865660016078,
+        9.870622341679317,
+        10.375423883143462,
+    ];
+    let result = classify(metric("m"), &y, &x);
+    assert_eq!(result.classification, Pass);
+    assert_eq!(
+        text(&result, "decision"),
+        "CI [-2.337, 3.683] meets band ±0.03791"
+    );
+    assert!(result.detail("effectSizeThreshold").is_none());
+    // Same data, direction increase: only the lower bound counts.
+    let mut increase = metric("m");
+    increase.direction = Direction::Increase;
+    let result = classify(increase, &y, &x);
+    assert_eq!(
+        text(&result, "decision"),
+        "CI lower -2.337 <= band +0.03791"
+    );
+    // A cleared band held back by the effect size: the shifted case above with allowedIncrease 1.5.
+    let mut gated = metric("m");
+    gated.effect_size.allowed_increase = 1.5;
+    let x = [11.329389954456222, 13.773854047213817, 10.947188267688123];
+    let y = [10.016008918841063, 9.16579109811529, 10.13202594203506];
+    let result = classify(gated, &y, &x);
+    assert_eq!(result.classification, Pass);
+    let decision = text(&result, "decision");
+    assert!(
+        decision.starts_with("CI lower 0.8152 > band +0.445")
+            && decision.ends_with(" but effect size 1.23 < allowedIncrease 1.5"),
+        "{decision}"
+    );
 }
 
 #[test]
@@ -823,4 +916,17 @@ fn scores_on_a_threshold_take_the_better_classification() {
         },
     );
     assert_eq!(judgement.classification, ScoreClassification::Fail);
+}
+
+/// One point a side, the experiment's above: by the documented statistic, dz = 2 - 1 - 1/2 = 0.5 and the
+/// continuity correction takes it to 0, so p = 1; the interval is the one difference, above the band: High.
+#[test]
+fn one_slower_point_is_high_with_a_p_value_of_one() {
+    let result = classify(metric("m"), &[1.0], &[2.0]);
+    assert_eq!(result.classification, High);
+    assert_eq!(number(&result, "pValue"), 1.0);
+    assert_eq!(
+        text(&result, "decision"),
+        "CI lower 1 > band +0.25; effect size 2 >= allowedIncrease 1"
+    );
 }

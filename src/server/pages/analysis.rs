@@ -243,8 +243,9 @@ fn metrics(config: &CanaryConfig, detail: &IntervalDetail) -> Markup {
         h2 { "Metrics" span.muted { " · interval " (interval.index + 1) ", " (time(interval.start)) " – " (time(interval.end)) } }
         @if results.is_empty() { p.muted { "The judge gave no metric results." } }
         div.metrics {
-            div.muted style="display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)); gap:.6rem; padding:0 .8rem; font-size:.8rem;" {
+            div.muted style="display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)) minmax(10rem, 2fr); gap:.6rem; padding:0 .8rem; font-size:.8rem;" {
                 span { "Result" } span { "Metric" } span { "Ratio" } span { "Estimate" } span { "Interval" } span { "p-value" } span { "Points c/e" }
+                span title="What decided the classification: the interval against the tolerance band, the effect size against its threshold (not the p-value)" { "Decided by" }
             }
             @for (position, result) in results {
                 (metric(config, detail, position, result))
@@ -285,9 +286,11 @@ fn metric(
                 span { small { "confidence interval" } (cells.interval) }
                 span { small { "p-value" } (cells.p_value) }
                 span { small { "points c/e" } (cells.points) }
+                span.decided { small { "decided by" } (cells.decided_by) }
             }
             div.body {
                 @if let Some(reason) = &result.classification_reason { p { (reason) } }
+                @if cells.decided_by != "-" { p.decision { "Decided by: " (cells.decided_by) } }
                 @if let Some(pair) = pair {
                     (charts_of(pair, &unit))
                 } @else {

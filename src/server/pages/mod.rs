@@ -198,7 +198,7 @@ input, select, button { font: inherit; padding:.25rem .5rem; }
 details.metric { background:#fff; border:1px solid var(--line); border-radius:.4rem; margin:.4rem 0; }
 details.metric > summary > :first-child::before { content:"▸ "; color:var(--muted); }
 details.metric[open] > summary > :first-child::before { content:"▾ "; }
-details.metric > summary { cursor:pointer; padding:.5rem .8rem; display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)); gap:.6rem; align-items:baseline; }
+details.metric > summary { cursor:pointer; padding:.5rem .8rem; display:grid; grid-template-columns: 8.5rem minmax(10rem, 2fr) repeat(5, minmax(5rem, 1fr)) minmax(10rem, 2fr); gap:.6rem; align-items:baseline; }
 details.metric > summary .name { font-family: ui-monospace, monospace; overflow-wrap:anywhere; }
 details.metric > summary small { display:block; color:var(--muted); font-size:.75rem; }
 details.metric .body { padding:.2rem .8rem 1rem; border-top:1px solid var(--line); }
