@@ -392,11 +392,11 @@ impl AnalysisSpec {
             }
         }
         let step = self.step.unwrap_or(DEFAULT_STEP);
-        let sides = self
-            .control
-            .iter()
-            .chain(&self.experiment)
-            .chain(self.scopes.values().flat_map(|scope| [&scope.control, &scope.experiment]));
+        let sides = self.control.iter().chain(&self.experiment).chain(
+            self.scopes
+                .values()
+                .flat_map(|scope| [&scope.control, &scope.experiment]),
+        );
         let mut windows = vec![self.lookback.or(self.lifetime).or(span)];
         for side in sides {
             if let (Some(start), Some(end)) = (side.start, side.end)

@@ -201,7 +201,8 @@ impl CanaryExecutionRequest {
         for (name, pair) in &self.scopes {
             let experiment = times(&pair.experiment_scope, name, "experimentScope")?;
             let control = times(&pair.control_scope, name, "controlScope")?;
-            for (side, (start, end)) in [("experimentScope", experiment), ("controlScope", control)] {
+            for (side, (start, end)) in [("experimentScope", experiment), ("controlScope", control)]
+            {
                 if end <= start {
                     return Err(format!(
                         "scopes.{name}.{side}: end ({end}) must be after start ({start})"
