@@ -258,16 +258,27 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
         (&json!(51), &json!(61)),
         "{run:#}"
     );
-    let mut longer = shifted.clone();
-    longer["scopes"]["default"]["controlScope"]["end"] = json!(data.end_time());
-    let (status, refused) = post(&url(&format!("/canary/{id}")), &longer).await;
-    assert_eq!(status, 400);
-    assert!(
-        refused["message"]
-            .as_str()
-            .unwrap()
-            .contains("must be as long as the experiment's"),
-        "{refused}"
+    // A control window of its own length (Kayenta judges each side over its own start and end): five
+    // minutes at 60 s (6 points) against the experiment's hour (61).
+    let mut own = shifted.clone();
+    own["scopes"]["default"]["controlScope"]["start"] = json!(data.start_time());
+    own["scopes"]["default"]["controlScope"]["end"] =
+        json!(data.start_time() + jiff::SignedDuration::from_mins(5));
+    let (status, started) = post(&url(&format!("/canary/{id}")), &own).await;
+    assert_eq!(status, 200, "{started}");
+    let run = wait_complete(&url(&format!(
+        "/canary/{}",
+        started["canaryExecutionId"].as_str().unwrap()
+    )))
+    .await;
+    let latency = &run["result"]["judgeResult"]["results"][0];
+    assert_eq!(
+        (
+            &latency["controlMetadata"]["stats"]["count"],
+            &latency["experimentMetadata"]["stats"]["count"]
+        ),
+        (&json!(6), &json!(61)),
+        "{run:#}"
     );
 
     // Ad hoc, with no account named (the first) and any storage account (the built-in store).
@@ -330,8 +341,8 @@ async fn runs_follow_kayentas_account_rules_and_errors() {
     let (_, listed) = get(&url("/canary/executions?application=kayenta-coalmine")).await;
     assert_eq!(
         listed.as_array().unwrap().len(),
-        1,
-        "the run without an application"
+        2,
+        "the two runs without an application (the shifted control, the control's own window)"
     );
     let (status, refused) = post(
         &url(&format!("/canary/{id}?application=a&application=b")),

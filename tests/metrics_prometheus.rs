@@ -1114,3 +1114,46 @@ async fn an_endless_answer_is_cut_off_not_read_into_memory() {
         "{error}"
     );
 }
+
+/// Issue 14, item 4: a published config writes `x{${scope}}` and passes a label matcher as the scope. A
+/// value that is completely a matcher list stands where the matcher list stands; anything else is refused as
+/// before.
+#[tokio::test]
+async fn a_scope_that_is_a_label_matcher_list_fills_the_braces() {
+    let server = shared();
+    let source = source(&server.url);
+    let metric = metric(
+        "error_rate",
+        json!({"customInlineTemplate": "PromQL:sum(rate(checkout_requests_total{${scope}}[1m]))"}),
+    );
+    let mut scope = server.scope(CANARY);
+    scope.scope = format!(r#"app="{CANARY}", code="500""#);
+    let (query, sets) = run(&source, &metric, &scope).await;
+    assert_eq!(
+        query,
+        format!(r#"sum(rate(checkout_requests_total{{app="{CANARY}", code="500"}}[1m]))"#)
+    );
+    assert_eq!(sets.len(), 1);
+    // The canary's two pods each make 0.5 errors a second (once the 1m window is full).
+    for value in &sets[0].values[4..] {
+        assert!((value - 1.0).abs() < 1e-9, "{value}");
+    }
+
+    for hostile in [
+        format!(r#"app="{CANARY}"}} or vector(1) or x{{a="b""#),
+        format!(r#"app="{CANARY}" or vector(1)"#),
+        format!(r#"app="{CANARY}"#),
+    ] {
+        scope.scope = hostile.clone();
+        let error = source
+            .build_query(&metric, &BTreeMap::new(), &scope)
+            .unwrap_err();
+        assert!(matches!(error, SourceError::Config { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("it lands outside a string literal"),
+            "{hostile}: {error}"
+        );
+    }
+}

@@ -340,3 +340,68 @@ async fn a_high_metric_with_a_large_p_value_shows_what_decided_it() {
         "{row}"
     );
 }
+
+/// Issue 14, item 3: an analysis whose control has a window of its own shows each side's window.
+#[tokio::test]
+async fn the_page_shows_each_sides_window() {
+    let data = prometheus::shared();
+    let fixture = report::start(&data.url, data.start_time(), data.end_time()).await;
+    let at = |minutes: i64| data.start_time() + jiff::SignedDuration::from_mins(minutes);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/analyze/checkout-canary.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let body = serde_json::json!({
+        "config": config,
+        "control": {"scope": prometheus::BASELINE, "start": at(0), "end": at(20)},
+        "experiment": {"scope": prometheus::BASELINE},
+        "start": at(30),
+        "end": at(60),
+        "step": "15s"
+    });
+    let response = client()
+        .post(format!("{}/v1/analyses", fixture.server.url))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let judged: serde_json::Value = response.json().await.unwrap();
+    let id = judged["id"].as_str().unwrap();
+    let (status, html) = page(
+        client()
+            .get(format!("{}/analyses/{id}", fixture.server.url))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let shown = |time: jiff::Timestamp| time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
+    for text in [
+        format!(
+            "control window <strong>{} – {}</strong>",
+            shown(at(0)),
+            shown(at(20))
+        ),
+        format!(
+            "experiment window <strong>{} – {}</strong>",
+            shown(at(30)),
+            shown(at(60))
+        ),
+    ] {
+        assert!(html.contains(&text), "no {text:?} in the page:\n{html}");
+    }
+
+    // Without windows of their own, the sides share the analysis's window and no line is shown.
+    let (_, html) = page(
+        client()
+            .get(format!(
+                "{}/analyses/{}",
+                fixture.server.url,
+                fixture.failed["id"].as_str().unwrap()
+            ))
+            .bearer_auth(TOKEN),
+    )
+    .await;
+    assert!(!html.contains("control window"), "{html}");
+}

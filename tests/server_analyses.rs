@@ -182,13 +182,12 @@ async fn bad_analysis_requests_are_4xx_with_a_message() {
     assert_eq!(status, 400);
     assert!(text.starts_with("step:"), "{text}");
 
+    // Thresholds may be left out (75/50), but not given upside down.
     let mut body = retrospective(BASELINE, CANARY);
-    body.as_object_mut().unwrap().remove("thresholds");
-    assert!(
-        message(post(&server, &body).await)
-            .1
-            .contains("missing field `thresholds`")
-    );
+    body["thresholds"] = json!({"pass": 50, "marginal": 75});
+    let (status, text) = message(post(&server, &body).await);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("thresholds"), "{text}");
 
     let mut body = retrospective(BASELINE, CANARY);
     body["end"] = body["start"].clone();
@@ -528,5 +527,90 @@ async fn a_damaged_stored_analysis_is_failed_at_start_up_and_the_others_resume()
     assert!(
         error.contains("the stored analysis cannot be read") && error.contains("canary config"),
         "{error}"
+    );
+}
+
+/// Issue 14, item 3: the control is judged over a fixed known-good window of its own (earlier and shorter
+/// than the experiment's); each side's points come from its own window, paired by position.
+#[tokio::test]
+async fn each_side_is_judged_over_its_own_window() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let hour = prometheus::shared();
+    let at = |minutes: i64| hour.start_time() + jiff::SignedDuration::from_mins(minutes);
+
+    let mut body = retrospective(BASELINE, BASELINE);
+    body["start"] = json!(at(30));
+    body["end"] = json!(at(60));
+    body["control"]["start"] = json!(at(0));
+    body["control"]["end"] = json!(at(20));
+    let (status, judged) = post(&server, &body).await;
+    assert_eq!(status, 200, "{judged:#}");
+    assert_eq!(judged["classification"], "Pass", "{judged:#}");
+    let latency = &judged["intervals"][0]["judgeResult"]["results"][0];
+    // 20 minutes at 15 s, both ends included, against 30 minutes.
+    assert_eq!(
+        (
+            &latency["controlMetadata"]["stats"]["count"],
+            &latency["experimentMetadata"]["stats"]["count"]
+        ),
+        (&json!(81), &json!(121)),
+        "{latency:#}"
+    );
+    let (_, stored) = get(
+        &server,
+        &format!("/v1/analyses/{}", judged["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        stored["request"]["control"]["end"],
+        json!(at(20)),
+        "{stored:#}"
+    );
+
+    // Half a window is refused naming the field, and so is a window together with a control offset.
+    let mut half = body.clone();
+    half["control"].as_object_mut().unwrap().remove("end");
+    let (status, refused) = post(&server, &half).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("control.end is required"),
+        "{refused}"
+    );
+    let mut both = body.clone();
+    both["controlOffset"] = json!("10m");
+    let (status, refused) = post(&server, &both).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("or controlOffset, not both"),
+        "{refused}"
+    );
+}
+
+/// Issue 14, item 10: `thresholds` may be left out, and is then 75/50 as in `analyze` and the Flagger webhook.
+#[tokio::test]
+async fn thresholds_default_to_75_and_50() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server(data.path());
+    let mut body = retrospective(BASELINE, BASELINE);
+    body.as_object_mut().unwrap().remove("thresholds");
+    let (status, judged) = post(&server, &body).await;
+    assert_eq!(status, 200, "{judged:#}");
+    assert_eq!(judged["classification"], "Pass", "{judged:#}");
+    let (_, stored) = get(
+        &server,
+        &format!("/v1/analyses/{}", judged["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        stored["request"]["thresholds"],
+        json!({"pass": 75.0, "marginal": 50.0}),
+        "{stored:#}"
     );
 }

@@ -68,6 +68,10 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "5m")]
     pub step: Option<SignedDuration>,
+    /// The scores to pass and to be marginal (default: pass 75, marginal 50, as `analyze` and the Flagger
+    /// webhook).
+    #[serde(default = "default_thresholds")]
+    #[schema(default = json!({"pass": 75.0, "marginal": 50.0}))]
     pub thresholds: ScoreThresholds,
     /// The judge (default: the config's `judge.name`, else mann-whitney).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +98,36 @@ pub struct SideSpec {
     /// Extended scope parameters (template variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+    /// This side's own window, as a Kayenta scope's `start` and `end`: give both, and every interval
+    /// judges this side over exactly this window (e.g. a fixed known-good period for the control), whatever
+    /// the analysis's window. Without them the side follows the analysis's window (the control shifted back
+    /// by `controlOffset`). Points are paired by position within each window; when the windows hold
+    /// different numbers of points, each side keeps its own length (padded with NaN to its window), as in
+    /// Kayenta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<Timestamp>,
+}
+
+impl SideSpec {
+    /// The side's own window, checked: both times or neither, the end after the start. `field` names the
+    /// side in the message (`control`, `scopes.default.control`).
+    pub fn own_window(&self, field: &str) -> Result<Option<(Timestamp, Timestamp)>, String> {
+        match (self.start, self.end) {
+            (None, None) => Ok(None),
+            (Some(start), Some(end)) if end > start => Ok(Some((start, end))),
+            (Some(start), Some(end)) => Err(format!(
+                "{field}.end ({end}) must be after {field}.start ({start})"
+            )),
+            (Some(_), None) => Err(format!(
+                "{field}.end is required with {field}.start (a side's own window needs both)"
+            )),
+            (None, Some(_)) => Err(format!(
+                "{field}.start is required with {field}.end (a side's own window needs both)"
+            )),
+        }
+    }
 }
 
 /// Both sides of one scope name.
@@ -117,6 +151,14 @@ pub struct Plan {
     pub control_offset: SignedDuration,
     pub step: Duration,
     pub thresholds: ScoreThresholds,
+}
+
+/// The thresholds of an analysis that names none: pass at 75, marginal at 50.
+pub fn default_thresholds() -> ScoreThresholds {
+    ScoreThresholds {
+        pass: 75.0,
+        marginal: 50.0,
+    }
 }
 
 /// Default time between data points.
@@ -235,6 +277,19 @@ impl AnalysisSpec {
                         "the {side} scope of scope name '{name}' must not be empty"
                     ));
                 }
+                let field = if self.scopes.is_empty() {
+                    side.to_string()
+                } else {
+                    format!("scopes.{name}.{side}")
+                };
+                if spec.own_window(&field)?.is_some()
+                    && side == "control"
+                    && self.control_offset.is_some_and(|offset| !offset.is_zero())
+                {
+                    return Err(format!(
+                        "give {field}.start and {field}.end, or controlOffset, not both"
+                    ));
+                }
             }
         }
 
@@ -337,10 +392,31 @@ impl AnalysisSpec {
             }
         }
         let step = self.step.unwrap_or(DEFAULT_STEP);
-        let window = self.lookback.or(self.lifetime).or(span);
-        if let Some(window) = window
-            && step.is_positive()
-        {
+        let sides = self.control.iter().chain(&self.experiment).chain(
+            self.scopes
+                .values()
+                .flat_map(|scope| [&scope.control, &scope.experiment]),
+        );
+        let mut windows = vec![self.lookback.or(self.lifetime).or(span)];
+        for side in sides {
+            if let (Some(start), Some(end)) = (side.start, side.end)
+                && end > start
+            {
+                let own = end.duration_since(start);
+                if own.unsigned_abs() > bounds.max_lifetime.unsigned_abs() {
+                    return Err(format!(
+                        "{}: {own:#} is longer than the {:#} this server allows (max_lifetime)",
+                        field("a side's end - start", "a scope's start and end"),
+                        bounds.max_lifetime
+                    ));
+                }
+                windows.push(Some(own));
+            }
+        }
+        for window in windows.into_iter().flatten() {
+            if !step.is_positive() {
+                break;
+            }
             let points = window.as_nanos() / step.as_nanos() + 1;
             if points > bounds.max_points as i128 {
                 return Err(format!(
@@ -368,17 +444,24 @@ impl Plan {
         .map(drop)
     }
 
-    /// The scopes of every scope name over `[start, end]` (the control's shifted back by the control offset).
+    /// The scopes of every scope name over `[start, end]`: the control's shifted back by the control offset,
+    /// and a side with its own window over that window instead.
     pub fn scopes_for(&self, start: Timestamp, end: Timestamp) -> BTreeMap<String, ScopePair> {
         // `plan` checked that the offset fits before the first window; the earliest time is a floor.
         let shifted = |time: Timestamp, offset| time.checked_sub(offset).unwrap_or(Timestamp::MIN);
-        let side = |spec: &SideSpec, offset: SignedDuration| Scope {
-            scope: spec.scope.clone(),
-            location: spec.location.clone(),
-            extended_params: spec.params.clone(),
-            start: shifted(start, offset),
-            end: shifted(end, offset),
-            step: self.step,
+        let side = |spec: &SideSpec, offset: SignedDuration| {
+            let (start, end) = match (spec.start, spec.end) {
+                (Some(start), Some(end)) => (start, end),
+                _ => (shifted(start, offset), shifted(end, offset)),
+            };
+            Scope {
+                scope: spec.scope.clone(),
+                location: spec.location.clone(),
+                extended_params: spec.params.clone(),
+                start,
+                end,
+                step: self.step,
+            }
         };
         self.scopes
             .iter()

@@ -170,9 +170,10 @@ impl RunParams {
 }
 
 impl CanaryExecutionRequest {
-    /// The native analysis of this request: one judgement over the experiment's window, the control's window
-    /// being the same length and ending `controlOffset` earlier (Kayenta lets each scope have its own window;
-    /// coalmine needs every scope name to share one, which is what every client sends).
+    /// The native analysis of this request: one judgement over the experiment's window (every scope name's
+    /// experiment shares one, which is what every client sends) against each control over its own window:
+    /// the same length ending `controlOffset` earlier when every control is so, else the control's own
+    /// `start` and `end`, as Kayenta judges each side over its own window.
     pub fn to_spec(
         &self,
         account: Option<String>,
@@ -191,53 +192,61 @@ impl CanaryExecutionRequest {
                 missing.into_iter().collect::<Vec<_>>().join(", ")
             ));
         }
-        let mut window: Option<(Timestamp, Timestamp, SignedDuration, u64, String)> = None;
+        // The experiments' windows are the analysis's; each control is judged over its own window, which
+        // becomes a control offset when every control is as long as its experiment and ends the same time
+        // earlier (what most clients send), and the control's own start and end otherwise.
+        let mut window: Option<(Timestamp, Timestamp, u64, String)> = None;
+        let mut offsets = std::collections::BTreeSet::new();
         let mut scopes = BTreeMap::new();
         for (name, pair) in &self.scopes {
             let experiment = times(&pair.experiment_scope, name, "experimentScope")?;
             let control = times(&pair.control_scope, name, "controlScope")?;
-            if experiment.1 <= experiment.0 {
-                return Err(format!(
-                    "scopes.{name}.experimentScope: end ({}) must be after start ({})",
-                    experiment.1, experiment.0
-                ));
-            }
-            if control.1.duration_since(control.0) != experiment.1.duration_since(experiment.0) {
-                return Err(format!(
-                    "scopes.{name}: the control's window ({} to {}) must be as long as the experiment's ({} to {})",
-                    control.0, control.1, experiment.0, experiment.1
-                ));
-            }
-            let offset = experiment.1.duration_since(control.1);
-            if offset.is_negative() {
-                return Err(format!(
-                    "scopes.{name}: the control's window must not end after the experiment's"
-                ));
-            }
-            let step = pair.experiment_scope.step.unwrap_or(60);
-            let this = (experiment.0, experiment.1, offset, step, name.clone());
-            match &window {
-                None => window = Some(this),
-                Some(first)
-                    if (first.0, first.1, first.2, first.3) == (this.0, this.1, this.2, this.3) => {
-                }
-                Some(first) => {
+            for (side, (start, end)) in [("experimentScope", experiment), ("controlScope", control)]
+            {
+                if end <= start {
                     return Err(format!(
-                        "scopes.{name}: every scope name must have the same start, end and step as scopes.{}",
-                        first.4
+                        "scopes.{name}.{side}: end ({end}) must be after start ({start})"
                     ));
                 }
             }
+            let offset = experiment.1.duration_since(control.1);
+            let same_length =
+                control.1.duration_since(control.0) == experiment.1.duration_since(experiment.0);
+            offsets.insert((same_length && !offset.is_negative()).then_some(offset));
+            let step = pair.experiment_scope.step.unwrap_or(60);
+            let this = (experiment.0, experiment.1, step, name.clone());
+            match &window {
+                None => window = Some(this),
+                Some(first) if (first.0, first.1, first.2) == (this.0, this.1, this.2) => {}
+                Some(first) => {
+                    return Err(format!(
+                        "scopes.{name}.experimentScope: every scope name's experiment must have the same \
+                         start, end and step as scopes.{}'s",
+                        first.3
+                    ));
+                }
+            }
+            let mut control_side = side(&pair.control_scope, name, "controlScope")?;
+            (control_side.start, control_side.end) = (Some(control.0), Some(control.1));
             scopes.insert(
                 name.clone(),
                 ScopeSpec {
-                    control: side(&pair.control_scope, name, "controlScope")?,
+                    control: control_side,
                     experiment: side(&pair.experiment_scope, name, "experimentScope")?,
                 },
             );
         }
-        let Some((start, end, offset, step, _)) = window else {
+        let Some((start, end, step, _)) = window else {
             return Err("scopes: the execution request has no scopes".to_string());
+        };
+        let offset = match offsets.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(offset)] => {
+                for scope in scopes.values_mut() {
+                    (scope.control.start, scope.control.end) = (None, None);
+                }
+                *offset
+            }
+            _ => SignedDuration::ZERO,
         };
         Ok(AnalysisSpec {
             config: None,
@@ -290,6 +299,8 @@ fn side(scope: &CanaryScope, name: &str, side: &str) -> Result<SideSpec, String>
         scope: text,
         location,
         params: scope.extended_scope_params.clone(),
+        start: None,
+        end: None,
     })
 }
 

@@ -131,6 +131,8 @@ impl CanaryAnalysisExecutionRequest {
                     scope: text,
                     location: location.clone().unwrap_or_default(),
                     params: scope.extended_scope_params.clone(),
+                    start: None,
+                    end: None,
                 })
             };
             let pair = ScopeSpec {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::server::extract::{Params as Query, Path, State};
+use jiff::{SignedDuration, Timestamp};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -99,6 +100,15 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
             }
         }
         (verdict(analysis, last))
+        @if let Some(shown) = detail.map(|detail| &detail.interval).or(last) {
+            @for (name, control) in control_windows(&analysis.request, shown) {
+                p.windows {
+                    @if name != "default" { (name) ": " }
+                    "control window " strong { (time(control.0)) " – " (time(control.1)) }
+                    " · experiment window " strong { (time(shown.start)) " – " (time(shown.end)) }
+                }
+            }
+        }
         @if let Some(detail) = detail {
             (groups(detail))
         }
@@ -109,6 +119,46 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
             (metrics(&analysis.config, detail))
         }
     }
+}
+
+/// The control's window of each scope name in `interval` where it is not the experiment's: a side's own
+/// `start` and `end` (native `control.start`, Kayenta's `controlScope`), or the interval shifted back by
+/// `controlOffset`.
+fn control_windows(request: &Value, interval: &Interval) -> Vec<(String, (Timestamp, Timestamp))> {
+    let request = request.get("executionRequest").unwrap_or(request);
+    let offset = request
+        .get("controlOffset")
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse::<SignedDuration>().ok())
+        .filter(|offset| !offset.is_zero());
+    let own = |side: &Value| {
+        let at = |key: &str| side.get(key)?.as_str()?.parse::<Timestamp>().ok();
+        Some((at("start")?, at("end")?))
+    };
+    let mut sides: Vec<(String, &Value)> = Vec::new();
+    if let Some(control) = request.get("control") {
+        sides.push(("default".to_string(), control));
+    }
+    if let Some(map) = request.get("scopes").and_then(Value::as_object) {
+        for (name, pair) in map {
+            if let Some(control) = pair.get("control").or_else(|| pair.get("controlScope")) {
+                sides.push((name.clone(), control));
+            }
+        }
+    }
+    sides
+        .into_iter()
+        .filter_map(|(name, control)| {
+            let window = own(control).or_else(|| {
+                let offset = offset?;
+                Some((
+                    interval.start.checked_sub(offset).ok()?,
+                    interval.end.checked_sub(offset).ok()?,
+                ))
+            })?;
+            (window != (interval.start, interval.end)).then_some((name, window))
+        })
+        .collect()
 }
 
 fn verdict(analysis: &Analysis, last: Option<&Interval>) -> Markup {

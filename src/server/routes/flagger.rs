@@ -184,6 +184,8 @@ fn spec(payload: &Payload) -> Result<AnalysisSpec, ApiError> {
         scope: text(key).map_or(default, str::to_string),
         location: location.clone(),
         params: BTreeMap::new(),
+        start: None,
+        end: None,
     };
     let thresholds = ScoreThresholds {
         pass: number("pass", 75.0)?,
