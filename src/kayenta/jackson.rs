@@ -44,7 +44,8 @@ pub enum Shape {
 }
 
 /// `CanaryClassifierThresholdsConfig`: `{Double pass, Double marginal}`.
-pub const THRESHOLDS: Shape = Shape::Object(&[("pass", Shape::Double), ("marginal", Shape::Double)]);
+pub const THRESHOLDS: Shape =
+    Shape::Object(&[("pass", Shape::Double), ("marginal", Shape::Double)]);
 
 /// `CanaryScope` (coalmine also reads Argo Rollouts' `region`, a string).
 pub const CANARY_SCOPE: Shape = Shape::Object(&[
@@ -271,7 +272,9 @@ fn java_double(text: &str) -> Option<f64> {
 fn epoch_seconds_text(text: &str) -> Option<Timestamp> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let numeric = !digits.is_empty()
-        && digits.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.')
+        && digits
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'.')
         && digits.bytes().filter(|byte| *byte == b'.').count() <= 1
         && digits.bytes().any(|byte| byte.is_ascii_digit());
     numeric
@@ -344,7 +347,8 @@ mod tests {
 
     #[test]
     fn empty_times_are_absent_and_epoch_seconds_are_instants() {
-        let side = json!({"scope": "a", "region": "us-east-1", "step": "60", "start": "", "end": " "});
+        let side =
+            json!({"scope": "a", "region": "us-east-1", "step": "60", "start": "", "end": " "});
         let request = json!({
             "scopes": {"default": {"controlScope": side, "experimentScope": {
                 "scope": 7, "start": 1700000000, "end": "1700000060.5", "step": 60.0}}},

@@ -9,11 +9,11 @@ use crate::server::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::kayenta::jackson;
 use super::{Asked, Params, asked, load_run, start_run};
 use crate::kayenta::execution::{
     self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams,
 };
+use crate::kayenta::jackson;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::{AppState, blocking};
@@ -42,7 +42,18 @@ pub async fn start(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, Some(config_id), body, &jackson::CANARY_EXECUTION_REQUEST).await?).await
+    run(
+        &state,
+        params,
+        asked(
+            &state,
+            Some(config_id),
+            body,
+            &jackson::CANARY_EXECUTION_REQUEST,
+        )
+        .await?,
+    )
+    .await
 }
 
 /// `POST /canary`: `{canaryConfig, executionRequest}`.
@@ -66,7 +77,12 @@ pub async fn start_ad_hoc(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, None, body, &jackson::CANARY_EXECUTION_REQUEST).await?).await
+    run(
+        &state,
+        params,
+        asked(&state, None, body, &jackson::CANARY_EXECUTION_REQUEST).await?,
+    )
+    .await
 }
 
 async fn run(

@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Params, lenient};
-use crate::kayenta::jackson;
 use crate::kayenta::CanaryConfig;
+use crate::kayenta::jackson;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::routes::configs::{ConfigSummaryView, check_id, summary, validate};

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::CanaryConfig;
-use crate::kayenta::jackson::{self, Shape};
 use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
+use crate::kayenta::jackson::{self, Shape};
 use crate::server::error::ApiError;
 pub use crate::server::extract::Params;
 use crate::server::{AppState, blocking};
@@ -175,10 +175,9 @@ async fn asked<R: DeserializeOwned>(
                     ));
                 }
             };
-            let (config, _) = lenient(config, &jackson::CANARY_CONFIG)
-                .map_err(within("canaryConfig"))?;
-            let (request, body) =
-                lenient(request, shape).map_err(within("executionRequest"))?;
+            let (config, _) =
+                lenient(config, &jackson::CANARY_CONFIG).map_err(within("canaryConfig"))?;
+            let (request, body) = lenient(request, shape).map_err(within("executionRequest"))?;
             Ok(Asked {
                 config,
                 config_id: crate::kayenta::execution::AD_HOC.to_string(),

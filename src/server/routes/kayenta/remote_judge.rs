@@ -18,7 +18,6 @@ pub async fn judge(
     State(state): State<Arc<AppState>>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<CanaryJudgeResult>, ApiError> {
-    let (request, _): (RemoteJudgeRequest, _) =
-        lenient(&body, &jackson::REMOTE_JUDGE_REQUEST)?;
+    let (request, _): (RemoteJudgeRequest, _) = lenient(&body, &jackson::REMOTE_JUDGE_REQUEST)?;
     crate::server::routes::judge::judge(State(state), Json(request)).await
 }
