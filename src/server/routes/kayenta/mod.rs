@@ -5,6 +5,10 @@
 //! Kayenta's runs are analyses of the native engine (origin `kayenta`, visible under `/v1/analyses`); the
 //! Kayenta shapes live in [`crate::kayenta::execution`] and [`crate::kayenta::standalone`], and these
 //! handlers only translate. Errors are Kayenta's: `{"message": ...}` with 400 or 404.
+//!
+//! As Kayenta's Spring and Jackson do, bodies are read with Jackson's scalar coercion
+//! ([`crate::kayenta::jackson`]: `"10"` for a number, `0` for a string) and paths match with a trailing
+//! slash ([`trim_trailing_slash`]); coalmine's own `/v1` API does neither.
 
 pub mod accounts;
 pub mod canary;
