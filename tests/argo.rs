@@ -3,8 +3,9 @@
 //!
 //! - `kayenta` (`metricproviders/kayenta/kayenta.go`): `GET /canaryConfig?application=&configurationAccountName=
 //!   <the storage account>` (200 exactly, an array with integer `updatedTimestamp`), `POST /canary/{id}` with
-//!   integer thresholds and Argo's `region` (before v1.9; since, `location` and by default the last `interval`
-//!   ending now) (200 exactly, `canaryExecutionId`), then `GET /canary/{id}` with no
+//!   integer thresholds and Argo's `region` (before v1.9, with the template's times as given, empty by
+//!   default; since, `location` and by default the last `interval` ending now) (200 exactly,
+//!   `canaryExecutionId`), then `GET /canary/{id}` with no
 //!   parameters until `complete`, reading `result.judgeResult.score.score` truncated to an integer;
 //! - `web` (`metricproviders/webmetric/webmetric.go`): one synchronous `POST /v1/analyses` of the last
 //!   `lookback`, its JSON read through `jsonPath` and the template's success and failure conditions.
@@ -283,6 +284,58 @@ async fn since_argo_1_9_the_template_judges_the_last_interval_ending_now() {
     assert_eq!(result["result"]["canaryDuration"], "PT5M");
     let (phase, score, result) =
         kayenta_measurement(&server.url, &provider("canary"), version).await;
+    assert_eq!((phase, score), (Phase::Failed, 0), "{result:#}");
+}
+
+#[tokio::test]
+async fn before_argo_1_9_the_templates_empty_times_judge_the_last_five_minutes() {
+    // Argo Rollouts before 1.9 sends the template's default `""` as it is: `"start": "", "end": ""`. Jackson
+    // reads an empty Instant as absent; coalmine judges the last five minutes ending now, as Argo 1.9 would
+    // for the template's `interval: 5m`.
+    let data = prometheus::recent();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--prometheus-url", &data.url]);
+    store_example_config(&server.url).await;
+    let provider = |canary: &str| {
+        let mut provider = kayenta_provider(&[
+            ("stable-hash", "baseline"),
+            ("canary-hash", canary),
+            ("start-time", ""),
+            ("end-time", ""),
+        ]);
+        provider["address"] = json!(server.url);
+        provider
+    };
+    let before = jiff::Timestamp::now();
+    let (phase, score, result) =
+        kayenta_measurement(&server.url, &provider("baseline"), Argo::Before1_9).await;
+    assert_eq!((phase, score), (Phase::Successful, 100), "{result:#}");
+    assert_eq!(
+        result["canaryExecutionRequest"]["scopes"]["default"]["controlScope"]["region"],
+        "us-east-1"
+    );
+    assert_eq!(result["result"]["canaryDuration"], "PT5M");
+    // 5 minutes at 60 s, both ends included, ending now.
+    let latency = &result["result"]["judgeResult"]["results"][0];
+    assert_eq!(
+        latency["controlMetadata"]["stats"]["count"], 6,
+        "{result:#}"
+    );
+    let id = result["pipelineId"].as_str().unwrap();
+    let (_, analysis) = get(&format!("{}/v1/analyses/{id}", server.url)).await;
+    let end: jiff::Timestamp = analysis["intervals"][0]["end"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        end >= jiff::Timestamp::from_second(before.as_second()).unwrap()
+            && end <= jiff::Timestamp::now(),
+        "the window ends when the run was started: {end}"
+    );
+
+    let (phase, score, result) =
+        kayenta_measurement(&server.url, &provider("canary"), Argo::Before1_9).await;
     assert_eq!((phase, score), (Phase::Failed, 0), "{result:#}");
 }
 

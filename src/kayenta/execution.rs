@@ -76,6 +76,26 @@ pub struct CanaryScope {
     pub extended_scope_params: BTreeMap<String, String>,
 }
 
+/// The window of a scope that gives no times (Argo Rollouts before 1.9 sends its template's empty default
+/// `""`, read as absent): the last five minutes, ending now, which is what Argo Rollouts 1.9 sends for the
+/// example template's `interval: 5m`, and the Flagger webhook's default `lookback`.
+pub const DEFAULT_WINDOW: SignedDuration = SignedDuration::from_mins(5);
+
+impl CanaryExecutionRequest {
+    /// Gives each scope without an `end` the end `now`, and each without a `start` the start
+    /// [`DEFAULT_WINDOW`] before its end.
+    pub fn default_times(&mut self, now: Timestamp) {
+        for pair in self.scopes.values_mut() {
+            for scope in [&mut pair.control_scope, &mut pair.experiment_scope] {
+                let end = *scope.end.get_or_insert(now);
+                if scope.start.is_none() {
+                    scope.start = end.checked_sub(DEFAULT_WINDOW).ok();
+                }
+            }
+        }
+    }
+}
+
 /// `{pass, marginal}`: doubles in Kayenta, integers from Argo Rollouts and Spinnaker.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 pub struct Thresholds {
@@ -479,6 +499,35 @@ mod tests {
                 .to_spec(None, &config())
                 .unwrap_err()
                 .contains("scopes.default.experimentScope.end is required")
+        );
+    }
+
+    #[test]
+    fn scopes_without_times_are_the_last_five_minutes() {
+        let request: CanaryExecutionRequest = serde_json::from_value(json!({
+            "scopes": {"default": {
+                "controlScope": {"scope": "app-stable", "region": "us-east-1", "step": 60},
+                "experimentScope": {"scope": "app-canary", "region": "us-east-1", "step": 60,
+                                    "start": "2026-01-01T11:50:00Z"}}},
+            "thresholds": {"pass": 90, "marginal": 75}
+        }))
+        .unwrap();
+        let mut request = request;
+        request.default_times("2026-01-01T12:00:00Z".parse().unwrap());
+        let pair = &request.scopes["default"];
+        let window = |scope: &CanaryScope| {
+            (
+                scope.start.unwrap().to_string(),
+                scope.end.unwrap().to_string(),
+            )
+        };
+        assert_eq!(
+            window(&pair.control_scope),
+            ("2026-01-01T11:55:00Z".into(), "2026-01-01T12:00:00Z".into())
+        );
+        assert_eq!(
+            window(&pair.experiment_scope),
+            ("2026-01-01T11:50:00Z".into(), "2026-01-01T12:00:00Z".into())
         );
     }
 

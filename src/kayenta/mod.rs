@@ -7,6 +7,7 @@
 pub mod canary_config;
 pub mod canary_settings;
 pub mod execution;
+pub mod jackson;
 pub mod judge_result;
 pub mod metric_set_pair;
 pub mod numbers;

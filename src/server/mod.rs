@@ -162,7 +162,9 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Kayenta's routes also match with a trailing slash, as Spring's do: the path is trimmed before routing.
+    let app = tower::ServiceExt::map_request(router(state), routes::kayenta::trim_trailing_slash);
+    axum::serve(listener, axum::ServiceExt::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await
 }

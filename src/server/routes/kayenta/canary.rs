@@ -13,6 +13,7 @@ use super::{Asked, Params, asked, load_run, start_run};
 use crate::kayenta::execution::{
     self, AD_HOC, CanaryExecutionRequest, KayentaRun, RunKind, RunParams,
 };
+use crate::kayenta::jackson;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::{AppState, blocking};
@@ -41,7 +42,18 @@ pub async fn start(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, Some(config_id), body).await?).await
+    run(
+        &state,
+        params,
+        asked(
+            &state,
+            Some(config_id),
+            body,
+            &jackson::CANARY_EXECUTION_REQUEST,
+        )
+        .await?,
+    )
+    .await
 }
 
 /// `POST /canary`: `{canaryConfig, executionRequest}`.
@@ -65,7 +77,12 @@ pub async fn start_ad_hoc(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, None, body).await?).await
+    run(
+        &state,
+        params,
+        asked(&state, None, body, &jackson::CANARY_EXECUTION_REQUEST).await?,
+    )
+    .await
 }
 
 async fn run(
@@ -76,9 +93,12 @@ async fn run(
     let Asked {
         config,
         config_id,
-        request,
+        mut request,
         body,
     } = asked;
+    // Absent (or empty) times are the last few minutes, ending now.
+    let now = jiff::Timestamp::now();
+    request.default_times(jiff::Timestamp::from_second(now.as_second()).unwrap_or(now));
     config
         .validate_for_judging()
         .map_err(ApiError::bad_request)?;

@@ -11,8 +11,9 @@ use crate::server::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Params, typed};
+use super::{Params, lenient};
 use crate::kayenta::CanaryConfig;
+use crate::kayenta::jackson;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::routes::configs::{ConfigSummaryView, check_id, summary, validate};
@@ -86,7 +87,7 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let config: CanaryConfig = typed(&body)?;
+    let (config, _): (CanaryConfig, _) = lenient(&body, &jackson::CANARY_CONFIG)?;
     if let Some(id) = config.id.as_deref().filter(|id| !id.is_empty()) {
         check_id(id).map_err(ApiError::bad_request)?;
     }
@@ -119,7 +120,7 @@ pub async fn replace(
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let config: CanaryConfig = typed(&body)?;
+    let (config, _): (CanaryConfig, _) = lenient(&body, &jackson::CANARY_CONFIG)?;
     validate(&config).map_err(ApiError::bad_request)?;
     state
         .limits

@@ -5,11 +5,16 @@
 //! Kayenta's runs are analyses of the native engine (origin `kayenta`, visible under `/v1/analyses`); the
 //! Kayenta shapes live in [`crate::kayenta::execution`] and [`crate::kayenta::standalone`], and these
 //! handlers only translate. Errors are Kayenta's: `{"message": ...}` with 400 or 404.
+//!
+//! As Kayenta's Spring and Jackson do, bodies are read with Jackson's scalar coercion
+//! ([`crate::kayenta::jackson`]: `"10"` for a number, `0` for a string) and paths match with a trailing
+//! slash ([`trim_trailing_slash`]); coalmine's own `/v1` API does neither.
 
 pub mod accounts;
 pub mod canary;
 pub mod canary_config;
 pub mod metadata;
+pub mod remote_judge;
 pub mod standalone;
 
 use std::sync::Arc;
@@ -22,6 +27,7 @@ use serde_json::Value;
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::CanaryConfig;
 use crate::kayenta::execution::{KayentaRun, RunKind, RunParams};
+use crate::kayenta::jackson::{self, Shape};
 use crate::server::error::ApiError;
 pub use crate::server::extract::Params;
 use crate::server::{AppState, blocking};
@@ -30,7 +36,7 @@ use crate::store::{Analysis, Missing, Origin, StoreError};
 /// Kayenta's routes, mounted beside `/v1` under the same bearer-token rule.
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/judge", post(crate::server::routes::judge::judge))
+        .route("/judge", post(remote_judge::judge))
         .route("/judges", get(accounts::judges))
         .route("/credentials", get(accounts::credentials))
         .route("/metricsServices", get(accounts::metrics_services))
@@ -65,8 +71,73 @@ fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
     crate::documents::from_json(&text).map_err(ApiError::bad_request)
 }
 
+/// Reads `value` as Kayenta does: coerced as Jackson coerces scalars into the Java class `shape` describes
+/// (`"10"` for a `Long`, `0` for a `String`, `""` for an `Instant`), then as `T`, naming the field of what
+/// cannot be coerced. Returns the coerced value too: Kayenta echoes what it read.
+fn lenient<T: DeserializeOwned>(value: &Value, shape: &Shape) -> Result<(T, Value), ApiError> {
+    let mut value = value.clone();
+    jackson::coerce(&mut value, shape);
+    Ok((typed(&value)?, value))
+}
+
+/// An error in a part of the body, `field`, as an error naming its place in the whole body:
+/// `scopes[0].step: …` in the execution request becomes `executionRequest.scopes[0].step: …`.
+fn within(field: &'static str) -> impl Fn(ApiError) -> ApiError {
+    move |mut error| {
+        error.message = match error.message.split_once(": ") {
+            Some((path, _)) if !path.contains(' ') && path.starts_with('[') => {
+                format!("{field}{}", error.message)
+            }
+            Some((path, _)) if !path.contains(' ') => format!("{field}.{}", error.message),
+            _ => format!("{field}: {}", error.message),
+        };
+        error
+    }
+}
+
+/// The first path segments of Kayenta's routes (above).
+const KAYENTA_ROOTS: [&str; 9] = [
+    "judge",
+    "judges",
+    "credentials",
+    "metricsServices",
+    "canaryConfig",
+    "metadata",
+    "canary",
+    "standalone_canary_analysis",
+    "pipelines",
+];
+
+/// Spring's trailing-slash match on Kayenta's routes: `POST /standalone_canary_analysis/?user=ci` is
+/// `POST /standalone_canary_analysis?user=ci`. Other paths are left as they are. Applied around the whole
+/// router, as it must change the path before routing.
+pub fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    let Some(trimmed) = uri.path().strip_suffix('/') else {
+        return request;
+    };
+    let root = trimmed.trim_start_matches('/').split('/').next();
+    if !root.is_some_and(|root| KAYENTA_ROOTS.contains(&root)) {
+        return request;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse()
+        && let Ok(uri) = {
+            parts.path_and_query = Some(path_and_query);
+            axum::http::Uri::from_parts(parts)
+        }
+    {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
 /// What a run asks for: the config (stored, or given ad hoc), its id (`ad-hoc` for a given one), the
-/// execution request read as `R`, and that request as received.
+/// execution request read as `R`, and that request as read (coerced as Jackson coerces it).
 struct Asked<R> {
     config: CanaryConfig,
     config_id: String,
@@ -74,20 +145,25 @@ struct Asked<R> {
     body: Value,
 }
 
-/// Reads a run's body: with `config_id` (from the path), the execution request against that stored config;
-/// without, an ad hoc `{canaryConfig, executionRequest}`.
+/// Reads a run's body, its execution request being of Kayenta's class `shape`: with `config_id` (from the
+/// path), the execution request against that stored config; without, an ad hoc
+/// `{canaryConfig, executionRequest}`.
 async fn asked<R: DeserializeOwned>(
     state: &AppState,
     config_id: Option<String>,
     body: Value,
+    shape: &Shape,
 ) -> Result<Asked<R>, ApiError> {
     match config_id {
-        Some(config_id) => Ok(Asked {
-            request: typed(&body)?,
-            config: stored_config(state, &config_id).await?,
-            config_id,
-            body,
-        }),
+        Some(config_id) => {
+            let (request, body) = lenient(&body, shape)?;
+            Ok(Asked {
+                request,
+                config: stored_config(state, &config_id).await?,
+                config_id,
+                body,
+            })
+        }
         None => {
             let field = |name: &str| body.get(name).filter(|value| !value.is_null());
             let (config, request) = match (field("canaryConfig"), field("executionRequest")) {
@@ -103,11 +179,14 @@ async fn asked<R: DeserializeOwned>(
                     ));
                 }
             };
+            let (config, _) =
+                lenient(config, &jackson::CANARY_CONFIG).map_err(within("canaryConfig"))?;
+            let (request, body) = lenient(request, shape).map_err(within("executionRequest"))?;
             Ok(Asked {
-                config: typed(config)?,
+                config,
                 config_id: crate::kayenta::execution::AD_HOC.to_string(),
-                request: typed(request)?,
-                body: request.clone(),
+                request,
+                body,
             })
         }
     }

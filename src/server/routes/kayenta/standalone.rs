@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{Asked, Params, asked, load_run, start_run, typed};
 use crate::analysis::spec::AnalysisSpec;
 use crate::kayenta::execution::{AD_HOC, RunKind, RunParams};
+use crate::kayenta::jackson;
 use crate::kayenta::standalone::{self, CanaryAnalysisExecutionRequest};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -38,7 +39,18 @@ pub async fn start(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, Some(config_id), body).await?).await
+    run(
+        &state,
+        params,
+        asked(
+            &state,
+            Some(config_id),
+            body,
+            &jackson::CANARY_ANALYSIS_EXECUTION_REQUEST,
+        )
+        .await?,
+    )
+    .await
 }
 
 /// `POST /standalone_canary_analysis`: `{canaryConfig, executionRequest}`.
@@ -62,7 +74,18 @@ pub async fn start_ad_hoc(
     Params(params): Params<RunParams>,
     Json(body): Json<Value>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    run(&state, params, asked(&state, None, body).await?).await
+    run(
+        &state,
+        params,
+        asked(
+            &state,
+            None,
+            body,
+            &jackson::CANARY_ANALYSIS_EXECUTION_REQUEST,
+        )
+        .await?,
+    )
+    .await
 }
 
 async fn run(
