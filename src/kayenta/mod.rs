@@ -12,6 +12,7 @@ pub mod metric_set_pair;
 pub mod numbers;
 pub mod remote_judge;
 pub mod standalone;
+pub mod warnings;
 
 pub use canary_config::CanaryConfig;
 pub use judge_result::CanaryJudgeResult;
