@@ -148,6 +148,23 @@ async fn the_native_api_warns_and_a_config_level_must_have_data_fails() {
     .await
     .unwrap();
     assert_eq!(stored["warnings"], passed["warnings"]);
+    // The report page shows the note.
+    let page = reqwest::get(format!(
+        "{}/analyses/{}",
+        server.url,
+        passed["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains("Warnings")
+            && page.contains("metric latency_typo: no data")
+            && page.contains(TYPO),
+        "{page}"
+    );
 
     let mut strict = config_with_a_typo();
     strict["mustHaveData"] = json!(true);

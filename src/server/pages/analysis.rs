@@ -98,6 +98,7 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
             }
         }
         (verdict(analysis, last))
+        (warnings_note(detail))
         @if let Some(detail) = detail {
             (groups(detail))
         }
@@ -379,4 +380,21 @@ fn unit(config: &CanaryConfig, metric: &str) -> String {
         }
     }
     "value".to_string()
+}
+
+/// What the reader should know although nothing failed (metrics without data), as a note under the verdict.
+fn warnings_note(detail: Option<&IntervalDetail>) -> Markup {
+    let warnings = detail
+        .map(|detail| {
+            crate::kayenta::warnings::no_data(&detail.interval.judge_result, &detail.queries)
+        })
+        .unwrap_or_default();
+    html! {
+        @if !warnings.is_empty() {
+            div.warnings role="note" {
+                strong { "Warnings" }
+                ul { @for warning in &warnings { li { (warning) } } }
+            }
+        }
+    }
 }
