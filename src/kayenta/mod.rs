@@ -6,6 +6,7 @@
 
 pub mod canary_config;
 pub mod canary_settings;
+pub mod config_warnings;
 pub mod execution;
 pub mod judge_result;
 pub mod metric_set_pair;
