@@ -148,6 +148,9 @@ enum Output {
 
 pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut config = read_config(&args.config)?;
+    for warning in crate::kayenta::config_warnings::of_config(&config) {
+        eprintln!("warning: {}: {warning}", args.config.display());
+    }
     if args.fail_on_no_data {
         // The config-level default: every metric that does not set mustHaveData must have data.
         config

@@ -98,7 +98,7 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
             }
         }
         (verdict(analysis, last))
-        (warnings_note(detail))
+        (warnings_note(analysis, detail))
         @if let Some(detail) = detail {
             (groups(detail))
         }
@@ -382,13 +382,16 @@ fn unit(config: &CanaryConfig, metric: &str) -> String {
     "value".to_string()
 }
 
-/// What the reader should know although nothing failed (metrics without data), as a note under the verdict.
-fn warnings_note(detail: Option<&IntervalDetail>) -> Markup {
-    let warnings = detail
-        .map(|detail| {
-            crate::kayenta::warnings::no_data(&detail.interval.judge_result, &detail.queries)
-        })
-        .unwrap_or_default();
+/// What the reader should know although nothing failed (the config's unknown fields, metrics without
+/// data), as a note under the verdict.
+fn warnings_note(analysis: &Analysis, detail: Option<&IntervalDetail>) -> Markup {
+    let mut warnings = crate::kayenta::config_warnings::of_config(&analysis.config);
+    if let Some(detail) = detail {
+        warnings.extend(crate::kayenta::warnings::no_data(
+            &detail.interval.judge_result,
+            &detail.queries,
+        ));
+    }
     html! {
         @if !warnings.is_empty() {
             div.warnings role="note" {

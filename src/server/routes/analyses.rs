@@ -256,10 +256,10 @@ async fn view(state: &AppState, id: &str) -> Result<AnalysisView, ApiError> {
         Ok((analysis, intervals, queries))
     })
     .await?;
-    let warnings = intervals
-        .last()
-        .map(|last| warnings::no_data(&last.judge_result, &queries))
-        .unwrap_or_default();
+    let mut warnings = crate::kayenta::config_warnings::of_config(&analysis.config);
+    if let Some(last) = intervals.last() {
+        warnings.extend(warnings::no_data(&last.judge_result, &queries));
+    }
     Ok(AnalysisView {
         summary: AnalysisSummary::of(&analysis),
         intervals: intervals.into_iter().map(IntervalView::from).collect(),
@@ -321,8 +321,9 @@ pub struct AnalysisView {
     intervals: Vec<IntervalView>,
     /// The request as received (`POST /v1/analyses`) or as translated from a Kayenta-compatible one.
     request: Value,
-    /// What the user should know although nothing failed, e.g. a metric of the last interval whose queries
-    /// returned no data (classified `Nodata`, which does not fail the canary unless `mustHaveData`).
+    /// What the user should know although nothing failed: each unknown field of the config, by path (ignored,
+    /// as Kayenta ignores it), and each metric of the last interval whose queries returned no data
+    /// (classified `Nodata`, which does not fail the canary unless `mustHaveData`).
     warnings: Vec<String>,
 }
 
