@@ -114,11 +114,21 @@ pub fn build_request(
 ) -> Result<wit::JudgeRequest, String> {
     config.validate_for_judging()?;
     thresholds.validate("scoreThresholds")?;
+    let must_have_data = crate::kayenta::warnings::must_have_data_default(config)?;
     let metrics = config
         .metrics
         .iter()
-        .map(metric_settings)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|metric| {
+            let mut settings = metric_settings(metric)?;
+            // The config-level default, for the metrics that do not say.
+            if let Some(default) = must_have_data
+                && !crate::kayenta::warnings::sets_must_have_data(metric)
+            {
+                settings.must_have_data = default;
+            }
+            Ok(settings)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let known: BTreeSet<&str> = config
         .metrics
         .iter()

@@ -382,7 +382,7 @@ async fn an_account_from_the_configuration_file_authenticates_without_leaking_it
     let (status, failed) = post(&wrong, &body).await;
     assert_eq!(
         (status, failed["status"].as_str()),
-        (200, Some("error")),
+        (502, Some("error")),
         "{failed}"
     );
     let error = failed["error"].as_str().unwrap();

@@ -20,7 +20,7 @@ use super::progress::Progress;
 use super::{Cli, report};
 use crate::analysis::schedule::Schedule;
 use crate::analysis::{self, AnalysisOutcome, AnalysisRequest, live};
-use crate::kayenta::{CanaryConfig, ScoreThresholds};
+use crate::kayenta::{CanaryConfig, ScoreThresholds, warnings};
 use crate::metrics::{
     DatadogAccount, DatadogSource, MetricSource, PrometheusAccount, PrometheusSource, Scope,
     ScopePair,
@@ -131,18 +131,32 @@ pub struct AnalyzeArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+
+    /// Fail a metric whose queries return no data (mustHaveData on every metric that does not set it),
+    /// instead of Kayenta's Nodata, which passes
+    #[arg(long)]
+    fail_on_no_data: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     /// A table: one row per metric, then the group scores and the verdict
     Text,
-    /// {"judgeResult", "metricSetPairList", "queries"}
+    /// {"judgeResult", "metricSetPairList", "queries", "warnings"}
     Json,
 }
 
 pub fn analyze(cli: &Cli, args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let config = read_config(&args.config)?;
+    let mut config = read_config(&args.config)?;
+    for warning in crate::kayenta::config_warnings::of_config(&config) {
+        eprintln!("warning: {}: {warning}", args.config.display());
+    }
+    if args.fail_on_no_data {
+        // The config-level default: every metric that does not set mustHaveData must have data.
+        config
+            .other
+            .insert("mustHaveData".into(), Value::Bool(true));
+    }
     let thresholds = ScoreThresholds {
         pass: args.pass,
         marginal: args.marginal,
@@ -320,11 +334,16 @@ fn source(args: &AnalyzeArgs) -> anyhow::Result<Box<dyn MetricSource>> {
 fn print_outcome(args: &AnalyzeArgs, outcome: &AnalysisOutcome) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match args.output {
-        Output::Text => write!(
-            stdout,
-            "{}",
-            report::render(&outcome.judge_result, args.pass, args.marginal)
-        )?,
+        Output::Text => {
+            write!(
+                stdout,
+                "{}",
+                report::render(&outcome.judge_result, args.pass, args.marginal)
+            )?;
+            for warning in outcome_warnings(outcome) {
+                writeln!(stdout, "Warning: {warning}")?;
+            }
+        }
         Output::Json => {
             serde_json::to_writer_pretty(&mut stdout, &json_output(outcome))?;
             writeln!(stdout)?;
@@ -347,7 +366,16 @@ fn json_output(outcome: &AnalysisOutcome) -> Value {
         "judgeResult": outcome.judge_result,
         "metricSetPairList": outcome.pairs,
         "queries": analysis::queries_json(&outcome.queries),
+        "warnings": outcome_warnings(outcome),
     })
+}
+
+/// What the user should know although the analysis was made: metrics without data.
+fn outcome_warnings(outcome: &AnalysisOutcome) -> Vec<String> {
+    warnings::no_data(
+        &outcome.judge_result,
+        &analysis::queries_json(&outcome.queries),
+    )
 }
 
 /// Reads a canary config, JSON or YAML (by extension, else by content), naming the file and field of any

@@ -41,6 +41,9 @@ pub struct JudgesArgs {
 
 pub fn judge(cli: &Cli, args: &JudgeArgs) -> anyhow::Result<ExitCode> {
     let request = read_request(&args.input)?;
+    for warning in crate::kayenta::config_warnings::of_config(&request.canary_config) {
+        eprintln!("warning: {}: canaryConfig.{warning}", args.input.display());
+    }
     let result = match &args.plugin {
         Some(path) => {
             let judge =

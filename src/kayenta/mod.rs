@@ -6,6 +6,7 @@
 
 pub mod canary_config;
 pub mod canary_settings;
+pub mod config_warnings;
 pub mod execution;
 pub mod jackson;
 pub mod judge_result;
@@ -13,6 +14,7 @@ pub mod metric_set_pair;
 pub mod numbers;
 pub mod remote_judge;
 pub mod standalone;
+pub mod warnings;
 
 pub use canary_config::CanaryConfig;
 pub use judge_result::CanaryJudgeResult;

@@ -109,6 +109,7 @@ fn body(analysis: &Analysis, intervals: &[Interval], detail: Option<&IntervalDet
                 }
             }
         }
+        (warnings_note(analysis, detail))
         @if let Some(detail) = detail {
             (groups(detail))
         }
@@ -433,4 +434,24 @@ fn unit(config: &CanaryConfig, metric: &str) -> String {
         }
     }
     "value".to_string()
+}
+
+/// What the reader should know although nothing failed (the config's unknown fields, metrics without
+/// data), as a note under the verdict.
+fn warnings_note(analysis: &Analysis, detail: Option<&IntervalDetail>) -> Markup {
+    let mut warnings = crate::kayenta::config_warnings::of_config(&analysis.config);
+    if let Some(detail) = detail {
+        warnings.extend(crate::kayenta::warnings::no_data(
+            &detail.interval.judge_result,
+            &detail.queries,
+        ));
+    }
+    html! {
+        @if !warnings.is_empty() {
+            div.warnings role="note" {
+                strong { "Warnings" }
+                ul { @for warning in &warnings { li { (warning) } } }
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `/v1/analyses`: start an analysis (retrospective: judged at once, `200` with the result; real time:
-//! `202 {"id"}`, judged every interval in the background; `429` when the server runs as many as it may),
-//! read one, list them, cancel one, delete a finished one.
+//! `202 {"id"}`, judged every interval in the background; `429` when the server runs as many as it may;
+//! `422`/`502`/`503` with the analysis's id when a retrospective analysis could not be made), read one,
+//! list them, cancel one, delete a finished one.
 
 use std::sync::Arc;
 
@@ -12,8 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::analysis::AnalysisError;
+use crate::analysis::scheduler::Ended;
 use crate::analysis::spec::AnalysisSpec;
-use crate::kayenta::{CanaryConfig, CanaryJudgeResult};
+use crate::kayenta::{CanaryConfig, CanaryJudgeResult, warnings};
+use crate::metrics::SourceError;
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::extract::{Json, Params};
 use crate::server::{AppState, blocking};
@@ -33,10 +37,16 @@ use crate::store::{
             headers(("Location" = String, description = "`/v1/analyses/{id}`"))),
         (status = 400, description = "What is wrong with the request: its body, the config, the scopes, the \
             window, the account, the judge", body = ErrorBody),
+        (status = 422, description = "A retrospective analysis that could not be made because of its config or \
+            scopes (e.g. a template variable missing at judging time): `message`, then the analysis \
+            (`id`, `status: \"error\"`, `error`)", body = ErrorBody),
         (status = 429, description = "The server runs as many analyses as it may; try again after `Retry-After` seconds", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
         (status = 500, description = "The store or the analysis task failed", body = ErrorBody),
-        (status = 503, description = "The metrics source could not be reached", body = ErrorBody),
+        (status = 502, description = "A retrospective analysis that could not be made because the metrics source \
+            answered with an error: `message`, then the analysis (`id`, `status: \"error\"`, `error`)", body = ErrorBody),
+        (status = 503, description = "The metrics source could not be reached (a retrospective analysis: \
+            `message`, then the analysis with `id` and `status: \"error\"`)", body = ErrorBody),
     )
 )]
 /// `POST /v1/analyses`.
@@ -74,8 +84,50 @@ pub async fn create(
             .into_response());
     }
     // A retrospective analysis is judged at once; its task finishes even if this caller goes away.
-    running.ended().await;
+    if let Ended::Failed { message, cause } = running.ended().await {
+        return Ok(failed(&state, &id, message, cause).await);
+    }
     Ok(axum::Json(view(&state, &id).await?).into_response())
+}
+
+/// The answer for a retrospective analysis that could not be made: an error status that says whose fault it
+/// was (`422` the config or the scopes, `502`/`503` the metrics source, `500` coalmine), and a body with
+/// the `message` first, then the stored analysis (`id`, `status: "error"`, `error`, ...).
+async fn failed(
+    state: &AppState,
+    id: &str,
+    message: String,
+    cause: Option<Box<AnalysisError>>,
+) -> Response {
+    // A query the store refuses as malformed (Prometheus's `400 bad_data`) is the config's problem.
+    let refused = matches!(
+        cause.as_deref(),
+        Some(AnalysisError::Metrics(SourceError::Http {
+            status: 400 | 422,
+            ..
+        }))
+    );
+    let error = cause.map_or_else(|| ApiError::internal(message), |cause| (*cause).into());
+    // A request that was well formed but whose config or scopes fail at judging time is unprocessable
+    // rather than malformed.
+    let status = match error.status {
+        _ if refused => StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST => StatusCode::UNPROCESSABLE_ENTITY,
+        status => status,
+    };
+    if status.is_server_error() {
+        tracing::error!(analysis = %id, status = status.as_u16(), "{}", error.message);
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("message".into(), Value::String(error.message));
+    match view(state, id).await.map(serde_json::to_value) {
+        Ok(Ok(Value::Object(fields))) => body.extend(fields),
+        _ => {
+            body.insert("id".into(), Value::String(id.to_string()));
+            body.insert("status".into(), Value::String("error".into()));
+        }
+    }
+    (status, axum::Json(Value::Object(body))).into_response()
 }
 
 #[utoipa::path(
@@ -216,16 +268,26 @@ pub(crate) fn stored_config(store: &dyn Store, id: &str) -> Result<CanaryConfig,
 /// One analysis with its intervals.
 async fn view(state: &AppState, id: &str) -> Result<AnalysisView, ApiError> {
     let (store, id) = (state.store.clone(), id.to_string());
-    let (analysis, intervals) = blocking(move || {
+    let (analysis, intervals, queries) = blocking(move || {
         let analysis = store.analysis(&id)?;
         let intervals = store.intervals(&id)?;
-        Ok((analysis, intervals))
+        // The last interval's queries, to name the ones that returned no data.
+        let queries = match intervals.last() {
+            Some(last) => store.interval_detail(&id, last.index)?.queries,
+            None => Value::Null,
+        };
+        Ok((analysis, intervals, queries))
     })
     .await?;
+    let mut warnings = crate::kayenta::config_warnings::of_config(&analysis.config);
+    if let Some(last) = intervals.last() {
+        warnings.extend(warnings::no_data(&last.judge_result, &queries));
+    }
     Ok(AnalysisView {
         summary: AnalysisSummary::of(&analysis),
         intervals: intervals.into_iter().map(IntervalView::from).collect(),
         request: analysis.request,
+        warnings,
     })
 }
 
@@ -282,6 +344,10 @@ pub struct AnalysisView {
     intervals: Vec<IntervalView>,
     /// The request as received (`POST /v1/analyses`) or as translated from a Kayenta-compatible one.
     request: Value,
+    /// What the user should know although nothing failed: each unknown field of the config, by path (ignored,
+    /// as Kayenta ignores it), and each metric of the last interval whose queries returned no data
+    /// (classified `Nodata`, which does not fail the canary unless `mustHaveData`).
+    warnings: Vec<String>,
 }
 
 /// One judged interval.

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::kayenta::CanaryConfig;
@@ -56,7 +57,7 @@ pub async fn list(
         (CanaryConfig = "application/yaml"),
     )),
     responses(
-        (status = 201, description = "Stored", body = CanaryConfig, headers(("Location" = String))),
+        (status = 201, description = "Stored; with `warnings`, one per unknown field by path", body = CanaryConfig, headers(("Location" = String))),
         (status = 400, description = "Invalid, with Kayenta's message where Kayenta has one", body = ErrorBody),
         (status = 409, description = "A config of that name exists for one of its applications, or of that id", body = ErrorBody),
         (status = 415, description = "The body is neither JSON nor YAML (by its Content-Type)", body = ErrorBody),
@@ -88,9 +89,20 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        axum::Json(stored.config),
+        axum::Json(with_warnings(&stored.config)),
     )
         .into_response())
+}
+
+/// The stored config as answered by the routes that store one, with `warnings`: one per unknown field,
+/// by path (Kayenta ignores them, and so does coalmine, but a misspelled `critical` is a lost gate).
+pub(crate) fn with_warnings(config: &CanaryConfig) -> Value {
+    let mut answer = serde_json::to_value(config).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut answer {
+        let warnings = crate::kayenta::config_warnings::of_config(config);
+        fields.insert("warnings".into(), Value::from(warnings));
+    }
+    answer
 }
 
 #[utoipa::path(
@@ -133,7 +145,7 @@ pub async fn get(
         (CanaryConfig = "application/yaml"),
     )),
     responses(
-        (status = 200, description = "The stored config", body = CanaryConfig),
+        (status = 200, description = "The stored config, with `warnings`, one per unknown field by path", body = CanaryConfig),
         (status = 400, description = "Invalid, an id that is not the config's, or bad query parameters", body = ErrorBody),
         (status = 404, description = "No config has that id or name (in that application)", body = ErrorBody),
         (status = 409, description = "Another config of that name exists for one of its applications", body = ErrorBody),
@@ -148,7 +160,7 @@ pub async fn replace(
     key: Key,
     applications: Applications,
     ConfigBody(config): ConfigBody,
-) -> Result<axum::Json<CanaryConfig>, ApiError> {
+) -> Result<axum::Json<Value>, ApiError> {
     let application = applications.at_most_one()?;
     validate(&config).map_err(ApiError::bad_request)?;
     state
@@ -171,7 +183,7 @@ pub async fn replace(
         Ok(store.replace_config(&id, config)?)
     })
     .await?;
-    Ok(axum::Json(stored.config))
+    Ok(axum::Json(with_warnings(&stored.config)))
 }
 
 #[utoipa::path(

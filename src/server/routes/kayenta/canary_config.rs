@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::{Params, lenient};
 use crate::kayenta::CanaryConfig;
 use crate::kayenta::jackson;
+use crate::kayenta::config_warnings::unknown_fields;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::routes::configs::{ConfigSummaryView, check_id, summary, validate};
@@ -99,7 +100,10 @@ pub async fn create(
     let store = state.store.clone();
     let stored =
         blocking(move || store.create_config(config).map_err(conflict_is_bad_request)).await?;
-    Ok(axum::Json(json!({"canaryConfigId": stored.id})))
+    // Kayenta answers only `canaryConfigId`; its clients (Deck, Gate, Argo) read that and ignore the rest.
+    Ok(axum::Json(
+        json!({"canaryConfigId": stored.id, "warnings": unknown_fields(&body)}),
+    ))
 }
 
 /// `PUT /canaryConfig/{id}`: `{"canaryConfigId"}`; 400 when there is no config `id`.
@@ -134,7 +138,10 @@ pub async fn replace(
         other => other.map_err(conflict_is_bad_request),
     })
     .await?;
-    Ok(axum::Json(json!({"canaryConfigId": stored.id})))
+    // Kayenta answers only `canaryConfigId`; its clients (Deck, Gate, Argo) read that and ignore the rest.
+    Ok(axum::Json(
+        json!({"canaryConfigId": stored.id, "warnings": unknown_fields(&body)}),
+    ))
 }
 
 /// `DELETE /canaryConfig/{id}`: 204.
