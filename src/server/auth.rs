@@ -243,26 +243,9 @@ enum RouteClass {
 /// The class of a route, by its template (`/canary/{id}`). Kayenta's routes are recognised by their first
 /// segment; anything else is native (and follows the API's rule).
 fn route_class(route: &str) -> RouteClass {
-    const KAYENTA: [&str; 9] = [
-        "judge",
-        "judges",
-        "credentials",
-        "metricsServices",
-        "canaryConfig",
-        "metadata",
-        "canary",
-        "standalone_canary_analysis",
-        "pipelines",
-    ];
     if route == "/v1/webhooks/flagger" {
-        return RouteClass::Flagger;
-    }
-    let first = route
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    if KAYENTA.contains(&first) {
+        RouteClass::Flagger
+    } else if super::routes::kayenta::is_kayenta_path(route) {
         RouteClass::Kayenta
     } else {
         RouteClass::Native

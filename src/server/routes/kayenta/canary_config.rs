@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{Params, lenient};
 use crate::kayenta::CanaryConfig;
-use crate::kayenta::jackson;
 use crate::kayenta::config_warnings::unknown_fields;
+use crate::kayenta::jackson;
 use crate::server::error::ApiError;
 use crate::server::extract::Json;
 use crate::server::routes::configs::{ConfigSummaryView, check_id, summary, validate};

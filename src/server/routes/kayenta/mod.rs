@@ -108,6 +108,12 @@ const KAYENTA_ROOTS: [&str; 9] = [
     "pipelines",
 ];
 
+/// Whether `path` (a route's template or a request's path) is one of Kayenta's routes.
+pub fn is_kayenta_path(path: &str) -> bool {
+    let root = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    KAYENTA_ROOTS.contains(&root)
+}
+
 /// Spring's trailing-slash match on Kayenta's routes: `POST /standalone_canary_analysis/?user=ci` is
 /// `POST /standalone_canary_analysis?user=ci`. Other paths are left as they are. Applied around the whole
 /// router, as it must change the path before routing.
@@ -116,8 +122,7 @@ pub fn trim_trailing_slash(mut request: axum::extract::Request) -> axum::extract
     let Some(trimmed) = uri.path().strip_suffix('/') else {
         return request;
     };
-    let root = trimmed.trim_start_matches('/').split('/').next();
-    if !root.is_some_and(|root| KAYENTA_ROOTS.contains(&root)) {
+    if !is_kayenta_path(trimmed) {
         return request;
     }
     let path_and_query = match uri.query() {
