@@ -31,13 +31,7 @@ fn retrospective(config: Value) -> Value {
 }
 
 async fn post(server: &Server, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/analyses", server.url))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    common::clients::post(&format!("{}/v1/analyses", server.url), body).await
 }
 
 /// The body of a failed analysis: the message, and the stored analysis that `GET` also shows.

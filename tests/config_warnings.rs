@@ -10,6 +10,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
+use common::clients::post;
 use common::server::Server;
 use serde_json::{Value, json};
 use support::prometheus::{self, BASELINE, CANARY};
@@ -28,16 +29,6 @@ fn misspelled() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-async fn post(url: String, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn the_server_answers_warnings_wherever_a_config_is_stored_or_used() {
     let data = tempfile::tempdir().unwrap();
@@ -46,7 +37,7 @@ async fn the_server_answers_warnings_wherever_a_config_is_stored_or_used() {
         &["--prometheus-url", &prometheus::shared().url],
     );
 
-    let (status, stored) = post(format!("{}/v1/configs", server.url), &misspelled()).await;
+    let (status, stored) = post(&format!("{}/v1/configs", server.url), &misspelled()).await;
     assert_eq!(status, 201, "{stored:#}");
     assert_eq!(stored["warnings"], json!([CRITCAL, FEILDS]), "{stored:#}");
     // The fields are kept, as Kayenta keeps nothing but also refuses nothing.
@@ -57,7 +48,7 @@ async fn the_server_answers_warnings_wherever_a_config_is_stored_or_used() {
 
     let mut kayenta = misspelled();
     kayenta["name"] = json!("checkout-canary-kayenta");
-    let (status, answer) = post(format!("{}/canaryConfig", server.url), &kayenta).await;
+    let (status, answer) = post(&format!("{}/canaryConfig", server.url), &kayenta).await;
     assert_eq!(status, 200, "{answer:#}");
     assert!(answer["canaryConfigId"].is_string(), "{answer:#}");
     assert_eq!(answer["warnings"], json!([CRITCAL, FEILDS]));
@@ -69,7 +60,7 @@ async fn the_server_answers_warnings_wherever_a_config_is_stored_or_used() {
         "start": set.start_time(), "end": set.end_time(), "step": "15s",
         "thresholds": {"pass": 75, "marginal": 50}
     });
-    let (status, analysis) = post(format!("{}/v1/analyses", server.url), &request).await;
+    let (status, analysis) = post(&format!("{}/v1/analyses", server.url), &request).await;
     assert_eq!(status, 200, "{analysis:#}");
     assert_eq!(analysis["warnings"], json!([CRITCAL, FEILDS]));
     // Without the critical gate, `latency` is an ordinary High.
