@@ -246,7 +246,7 @@ async fn a_configuration_file_sets_tokens_and_limits() {
     let message: Value = judged.json().await.unwrap();
     assert_eq!(
         message["message"],
-        "the canary config has 3 metrics; this server judges at most 2 per analysis"
+        "the canary config has 3 metrics; this server judges at most 2 per analysis (max_metrics)"
     );
 }
 

@@ -342,18 +342,26 @@ pub struct Bounds {
     pub max_points: usize,
 }
 
+impl Bounds {
+    /// Refuses a config with more metrics than one analysis may judge, naming the limit.
+    pub fn check_metrics(&self, config: &CanaryConfig) -> Result<(), String> {
+        let metrics = config.metrics.len();
+        if metrics > self.max_metrics {
+            return Err(format!(
+                "the canary config has {metrics} metrics; this server judges at most {} per analysis \
+                 (max_metrics)",
+                self.max_metrics
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl AnalysisSpec {
     /// Holds the analysis of `config` to `bounds`; the error names the field (and Kayenta's name for it when
     /// Kayenta's API asked) and the limit.
     pub fn check_bounds(&self, config: &CanaryConfig, bounds: &Bounds) -> Result<(), String> {
-        let metrics = config.metrics.len();
-        if metrics > bounds.max_metrics {
-            return Err(format!(
-                "the canary config has {metrics} metrics; this server judges at most {} per analysis \
-                 (max_metrics)",
-                bounds.max_metrics
-            ));
-        }
+        bounds.check_metrics(config)?;
         let kayenta = self.kayenta.is_some();
         let field = |native: &'static str, kayenta_name: &'static str| {
             if kayenta && !kayenta_name.is_empty() {

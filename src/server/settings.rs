@@ -234,14 +234,7 @@ impl Limits {
 
     /// Refuses a config with more metrics than allowed.
     pub fn check_metrics(&self, config: &crate::kayenta::CanaryConfig) -> Result<(), String> {
-        let metrics = config.metrics.len();
-        if metrics > self.max_metrics {
-            return Err(format!(
-                "the canary config has {metrics} metrics; this server judges at most {} per analysis",
-                self.max_metrics
-            ));
-        }
-        Ok(())
+        self.bounds().check_metrics(config)
     }
 
     /// Refuses a series longer than allowed; `what` names it.
