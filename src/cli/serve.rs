@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Cli;
+use crate::analysis::leases::{DEFAULT_LEASE_PERIOD, Leases, check_period, replica_id};
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::watch::JudgesDir;
 use crate::judge_host::{JudgeHost, Limits};
@@ -46,6 +47,11 @@ pub struct ServeArgs {
     /// Add a metrics account named `datadog` for this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
     #[arg(long, env = "COALMINE_DATADOG_URL", value_name = "URL")]
     datadog_url: Option<String>,
+
+    /// How long this replica's lease on an analysis lasts: another replica takes over the analyses of one
+    /// that died within about this long [default: 15s]
+    #[arg(long, env = "COALMINE_LEASE_PERIOD", value_name = "DURATION", value_parser = super::analyze::parse_duration)]
+    lease_period: Option<std::time::Duration>,
 }
 
 /// The judges directory is not polled more often than this, whatever the option says.
@@ -82,7 +88,16 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     for (alias, target) in &settings.judges.aliases {
         host.add_alias(alias, target).map_err(anyhow::Error::msg)?;
     }
-    let store = SqliteStore::open(data_dir.join("coalmine.db"))?;
+    // One server per data directory: a second one refuses to start, naming the first.
+    let store = SqliteStore::open_exclusive(&data_dir)?;
+    let lease_period = match args.lease_period {
+        Some(period) => check_period("--lease-period", period),
+        None => settings
+            .lease_period
+            .map(|period| check_period("lease_period", period.unsigned_abs()))
+            .unwrap_or(Ok(DEFAULT_LEASE_PERIOD)),
+    }
+    .map_err(anyhow::Error::msg)?;
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
         accounts.add(
@@ -123,13 +138,15 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )
             .context("cannot start watching the judges directory")?;
     }
-    let scheduler = Scheduler::new(
+    let scheduler = Scheduler::with_leases(
         store.clone(),
         host.clone(),
         accounts.clone(),
         settings.limits.max_running_analyses,
         settings.limits.bounds(),
+        Leases::new(replica_id(), lease_period),
     );
+    tracing::info!(replica = scheduler.replica(), lease_period = ?lease_period, "replica");
     let state = Arc::new(AppState {
         host,
         store,
@@ -145,9 +162,13 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        // Every analysis a crash or a restart interrupted picks up where it was; one that cannot be read is
-        // failed with the reason, and the server comes up.
-        let resumed = state.scheduler.resume_all()?;
+        // Every analysis a crash or a restart interrupted picks up where it was (this replica's share of
+        // them, with other replicas); one that cannot be read is failed with the reason, and the server
+        // comes up.
+        let resumed =
+            state.scheduler.start_leasing().await.map_err(|error| {
+                anyhow::anyhow!("cannot claim analyses from the store: {error}")
+            })?;
         if resumed > 0 {
             tracing::info!("resumed {resumed} unfinished analyses");
         }
@@ -174,7 +195,9 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = shutdown_signal()?;
         eprintln!("coalmine listening on http://{address}");
         tracing::info!(%address, "listening");
-        server::serve(listener, state, shutdown).await?;
+        server::serve(listener, state.clone(), shutdown).await?;
+        // Other replicas take this one's analyses over at once.
+        state.scheduler.shutdown().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -85,6 +85,9 @@ pub struct Settings {
     pub retention: Retention,
     #[serde(default)]
     pub judges: JudgeSettings,
+    /// How long a replica's lease on an analysis lasts (`lease_period = "15s"`); `--lease-period` wins.
+    #[serde(default, deserialize_with = "optional_span")]
+    pub lease_period: Option<SignedDuration>,
 }
 
 /// `[retention]`: how long finished analyses are kept. Unset, forever.

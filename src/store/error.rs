@@ -81,6 +81,18 @@ pub enum StoreError {
     Database(#[from] rusqlite::Error),
 }
 
+impl StoreError {
+    /// Whether a later attempt may succeed: the database is unreachable, busy or failing, rather than the
+    /// request being refused (not found, a conflict) or a record being damaged. An analysis pauses on such an
+    /// error instead of failing.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            Self::NotFound(_) | Self::Conflict(_) | Self::Corrupt { .. } | Self::Encode { .. }
+        )
+    }
+}
+
 /// The record that was not found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
