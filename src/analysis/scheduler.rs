@@ -237,6 +237,11 @@ impl Scheduler {
         self.inner.leases.owner()
     }
 
+    /// The analyses this replica holds the lease of (runs), in no order.
+    pub fn held(&self) -> Vec<String> {
+        self.inner.leases.ids()
+    }
+
     /// Whether this replica can serve: the store answered its last lease renewal, within the lease period.
     pub fn readiness(&self) -> Result<(), String> {
         self.inner.leases.readiness()
@@ -741,10 +746,17 @@ async fn write_held<T: Send + 'static>(
     }
 }
 
-/// How a run ends when the store refused its write: it stops when the analysis finished meanwhile
-/// (cancelled), the interval is already recorded, or the lease was lost; it fails otherwise.
+/// How a run ends when the store refused its write: cancelled when it was cancelled meanwhile; stopped when it
+/// finished otherwise, the interval is already recorded, or the lease was lost; failed otherwise.
 fn refused(id: &str, error: StoreError) -> Result<Ended, Failure> {
     match error {
+        StoreError::Conflict(Conflict::AnalysisFinished {
+            status: AnalysisStatus::Cancelled,
+            ..
+        }) => {
+            tracing::info!(analysis = %id, "stopping: the analysis was cancelled");
+            Ok(Ended::Cancelled)
+        }
         StoreError::Conflict(
             conflict @ (Conflict::AnalysisFinished { .. }
             | Conflict::IntervalRecorded { .. }

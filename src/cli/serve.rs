@@ -72,6 +72,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or(settings.data_dir.clone())
         .unwrap_or_else(|| "./coalmine-data".into());
+    let lease_period = match args.lease_period {
+        Some(period) => check_period("--lease-period", period),
+        None => settings
+            .lease_period
+            .map(|period| check_period("lease_period", period.unsigned_abs()))
+            .unwrap_or(Ok(DEFAULT_LEASE_PERIOD)),
+    }
+    .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let cache_dir = cli
@@ -90,14 +98,6 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // One server per data directory: a second one refuses to start, naming the first.
     let store = SqliteStore::open_exclusive(&data_dir)?;
-    let lease_period = match args.lease_period {
-        Some(period) => check_period("--lease-period", period),
-        None => settings
-            .lease_period
-            .map(|period| check_period("lease_period", period.unsigned_abs()))
-            .unwrap_or(Ok(DEFAULT_LEASE_PERIOD)),
-    }
-    .map_err(anyhow::Error::msg)?;
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
         accounts.add(
