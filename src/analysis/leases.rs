@@ -306,15 +306,16 @@ impl Leases {
         capacity.min(fair.saturating_sub(self.count()))
     }
 
-    /// Whether a real-time analysis submitted here should run here, rather than wait for the replica that
-    /// claims it: while this replica holds less than its fair share, counting the analyses submitted since
-    /// the last renewal. A lone replica runs everything.
-    pub fn runs_here(&self) -> bool {
+    /// Whether an analysis submitted here should run here, rather than wait for the replica that claims it:
+    /// always a retrospective one (its caller waits for the result); a real-time one while this replica
+    /// holds less than its fair share, counting the analyses submitted since the last renewal. A lone replica
+    /// runs everything.
+    pub fn runs_here(&self, real_time: bool) -> bool {
         let held = self.count();
         let mut outlook = self.outlook();
         outlook.submitted += 1;
         let fair = (outlook.unfinished + outlook.submitted).div_ceil(outlook.replicas.max(1));
-        held < fair
+        !real_time || held < fair
     }
 
     /// Whether the replica can serve: the store answered the last renewal, within the lease period.
@@ -416,7 +417,7 @@ mod tests {
     fn work_is_shared_fairly_and_a_lone_replica_takes_everything() {
         let leases = Leases::new("r".to_string(), Duration::from_secs(60));
         // Before any renewal, the replica knows of no other.
-        assert!(leases.runs_here());
+        assert!(leases.runs_here(true));
         leases.renewed(Instant::now(), &[], &renewal(&[], 3, 12));
         assert_eq!(leases.claim_limit(100), 4, "12 analyses over 3 replicas");
         assert_eq!(leases.claim_limit(1), 1, "bounded by the room left");
@@ -425,15 +426,19 @@ mod tests {
         }
         assert_eq!(leases.claim_limit(100), 1);
         // 12 + 1 submitted over 3: a fair share of 5 > 3 held.
-        assert!(leases.runs_here());
+        assert!(leases.runs_here(true));
         leases.take("d", Instant::now()).unwrap();
         leases.take("e", Instant::now()).unwrap();
-        // 12 + 2 over 3: 5, and 5 held.
-        assert!(!leases.runs_here());
+        // 12 + 2 over 3: 5, and 5 held. A retrospective analysis runs here all the same.
+        assert!(!leases.runs_here(true));
+        assert!(leases.runs_here(false));
+        leases.take("f", Instant::now()).unwrap();
+        // 12 + 4 over 3: 6, and 6 held.
+        assert!(!leases.runs_here(true));
 
         leases.renewed(Instant::now(), &[], &renewal(&[], 1, 40));
-        assert_eq!(leases.claim_limit(1000), 35);
-        assert!(leases.runs_here());
+        assert_eq!(leases.claim_limit(1000), 34);
+        assert!(leases.runs_here(true));
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl Scheduler {
         let slot = self.admit()?;
         let request =
             serde_json::to_value(spec).map_err(|error| SubmitError::Internal(error.to_string()))?;
-        let here = !spec.is_real_time() || self.inner.leases.runs_here();
+        let here = self.inner.leases.runs_here(spec.is_real_time());
         let (store, owner, lease) = (
             self.inner.store.clone(),
             self.inner.leases.owner().to_string(),
