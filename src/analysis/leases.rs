@@ -318,6 +318,11 @@ impl Leases {
         !real_time || held < fair
     }
 
+    /// How many replicas were alive at the last renewal, this one included.
+    pub fn replicas(&self) -> usize {
+        self.outlook().replicas
+    }
+
     /// Whether the replica can serve: the store answered the last renewal, within the lease period.
     pub fn readiness(&self) -> Result<(), String> {
         let outlook = self.outlook();

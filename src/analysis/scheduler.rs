@@ -242,6 +242,11 @@ impl Scheduler {
         self.inner.leases.ids()
     }
 
+    /// How many replicas share the store, this one included, as of its last lease renewal.
+    pub fn replicas(&self) -> usize {
+        self.inner.leases.replicas()
+    }
+
     /// Whether this replica can serve: the store answered its last lease renewal, within the lease period.
     pub fn readiness(&self) -> Result<(), String> {
         self.inner.leases.readiness()

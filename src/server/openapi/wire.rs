@@ -37,6 +37,10 @@ pub struct Ready {
     /// This replica's id, as the leases on the analyses it runs name it (host name and a random suffix).
     #[schema(example = "coalmine-7d9f-x2k4p-3f2b8c1e")]
     replica: String,
+    /// How many replicas share the store, this one included (those that renewed their leases within the
+    /// lease period): 1 on SQLite.
+    #[schema(minimum = 1)]
+    replicas: u64,
 }
 
 /// `GET /judges` (Kayenta): one entry per judge name and alias.

@@ -41,6 +41,7 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
             "status": "READY",
             "judges": state.host.judges().count(),
             "replica": state.scheduler.replica(),
+            "replicas": state.scheduler.replicas(),
         }))
         .into_response(),
         Err(message) => (
