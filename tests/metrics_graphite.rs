@@ -1,0 +1,494 @@
+//! The Graphite source against a double of Graphite's render API (`support::graphite`): Kayenta's targets
+//! and time encoding, several series per target, a target matching nothing, values that would change a
+//! target, retries; and `examples/metric-stores/graphite-canary.json` judged end to end through `coalmine
+//! analyze --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a
+//! regression.
+
+mod common;
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use coalmine::kayenta::CanaryConfig;
+use coalmine::kayenta::canary_config::MetricConfig;
+use coalmine::metrics::{
+    GraphiteAccount, GraphiteSource, MetricSource, RetryPolicy, Scope, ScopePair, SourceError,
+    fetch_canary,
+};
+use common::clients::{example, example_json, get, post};
+use common::server::Server;
+use serde_json::{Value, json};
+use support::graphite::{DoubleOptions, GraphiteDouble, Series};
+
+/// 2024-01-01T00:00:00Z, the window's start in the end-to-end tests.
+const START: i64 = 1_704_067_200;
+const BASELINE: &str = "checkout-baseline";
+const CANARY: &str = "checkout-canary";
+
+fn scope(scope: &str, location: &str, start: i64, end: i64) -> Scope {
+    Scope {
+        scope: scope.into(),
+        location: location.into(),
+        extended_params: BTreeMap::new(),
+        start: jiff::Timestamp::from_second(start).unwrap(),
+        end: jiff::Timestamp::from_second(end).unwrap(),
+        step: Duration::from_secs(60),
+    }
+}
+
+fn source(url: &str) -> GraphiteSource {
+    let retries = RetryPolicy {
+        initial_backoff: Duration::from_millis(20),
+        ..RetryPolicy::default()
+    };
+    GraphiteSource::new(GraphiteAccount {
+        retries,
+        ..GraphiteAccount::new("graphite", url)
+    })
+    .unwrap()
+}
+
+fn metric(name: &str, metric_name: &str) -> MetricConfig {
+    serde_json::from_value(
+        json!({"name": name, "query": {"type": "graphite", "metricName": metric_name}}),
+    )
+    .unwrap()
+}
+
+fn config(metric_name: &str) -> CanaryConfig {
+    serde_json::from_value(json!({"name": "c", "metrics": [
+        {"name": "cpu", "query": {"type": "graphite", "metricName": metric_name}}
+    ]}))
+    .unwrap()
+}
+
+fn answers(entries: Vec<(String, Vec<Series>)>) -> HashMap<String, Vec<Series>> {
+    entries.into_iter().collect()
+}
+
+#[tokio::test]
+async fn kayentas_targets_and_window_are_sent_as_kayenta_sends_them() {
+    // The reference's example: `test.server.request.400.$scope`, scope myapp-canary, from 1519217280 until
+    // 1519217460; a value every minute but a null at 1519217400.
+    let target = "test.server.request.400.myapp-canary";
+    let series = Series::new(target, 60, |time| {
+        (time != 1_519_217_400).then_some((time % 7) as f64)
+    });
+    let located = "system.us-west-2.myapp-v001";
+    let options = DoubleOptions {
+        answers: answers(vec![
+            (target.to_string(), vec![series]),
+            (
+                located.to_string(),
+                vec![Series::new(located, 60, |_| Some(1.0))],
+            ),
+        ]),
+        ..DoubleOptions::default()
+    };
+    let double = GraphiteDouble::start(options).await;
+    let source = source(&double.url);
+    let window = scope("myapp-canary", "", 1_519_217_280, 1_519_217_460);
+    let built = source
+        .build_query(
+            &metric("requests_400", "test.server.request.400.$scope"),
+            &BTreeMap::new(),
+            &window,
+        )
+        .unwrap();
+    assert_eq!(built, target);
+    let sets = source.fetch("requests_400", &built, &window).await.unwrap();
+    assert_eq!(sets.len(), 1);
+    let set = &sets[0];
+    assert_eq!(set.values[0], (1_519_217_340 % 7) as f64);
+    assert!(set.values[1].is_nan());
+    assert_eq!(set.values[2], (1_519_217_460 % 7) as f64);
+    assert_eq!(set.values.len(), 3);
+    // Kayenta: from the first timestamp to the last, the first gap as the step, no tags.
+    assert_eq!(
+        (set.start_millis, set.end_millis, set.step_millis),
+        (1_519_217_340_000, 1_519_217_460_000, 60_000)
+    );
+    assert!(set.tags.is_empty());
+
+    let request = &double.requests()[0];
+    assert!(request.uri.starts_with("/render?"), "{}", request.uri);
+    assert_eq!(request.param("target").as_deref(), Some(target));
+    assert_eq!(request.param("from").as_deref(), Some("1519217280"));
+    assert_eq!(request.param("until").as_deref(), Some("1519217460"));
+    assert_eq!(request.param("format").as_deref(), Some("json"));
+
+    // `system.$location.$scope`, and a sub-second window truncated to seconds.
+    let mut located_scope = scope("myapp-v001", "us-west-2", 1_519_217_280, 1_519_217_460);
+    located_scope.start += jiff::SignedDuration::from_millis(900);
+    let built = source
+        .build_query(
+            &metric("cpu", "system.$location.$scope"),
+            &BTreeMap::new(),
+            &located_scope,
+        )
+        .unwrap();
+    assert_eq!(built, located);
+    let sets = source.fetch("cpu", &built, &located_scope).await.unwrap();
+    assert_eq!(sets[0].values, [1.0, 1.0, 1.0]);
+    let request = &double.requests()[1];
+    assert_eq!(request.param("target").as_deref(), Some(located));
+    assert_eq!(request.param("from").as_deref(), Some("1519217280"));
+}
+
+#[tokio::test]
+async fn a_wildcard_gives_one_pair_per_series() {
+    // Kayenta's integration-test target: the namespace is a wildcard, the scope the last node.
+    let series = |side: &str, base: f64| -> (String, Vec<Series>) {
+        let target = format!("integrationTestCpu.namespace.*.scope.{side}");
+        let names =
+            ["ns-a", "ns-b"].map(|ns| format!("integrationTestCpu.namespace.{ns}.scope.{side}"));
+        let list = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| Series::new(name, 60, move |_| Some(base + index as f64)))
+            .collect();
+        (target, list)
+    };
+    let double = GraphiteDouble::start(DoubleOptions {
+        answers: answers(vec![series("baseline", 10.0), series("canary", 20.0)]),
+        ..DoubleOptions::default()
+    })
+    .await;
+    let scopes = BTreeMap::from([(
+        "default".to_string(),
+        ScopePair {
+            control: scope("baseline", "", START, START + 180),
+            experiment: scope("canary", "", START, START + 180),
+        },
+    )]);
+    let fetched = fetch_canary(
+        &source(&double.url),
+        &config("integrationTestCpu.namespace.*.scope.$scope"),
+        &scopes,
+        4,
+    )
+    .await
+    .unwrap();
+    assert_eq!(fetched.pairs.len(), 2, "Kayenta would keep only the first");
+    for (pair, (namespace, control, experiment)) in fetched
+        .pairs
+        .iter()
+        .zip([("ns-a", 10.0, 20.0), ("ns-b", 11.0, 21.0)])
+    {
+        assert_eq!(
+            pair.tags,
+            BTreeMap::from([("node2".to_string(), namespace.to_string())])
+        );
+        assert_eq!(pair.values.control, [control; 3]);
+        assert_eq!(pair.values.experiment, [experiment; 3]);
+    }
+}
+
+#[tokio::test]
+async fn a_target_matching_nothing_is_no_data_rather_than_an_error() {
+    let double = GraphiteDouble::start(DoubleOptions::default()).await;
+    let scopes = BTreeMap::from([(
+        "default".to_string(),
+        ScopePair {
+            control: scope(BASELINE, "", START, START + 600),
+            experiment: scope(CANARY, "", START, START + 600),
+        },
+    )]);
+    let fetched = fetch_canary(&source(&double.url), &config("no.such.$scope"), &scopes, 4)
+        .await
+        .unwrap();
+    let pair = &fetched.pairs[0];
+    assert_eq!(pair.values.control.len(), 10);
+    assert!(
+        pair.values
+            .control
+            .iter()
+            .chain(&pair.values.experiment)
+            .all(|v| v.is_nan())
+    );
+    assert_eq!(
+        (fetched.queries[0].series, fetched.queries[0].points),
+        (0, 0)
+    );
+    assert_eq!(double.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn values_that_would_change_the_target_are_refused_before_any_request() {
+    let double = GraphiteDouble::start(DoubleOptions::default()).await;
+    for bad in [
+        "*",
+        "canary,sumSeries(other.*)",
+        "canary)",
+        "{canary,baseline}",
+        "can ary",
+    ] {
+        let scopes = BTreeMap::from([(
+            "default".to_string(),
+            ScopePair {
+                control: scope(BASELINE, "", START, START + 600),
+                experiment: scope(bad, "", START, START + 600),
+            },
+        )]);
+        let error = fetch_canary(
+            &source(&double.url),
+            &config("sumSeries(app.$scope.requests)"),
+            &scopes,
+            4,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, SourceError::Config { .. }), "{error:?}");
+        assert!(
+            error.to_string().starts_with(&format!(
+                "metric 'cpu': the value of ${{scope}} ({bad:?}) cannot be put into the query: a \
+                 scope or location in a Graphite target must be a metric path"
+            )),
+            "{error}"
+        );
+    }
+    assert!(double.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_unavailable_graphite_is_retried_then_reported() {
+    let target = "app.canary.requests";
+    let double = GraphiteDouble::start(DoubleOptions {
+        answers: answers(vec![(
+            target.to_string(),
+            vec![Series::new(target, 60, |_| Some(3.0))],
+        )]),
+        unavailable: 2,
+    })
+    .await;
+    let window = scope("canary", "", START, START + 120);
+    let sets = source(&double.url)
+        .fetch("requests", target, &window)
+        .await
+        .unwrap();
+    assert_eq!(sets[0].values, [3.0, 3.0]);
+    assert_eq!(double.requests().len(), 3);
+
+    let down = GraphiteDouble::start(DoubleOptions {
+        unavailable: 10,
+        ..DoubleOptions::default()
+    })
+    .await;
+    let error = source(&down.url)
+        .fetch("requests", target, &window)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "metric 'requests': Graphite at {} answered HTTP 503 (4 attempts): <h1>503 Service \
+             Unavailable</h1>. The store failed: check its health and logs. Query: {target}",
+            down.url
+        )
+    );
+}
+
+/// The double holding the example config's series: `checkout.<location>.<scope>.*.latency.p99` averaged,
+/// and `….requests.5xx` summed, a point a minute; the canary is 50 ms slower and has 5× the errors.
+async fn example_double() -> GraphiteDouble {
+    let mut entries = Vec::new();
+    for server in [BASELINE, CANARY] {
+        let canary = server == CANARY;
+        let latency = format!("averageSeries(checkout.us-east-1.{server}.*.latency.p99)");
+        let errors = format!("sumSeries(checkout.us-east-1.{server}.*.requests.5xx)");
+        let minute = |time: i64| ((time - START) / 60) as usize;
+        entries.push((
+            latency.clone(),
+            vec![Series::new(&latency, 60, move |time| {
+                let i = minute(time);
+                Some(0.100 + 0.001 * ((7 * i) % 11) as f64 + if canary { 0.05 } else { 0.0 })
+            })],
+        ));
+        entries.push((
+            errors.clone(),
+            vec![Series::new(&errors, 60, move |time| {
+                let i = (minute(time) % 3) as f64;
+                Some(if canary { 10.0 + 5.0 * i } else { 2.0 + i })
+            })],
+        ));
+    }
+    GraphiteDouble::start(DoubleOptions {
+        answers: entries.into_iter().collect(),
+        ..DoubleOptions::default()
+    })
+    .await
+}
+
+/// The verdict on `experiment` against the baseline, through `coalmine analyze --settings --account`,
+/// `POST /v1/analyses` and Kayenta's `POST /canary`, over an hour at 60 s.
+async fn judged_three_ways(store_url: &str, experiment: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("coalmine.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "[[accounts]]\nname = \"prometheus\"\ntype = \"prometheus\"\nurl = \"http://127.0.0.1:9\"\n\n\
+             [[accounts]]\nname = \"graphite\"\ntype = \"graphite\"\nurl = \"{store_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let config_path = example("metric-stores/graphite-canary.json");
+    let config = example_json("metric-stores/graphite-canary.json");
+    let (start, end) = (
+        jiff::Timestamp::from_second(START).unwrap(),
+        jiff::Timestamp::from_second(START + 3600).unwrap(),
+    );
+    let mut verdicts = Vec::new();
+
+    let args: Vec<String> = [
+        "analyze",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--account",
+        "graphite",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--control-scope",
+        BASELINE,
+        "--experiment-scope",
+        experiment,
+        "--control-location",
+        "us-east-1",
+        "--experiment-location",
+        "us-east-1",
+        "--output",
+        "json",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain([
+        "--start".into(),
+        start.to_string(),
+        "--end".into(),
+        end.to_string(),
+    ])
+    .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_coalmine"))
+            .args(&args)
+            .env(
+                "COALMINE_CACHE_DIR",
+                std::env::temp_dir().join("coalmine-test-cache"),
+            )
+            .env_remove("COALMINE_JUDGES_DIR")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    let classification = answer["judgeResult"]["score"]["classification"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exit = match classification.as_str() {
+        "Pass" => 0,
+        "Marginal" => 3,
+        _ => 4,
+    };
+    assert_eq!(output.status.code(), Some(exit));
+    // The targets as sent are shown.
+    assert_eq!(
+        answer["queries"][0]["query"],
+        "averageSeries(checkout.us-east-1.checkout-baseline.*.latency.p99)",
+        "{answer:#}"
+    );
+    verdicts.push(classification);
+
+    let server = Server::start(dir.path(), &["--config", settings.to_str().unwrap()]);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let (_, credentials) = get(&url("/credentials")).await;
+    assert!(
+        credentials
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|account| account["name"] == "graphite" && account["type"] == "graphite"),
+        "{credentials:#}"
+    );
+    let (_, services) = get(&url("/metricsServices")).await;
+    assert!(services.as_array().unwrap().contains(
+        &json!({"name": "graphite", "type": "graphite", "locations": [], "recommendedLocations": []})
+    ));
+
+    let side = |scope: &str| json!({"scope": scope, "location": "us-east-1"});
+    let (status, analysis) = post(
+        &url("/v1/analyses"),
+        &json!({
+            "config": config, "account": "graphite",
+            "control": side(BASELINE), "experiment": side(experiment),
+            "start": start, "end": end, "step": "60s",
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{analysis:#}");
+    verdicts.push(analysis["classification"].as_str().unwrap().to_string());
+
+    let kayenta_side = |scope: &str| json!({"scope": scope, "location": "us-east-1", "start": start, "end": end, "step": 60});
+    let (status, started) = post(
+        &url("/canary?metricsAccountName=graphite"),
+        &json!({
+            "canaryConfig": config,
+            "executionRequest": {
+                "scopes": {"default": {"controlScope": kayenta_side(BASELINE), "experimentScope": kayenta_side(experiment)}},
+                "thresholds": {"pass": 75, "marginal": 50}
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let run_url = url(&format!(
+        "/canary/{}",
+        started["canaryExecutionId"].as_str().unwrap()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let (_, run) = get(&run_url).await;
+        if run["complete"] == true {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "{run:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    verdicts.push(
+        run["result"]["judgeResult"]["score"]["classification"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    verdicts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_passes_an_a_a_canary_and_fails_a_regression_every_way() {
+    let double = example_double().await;
+    assert_eq!(
+        judged_three_ways(&double.url, BASELINE).await,
+        ["Pass", "Pass", "Pass"]
+    );
+    assert_eq!(
+        judged_three_ways(&double.url, CANARY).await,
+        ["Fail", "Fail", "Fail"]
+    );
+    // Every request was a render of one of the example's targets over the hour, in epoch seconds.
+    for request in double.requests() {
+        assert_eq!(request.param("from"), Some(START.to_string()));
+        assert_eq!(request.param("until"), Some((START + 3600).to_string()));
+        let target = request.param("target").unwrap();
+        assert!(
+            target.starts_with("averageSeries(checkout.us-east-1.checkout-")
+                || target.starts_with("sumSeries(checkout.us-east-1.checkout-"),
+            "{target}"
+        );
+    }
+}
