@@ -413,7 +413,7 @@ impl AccountSettings {
             .chain(graphite_foreign.into_iter().filter(|_| is_graphite))
         {
             if given {
-                bail!("account '{name}': {field} does not apply to a {kind} account");
+                bail!("account '{name}': {field} does not apply to an account of type {kind}");
             }
         }
         if is_graphite {
@@ -543,6 +543,49 @@ mod tests {
         assert!(
             error.contains("'soon' is not a positive duration"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn influxdb_and_graphite_accounts_refuse_settings_of_other_stores() {
+        let accounts = |text: &str| {
+            toml::from_str::<Settings>(text)
+                .unwrap()
+                .accounts()
+                .map(|accounts| {
+                    accounts
+                        .iter()
+                        .map(|(name, kind)| format!("{name}:{kind}"))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|error| format!("{error:#}"))
+        };
+        let influx =
+            "[[accounts]]\nname = \"i\"\ntype = \"influxdb\"\nurl = \"http://influxdb:8086\"\n";
+        let graphite =
+            "[[accounts]]\nname = \"g\"\ntype = \"graphite\"\nurl = \"http://graphite:8080\"\n";
+        assert_eq!(
+            accounts(&format!("{influx}database = \"telegraf\"\n{graphite}")).unwrap(),
+            ["i:influxdb", "g:graphite"]
+        );
+        assert_eq!(
+            accounts(&format!("{graphite}database = \"x\"\n")).unwrap_err(),
+            "account 'g': database does not apply to an account of type graphite"
+        );
+        assert_eq!(
+            accounts(&format!("{influx}bearer_token_env = \"T\"\n")).unwrap_err(),
+            "account 'i': bearer_token_env does not apply to an account of type influxdb"
+        );
+        assert_eq!(
+            accounts(&format!("{influx}username = \"u\"\n")).unwrap_err(),
+            "account 'i': give username and password_env together"
+        );
+        assert_eq!(
+            accounts(&format!(
+                "{influx}username = \"u\"\npassword_env = \"COALMINE_TEST_UNSET_INFLUX\"\n"
+            ))
+            .unwrap_err(),
+            "account 'i': the environment variable COALMINE_TEST_UNSET_INFLUX is not set"
         );
     }
 
