@@ -492,3 +492,51 @@ async fn the_example_config_passes_an_a_a_canary_and_fails_a_regression_every_wa
         );
     }
 }
+
+#[test]
+fn analyze_names_the_accounts_of_a_settings_file_when_the_one_asked_for_is_not_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("coalmine.toml");
+    std::fs::write(
+        &settings,
+        "[[accounts]]\nname = \"graphite\"\ntype = \"graphite\"\nurl = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let config = example("metric-stores/graphite-canary.json");
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+            .args(["analyze", "--config", config.to_str().unwrap()])
+            .args([
+                "--control-scope",
+                "a",
+                "--experiment-scope",
+                "b",
+                "--lookback",
+                "1h",
+            ])
+            .args(extra)
+            .env(
+                "COALMINE_CACHE_DIR",
+                std::env::temp_dir().join("coalmine-test-cache"),
+            )
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let settings = settings.to_str().unwrap();
+    let (code, stderr) = run(&["--settings", settings, "--account", "influx"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{settings}: Unable to resolve account influx. (its accounts: graphite)"
+        )),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["--settings", settings, "--prometheus-url", "http://p:9090"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = run(&["--account", "graphite", "--prometheus-url", "http://p:9090"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}

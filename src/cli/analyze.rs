@@ -65,7 +65,7 @@ pub struct AnalyzeArgs {
     settings: Option<PathBuf>,
 
     /// With --settings: the account's name [default: the file's first account]
-    #[arg(long, value_name = "NAME", requires = "settings")]
+    #[arg(long, value_name = "NAME", requires = "settings", conflicts_with_all = ["prometheus_url", "datadog_url"])]
     account: Option<String>,
 
     /// The control's scope, e.g. `checkout-baseline`
