@@ -52,6 +52,9 @@ pub fn cpu(namespace: &str, scope: &str) -> f64 {
     base + if scope == "canary" { 5.0 } else { 0.0 }
 }
 
+/// A series' value at sample `i`.
+type ValueAt = Box<dyn Fn(usize) -> f64>;
+
 pub struct GraphiteWeb {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -70,7 +73,7 @@ impl GraphiteWeb {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let whisper = dir.path().join("whisper");
         let time = |i: usize| start.as_second() + 60 * i as i64;
-        let mut series: Vec<(String, Box<dyn Fn(usize) -> f64>)> = Vec::new();
+        let mut series: Vec<(String, ValueAt)> = Vec::new();
         for server in [BASELINE, CANARY] {
             for (host, offset) in [("host-1", -0.01), ("host-2", 0.01)] {
                 series.push((
