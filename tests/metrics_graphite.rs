@@ -382,6 +382,34 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
         &json!({"name": "graphite", "type": "graphite", "locations": [], "recommendedLocations": []})
     ));
 
+    // Kayenta's typeahead: Graphite completes the path, `$scope` read as a wildcard.
+    for (filter, expected) in [
+        (
+            "checkout.us-east-1.che",
+            json!([{"name": "checkout.us-east-1.checkout-baseline."}, {"name": "checkout.us-east-1.checkout-canary."}]),
+        ),
+        (
+            "checkout.us-east-1.$scope.",
+            json!([{"name": "checkout.us-east-1.$scope.host-1."}, {"name": "checkout.us-east-1.$scope.host-2."}]),
+        ),
+        (
+            "checkout.us-east-1.$scope.host-1.latency.",
+            json!([{"name": "checkout.us-east-1.$scope.host-1.latency.p99"}]),
+        ),
+        (
+            "checkout.us-east-1.$sc",
+            json!([{"name": "checkout.us-east-1.$scope"}, {"name": "checkout.us-east-1.$location"}]),
+        ),
+    ] {
+        let mut names_url = reqwest::Url::parse(&url("/metadata/metricsService")).unwrap();
+        names_url
+            .query_pairs_mut()
+            .append_pair("metricsAccountName", "graphite")
+            .append_pair("filter", filter);
+        let (status, names) = get(names_url.as_str()).await;
+        assert_eq!((status, names), (200, expected), "{filter}");
+    }
+
     let side = |scope: &str| json!({"scope": scope, "location": "us-east-1"});
     let (status, analysis) = post(
         &url("/v1/analyses"),

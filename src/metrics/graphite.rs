@@ -141,6 +141,48 @@ impl GraphiteSource {
     }
 }
 
+impl GraphiteSource {
+    /// One attempt at completing `query` (`/metrics/find?format=completer`): each node's name and whether
+    /// it is a leaf.
+    async fn find(&self, query: &str) -> Result<Vec<(String, bool)>, AttemptError> {
+        let mut url = self.render_url.clone();
+        let base = url.path().trim_end_matches("/render").to_string();
+        url.set_path(&format!("{base}/metrics/find"));
+        url.query_pairs_mut()
+            .append_pair("query", query)
+            .append_pair("format", "completer");
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| AttemptError::transport(&error))?;
+        let body = self.endpoint.success_body(response).await?;
+        #[derive(Deserialize)]
+        struct Found {
+            metrics: Points<Node>,
+        }
+        #[derive(Deserialize)]
+        struct Node {
+            name: String,
+            #[serde(default)]
+            is_leaf: serde_json::Value,
+        }
+        let found: Found = parse_bounded(&body, self.endpoint.max_points)?;
+        Ok(found
+            .metrics
+            .0
+            .into_iter()
+            .map(|node| {
+                let leaf = matches!(&node.is_leaf, serde_json::Value::String(s) if s == "1")
+                    || node.is_leaf == serde_json::Value::Bool(true)
+                    || node.is_leaf == serde_json::json!(1);
+                (node.name, leaf)
+            })
+            .collect())
+    }
+}
+
 /// A metric's Graphite query config (`GraphiteCanaryMetricSetQueryConfig`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -203,6 +245,42 @@ pub(crate) fn target(
 impl MetricSource for GraphiteSource {
     fn kind(&self) -> &'static str {
         "graphite"
+    }
+
+    /// Kayenta's `GraphiteMetricsService.getMetadata`: a filter whose last node holds `$` offers
+    /// `<prefix>$scope` and `<prefix>$location`; otherwise `$scope` and `$location` become `*` and Graphite
+    /// completes the filter, each name after the filter's prefix, a branch ending in `.`.
+    fn metric_names_for<'a>(
+        &'a self,
+        filter: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Vec<String>, SourceError>>> {
+        Some(Box::pin(async move {
+            let (prefix, last) = match filter.rfind('.') {
+                Some(at) => (&filter[..=at], &filter[at + 1..]),
+                None => ("", filter),
+            };
+            if last.contains('$') {
+                return Ok(vec![
+                    format!("{prefix}$scope"),
+                    format!("{prefix}$location"),
+                ]);
+            }
+            let query = match filter.replace("$scope", "*").replace("$location", "*") {
+                query if query.is_empty() => "*".to_string(),
+                query => query,
+            };
+            let nodes = self
+                .endpoint
+                .run("metric names", &query, || self.find(&query))
+                .await?;
+            // A wildcard finds the same node under several branches: each name once.
+            let mut seen = BTreeSet::new();
+            Ok(nodes
+                .into_iter()
+                .map(|(name, leaf)| format!("{prefix}{name}{}", if leaf { "" } else { "." }))
+                .filter(|name| seen.insert(name.clone()))
+                .collect())
+        }))
     }
 
     fn build_query(

@@ -139,6 +139,16 @@ pub trait MetricSource: Send + Sync {
     fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// The names `/metadata/metricsService` offers for `filter` when the store looks them up by the filter
+    /// itself (Graphite completes a path node by node); `None`, the default, when the route filters
+    /// [`metric_names`](Self::metric_names) instead.
+    fn metric_names_for<'a>(
+        &'a self,
+        _filter: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Vec<String>, SourceError>>> {
+        None
+    }
 }
 
 /// Reads a metric's `query` as a source's query config, after checking that its `type` (if given) is the
