@@ -1,7 +1,7 @@
 //! The Graphite source against a double of Graphite's render API that checks each request
 //! (`support::graphite`: Kayenta's targets and time encoding, values that would change a target, retries)
 //! and against a real graphite-web (`support::graphite_web`: several series per target, a target matching
-//! nothing, and `examples/metric-stores/graphite-canary.json` judged end to end through `coalmine analyze
+//! nothing, and `examples/graphite/canary-config.json` judged end to end through `coalmine analyze
 //! --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a regression).
 
 mod common;
@@ -299,8 +299,8 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
         ),
     )
     .unwrap();
-    let config_path = example("metric-stores/graphite-canary.json");
-    let config = example_json("metric-stores/graphite-canary.json");
+    let config_path = example("graphite/canary-config.json");
+    let config = example_json("graphite/canary-config.json");
     let (start, end) = (graphite.start_time(), graphite.end_time());
     let mut verdicts = Vec::new();
 
@@ -474,7 +474,7 @@ fn analyze_names_the_accounts_of_a_settings_file_when_the_one_asked_for_is_not_t
         "[[accounts]]\nname = \"graphite\"\ntype = \"graphite\"\nurl = \"http://127.0.0.1:9\"\n",
     )
     .unwrap();
-    let config = example("metric-stores/graphite-canary.json");
+    let config = example("graphite/canary-config.json");
     let run = |extra: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
             .args(["analyze", "--config", config.to_str().unwrap()])

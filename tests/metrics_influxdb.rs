@@ -1,7 +1,7 @@
 //! The InfluxDB source against a real InfluxDB 1.x (Debian's `influxdb`, started by `support::influxdb` with
 //! authentication on and a fixed data set): Kayenta's queries, the fixed converter bugs (nulls, a single
 //! row, several series), Kayenta's database rule, credentials only in a header, a scope that tries to
-//! change the query; and `examples/metric-stores/influxdb-canary.json` judged end to end through `coalmine
+//! change the query; and `examples/influxdb/canary-config.json` judged end to end through `coalmine
 //! analyze --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a
 //! regression.
 
@@ -332,8 +332,8 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
         ),
     )
     .unwrap();
-    let config_path = example("metric-stores/influxdb-canary.json");
-    let config = example_json("metric-stores/influxdb-canary.json");
+    let config_path = example("influxdb/canary-config.json");
+    let config = example_json("influxdb/canary-config.json");
     let (start, end) = (data.start_time(), data.end_time());
     let control = format!("server:{BASELINE}");
     let experiment = format!("server:{experiment}");
