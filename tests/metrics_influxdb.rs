@@ -235,6 +235,14 @@ async fn credentials_go_only_in_a_header_and_are_never_shown() {
         request.uri
     );
     assert_eq!(request.param("q").as_deref(), Some(query));
+    // Form-encoded, as Kayenta's Retrofit client sends it.
+    assert!(
+        request
+            .uri
+            .starts_with("/query?db=checkout&q=SELECT+count+FROM+http_errors+WHERE+time+%3E+0"),
+        "{}",
+        request.uri
+    );
     assert!(request.param("p").is_none() && request.param("u").is_none());
     assert!(!request.uri.contains(PASSWORD));
     // base64("coalmine:influx-test-pass-7c1e")
