@@ -1,6 +1,7 @@
 //! `coalmine analyze`: one canary analysis from the command line, for a CI job that gates a deploy without
-//! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog,
-//! judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
+//! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog
+//! (`--prometheus-url`, `--datadog-url`) or any account of a settings file (`--settings FILE --account
+//! NAME`), judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
 //!
 //! With `--lifetime` the analysis runs in real time, as the server runs one: judged every `--interval` as
 //! time passes (over a growing window, or a sliding one of `--lookback`), failing fast, with its progress
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -48,14 +50,23 @@ pub struct AnalyzeArgs {
     #[arg(
         long,
         value_name = "URL",
-        required_unless_present = "datadog_url",
-        conflicts_with = "datadog_url"
+        required_unless_present_any = ["datadog_url", "settings"],
+        conflicts_with_all = ["datadog_url", "settings"]
     )]
     prometheus_url: Option<String>,
 
     /// Fetch metrics from this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "settings")]
     datadog_url: Option<String>,
+
+    /// Fetch metrics from an account of this settings file (`coalmine serve --config`'s TOML): any store
+    /// it configures (Prometheus, Datadog, InfluxDB, Graphite, ...), secrets read from its environment variables
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+
+    /// With --settings: the account's name [default: the file's first account]
+    #[arg(long, value_name = "NAME", requires = "settings", conflicts_with_all = ["prometheus_url", "datadog_url"])]
+    account: Option<String>,
 
     /// The control's scope, e.g. `checkout-baseline`
     #[arg(long, value_name = "SCOPE")]
@@ -320,14 +331,32 @@ fn scopes(
     )])
 }
 
-fn source(args: &AnalyzeArgs) -> anyhow::Result<Box<dyn MetricSource>> {
+fn source(args: &AnalyzeArgs) -> anyhow::Result<Arc<dyn MetricSource>> {
+    if let Some(path) = &args.settings {
+        let settings = crate::server::settings::Settings::read(path)?;
+        let accounts = settings
+            .accounts()
+            .with_context(|| format!("{}", path.display()))?;
+        let (_, source) = accounts.get(args.account.as_deref()).map_err(|error| {
+            let names: Vec<&str> = accounts.iter().map(|(name, _)| name).collect();
+            anyhow::anyhow!(
+                "{}: {error} (its accounts: {})",
+                path.display(),
+                match names.is_empty() {
+                    true => "none".to_string(),
+                    false => names.join(", "),
+                }
+            )
+        })?;
+        return Ok(source.clone());
+    }
     Ok(match (&args.prometheus_url, &args.datadog_url) {
-        (Some(url), _) => Box::new(PrometheusSource::new(PrometheusAccount::new(
+        (Some(url), _) => Arc::new(PrometheusSource::new(PrometheusAccount::new(
             "prometheus",
             url,
         ))?),
-        (None, Some(url)) => Box::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
-        (None, None) => bail!("give --prometheus-url or --datadog-url"),
+        (None, Some(url)) => Arc::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+        (None, None) => bail!("give --prometheus-url, --datadog-url or --settings"),
     })
 }
 
