@@ -230,7 +230,10 @@ mod tests {
         };
         let mut harmless = decided(100.0, "Pass", Finality::Harmless);
         let verdict = conclude(3, 12, &mut harmless, early).expect("ends early");
-        assert_eq!((verdict.classification.as_str(), verdict.score), ("Pass", 100.0));
+        assert_eq!(
+            (verdict.classification.as_str(), verdict.score),
+            ("Pass", 100.0)
+        );
         assert_eq!(
             harmless.decision.unwrap().stopped.as_deref(),
             Some("stopped early at interval 4 of 12: every metric is final and harmless")

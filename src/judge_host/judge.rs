@@ -188,7 +188,11 @@ impl Judge {
     /// Judges `request` with the judge's wall clock reading `now`, returning the checked judgement and, when
     /// the judge exports the `decision` interface, whether it is final. A judge that exports it is called
     /// through its `judge-with-decision`, any other through `judge`.
-    pub fn answer_at(&self, request: &JudgeRequest, now: SystemTime) -> Result<Answer, PluginError> {
+    pub fn answer_at(
+        &self,
+        request: &JudgeRequest,
+        now: SystemTime,
+    ) -> Result<Answer, PluginError> {
         self.answer_with_report_at(request, now).0
     }
 
@@ -209,15 +213,17 @@ impl Judge {
             &self.limits,
             caller,
             |exports, store| match &exports.decision {
-                Some(decision) => Ok(decision
-                    .call_judge_with_decision(store, request)?
-                    .map(|decided| Answer {
-                        judgement: decided.judgement,
-                        decision: Some(Decision {
-                            finality: decided.finality,
-                            reason: truncate(decided.reason.trim(), 1000),
-                        }),
-                    })),
+                Some(decision) => {
+                    Ok(decision
+                        .call_judge_with_decision(store, request)?
+                        .map(|decided| Answer {
+                            judgement: decided.judgement,
+                            decision: Some(Decision {
+                                finality: decided.finality,
+                                reason: truncate(decided.reason.trim(), 1000),
+                            }),
+                        }))
+                }
                 None => Ok(exports
                     .judge
                     .coalmine_judge_judge()

@@ -4,8 +4,9 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Decided, Detail, DetailValue, Finality, Judgement, Direction, EffectSize, EffectSizeMeasure, JudgeError, JudgeRequest,
-    MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy, Outliers,
+    Decided, Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, Finality, JudgeError,
+    JudgeRequest, Judgement, MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy,
+    Outliers,
 };
 
 impl JudgeRequest {

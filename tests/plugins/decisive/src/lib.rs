@@ -22,8 +22,8 @@ impl Guest for Decisive {
         JudgeInfo {
             name: "decisive".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Test fixture: says when its judgement is final, as judgeConfigurations says"
-                .into(),
+            description:
+                "Test fixture: says when its judgement is final, as judgeConfigurations says".into(),
         }
     }
 
@@ -39,7 +39,9 @@ impl DecisionGuest for Decisive {
             .get("regression")
             .and_then(|value| value.as_bool())
             .unwrap_or(false);
-        let harmless_after = settings.get("harmlessAfter").and_then(|value| value.as_u64());
+        let harmless_after = settings
+            .get("harmlessAfter")
+            .and_then(|value| value.as_u64());
         let classification = if regression {
             MetricClassification::High
         } else {
