@@ -205,3 +205,26 @@ async fn the_judge_answer_includes_the_finality_when_the_judge_gives_one() {
     assert_eq!(status, 200, "{answer:#}");
     assert!(answer.get("decision").is_none(), "{answer:#}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_early_pass_and_the_decision() {
+    let data = tempfile::tempdir().unwrap();
+    let judges = judges_dir();
+    let server = start_server(data.path(), judges.path());
+    let (status, document) = get(&format!("{}/v1/openapi.json", server.url)).await;
+    assert_eq!(status, 200);
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schemas["AnalysisSpec"]["properties"]["earlyPass"]["type"], "boolean",
+        "{:#}",
+        schemas["AnalysisSpec"]
+    );
+    let decision = &schemas["CanaryJudgeResult"]["properties"]["decision"];
+    assert!(!decision.is_null(), "{:#}", schemas["CanaryJudgeResult"]);
+    assert_eq!(
+        schemas["Finality"]["enum"],
+        json!(["open", "regression", "harmless"]),
+        "{:#}",
+        schemas["Finality"]
+    );
+}

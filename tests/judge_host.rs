@@ -934,11 +934,11 @@ fn judges_without_the_decision_interface_keep_loading_and_working() {
     let host = host();
     // Built against coalmine:judge@0.1.0, before the decision interface existed.
     let old = host
-        .load_file(&plugin("contract-0.1.0"))
+        .load_file(&plugin("contract-010"))
         .expect("a 0.1.0 judge loads in a 0.1.1 host");
     let inspection = host.inspect(
-        &std::fs::read(plugin("contract-0.1.0")).unwrap(),
-        Origin::File(plugin("contract-0.1.0")),
+        &std::fs::read(plugin("contract-010")).unwrap(),
+        Origin::File(plugin("contract-010")),
     );
     assert_eq!(inspection.wit_version.as_deref(), Some("0.1.0"));
     // Built against 0.1.1 without exporting it (every SDK judge exported by `export_judge!(J)`).
