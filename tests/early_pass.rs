@@ -228,3 +228,104 @@ async fn the_openapi_document_describes_early_pass_and_the_decision() {
         schemas["Finality"]
     );
 }
+
+/// `coalmine` with `args`, its stdout and stderr.
+fn coalmine(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(args)
+        .env(
+            "COALMINE_CACHE_DIR",
+            std::env::temp_dir().join("coalmine-test-cache"),
+        )
+        .env_remove("COALMINE_JUDGES_DIR")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn analyze_early_pass_and_coalmine_judge_use_the_decision() {
+    let judges = judges_dir();
+    let judges_path = judges.path().display().to_string();
+    // The example config, judged by the decisive judge: harmless from 50 values a side.
+    let mut config = example_json("analyze/checkout-canary.json");
+    config["judge"] = json!({"name": "decisive", "judgeConfigurations": {"harmlessAfter": 50}});
+    let file = judges.path().join("config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let file = file.display().to_string();
+    let data = prometheus::shared();
+    let start = data.start_time().to_string();
+    // An hour from the data set's start, judged every 20 minutes at a 15 s step: every interval is already
+    // due, and the first (81 values a side) is final and harmless.
+    let live = |early: bool| {
+        let mut args = vec![
+            "analyze",
+            "--config",
+            &file,
+            "--prometheus-url",
+            &data.url,
+            "--control-scope",
+            BASELINE,
+            "--experiment-scope",
+            BASELINE,
+            "--step",
+            "15",
+            "--start",
+            &start,
+            "--lifetime",
+            "1h",
+            "--interval",
+            "20m",
+            "--judges-dir",
+            &judges_path,
+        ];
+        if early {
+            args.push("--early-pass");
+        }
+        coalmine(&args)
+    };
+    let (code, stdout, stderr) = live(true);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "interval 1/3: score 100 (Pass)",
+            "Pass (score 100): stopped early at interval 1 of 3: every metric is final and harmless"
+        ]
+    );
+    let (code, stdout, stderr) = live(false);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("interval "))
+            .count(),
+        3,
+        "{stderr}"
+    );
+
+    // `coalmine judge` with the plugin: the answer carries the finality.
+    let mut request = example_json("judge/healthy.json");
+    request["canaryConfig"]["judge"] =
+        json!({"name": "decisive", "judgeConfigurations": {"regression": true}});
+    let input = judges.path().join("request.json");
+    std::fs::write(&input, request.to_string()).unwrap();
+    let plugin = common::plugin("decisive").display().to_string();
+    let (code, stdout, stderr) = coalmine(&[
+        "judge",
+        "--plugin",
+        &plugin,
+        "--input",
+        &input.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        answer["decision"],
+        json!({"finality": "regression", "reason": "every metric rose"})
+    );
+}
