@@ -163,7 +163,7 @@ pub fn largest_statistic(x: Sorted<'_>, y: Sorted<'_>) -> f64 {
         0.0
     };
     let sigma = ((nx * ny / 12.0) * ((n + 1.0) - tie_term)).sqrt();
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         return 0.0;
     }
     ((nx * ny / 2.0 - 0.5) / sigma).max(0.0)

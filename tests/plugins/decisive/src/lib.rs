@@ -15,6 +15,8 @@ use coalmine_judge_sdk::{
     MetricClassification, MetricResult, scoring,
 };
 
+// Constructed only by the component export (wasm32).
+#[allow(dead_code)]
 struct Decisive;
 
 impl Guest for Decisive {
