@@ -399,7 +399,7 @@ async fn run(
             scopes: plan.scopes_for(window.start, window.end),
             thresholds: plan.thresholds,
         };
-        let outcome = match analyze(
+        let mut outcome = match analyze(
             plan.source.as_ref(),
             &plan.judge,
             &request,
@@ -421,7 +421,7 @@ async fn run(
             }
         };
 
-        let verdict = conclude(index, intervals, &outcome.judge_result, &plan.thresholds);
+        let verdict = conclude(index, intervals, &mut outcome.judge_result, plan.rule());
         let interval = NewInterval {
             index,
             start: window.start,

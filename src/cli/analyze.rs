@@ -119,6 +119,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "lifetime")]
     interval: Option<Duration>,
 
+    /// With --lifetime: pass as soon as the judge says every metric is final and harmless (a judge that
+    /// exports the `decision` interface) and the score passes, instead of judging to the end
+    #[arg(long, requires = "lifetime")]
+    early_pass: bool,
+
     /// Seconds between data points
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_STEP_SECONDS))]
     step: u64,
@@ -243,7 +248,10 @@ fn analyze_live(
         source.as_ref(),
         &judge,
         &config,
-        thresholds,
+        crate::analysis::verdict::Rule {
+            thresholds,
+            early_pass: args.early_pass,
+        },
         &schedule,
         |start, end| scopes(args, start, end),
         |event| match event {
@@ -280,17 +288,20 @@ fn analyze_live(
     } else {
         ""
     };
-    progress.finish(&format!(
-        "{} (score {}): {}",
-        verdict.classification,
-        crate::display::number(verdict.score),
-        report::reason(
+    let reason = match crate::analysis::verdict::stopped(&outcome.judge_result) {
+        Some(stopped) => stopped.to_string(),
+        None => report::reason(
             &verdict.classification,
             given,
             verdict.score,
             args.pass,
-            args.marginal
-        )
+            args.marginal,
+        ),
+    };
+    progress.finish(&format!(
+        "{} (score {}): {reason}",
+        verdict.classification,
+        crate::display::number(verdict.score),
     ));
     print_outcome(args, &outcome)?;
     if verdict.classification != outcome.judge_result.score.classification {
