@@ -1128,3 +1128,40 @@ fn postgres_an_outage_is_a_clear_error_and_the_store_recovers_after_a_restart() 
         .record_interval(&created.id, &interval(0), None)
         .unwrap();
 }
+
+#[test]
+fn postgres_serve_on_an_unreachable_database_exits_with_one_line_naming_it() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_coalmine"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--database-url")
+        .arg(format!(
+            "postgres://coalmine:s3cret@127.0.0.1:{port}/canaries"
+        ))
+        .env_remove("COALMINE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: cannot reach the PostgreSQL database coalmine@127.0.0.1:{port}/canaries: "
+        )),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("check that the server runs"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        !dir.path().join("coalmine.db").exists(),
+        "no SQLite database beside the PostgreSQL one"
+    );
+}

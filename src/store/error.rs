@@ -85,7 +85,7 @@ pub enum StoreError {
         supported: i64,
     },
     /// The PostgreSQL server failed while in use.
-    #[error("database error on {target}: {source}")]
+    #[error("database error on {target}: {}", chain(source))]
     Postgres {
         target: String,
         #[source]
@@ -172,6 +172,18 @@ pub enum Conflict {
         index: u32,
         next: u32,
     },
+}
+
+/// `error` and its sources, `: `-separated (the driver's own message is only its kind, e.g. `db error`).
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// What to do about an error met while opening the database.

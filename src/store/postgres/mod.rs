@@ -40,7 +40,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
 use super::Store;
-use super::error::{Conflict, StoreError};
+use super::error::{Conflict, StoreError, chain};
 use super::model::{
     Analysis, AnalysisQuery, ConfigSummary, Interval, IntervalDetail, NewAnalysis, NewInterval,
     StoredConfig, Transition, Unreadable, Verdict,
@@ -215,7 +215,8 @@ impl Db {
     /// A connection from the pool.
     async fn client(&self) -> Result<Object, Failure> {
         self.pool.get().await.map_err(|error| match error {
-            PoolError::Backend(error) => Failure::Postgres(error),
+            // Connecting failed: refused, unknown host, wrong password, no such database.
+            PoolError::Backend(error) => Failure::Unavailable(chain(&error)),
             PoolError::Timeout(_) => {
                 Failure::Unavailable(format!("no connection within {} s", WAIT_TIMEOUT.as_secs()))
             }
@@ -268,7 +269,7 @@ impl Failure {
             },
             Self::Postgres(source) => StoreError::Unavailable {
                 target: target.to_owned(),
-                reason: source.to_string(),
+                reason: chain(&source),
             },
             Self::Unavailable(reason) => StoreError::Unavailable {
                 target: target.to_owned(),
