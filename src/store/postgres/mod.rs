@@ -20,6 +20,12 @@
 //! [`STATEMENT_TIMEOUT`] (server side) and a whole call after [`CALL_TIMEOUT`]. A dead database is a
 //! [`StoreError::Unavailable`] naming `user@host:port/db`, never the password.
 //!
+//! **Adding a method.** Each trait method is `self.run(|db| async move { ... })`: inside, `db.client().await?`
+//! is a pooled connection, `client.transaction().await?` a transaction (rolled back when dropped, committed
+//! by `.commit().await?`), and `?` takes driver errors, [`StoreError`]s and [`Conflict`]s alike ([`Failure`]).
+//! One file per concern (`configs.rs`, `analyses.rs`), their SQL in `$n` placeholders, statements through
+//! `prepare_cached`.
+//!
 //! **Semantics.** The same as [`SqliteStore`](super::SqliteStore)'s, rule for rule: changes that read before
 //! they write lock the analysis or config row (`SELECT ... FOR UPDATE`) in a transaction, and the unique
 //! keys (an interval per index, a name per application) back the checks up against concurrent writers.
