@@ -64,6 +64,10 @@
 //!
 //! [retention]
 //! finished_analyses = "90d"          # finished analyses are deleted this long after they ended (default: kept)
+//!
+//! [store]                            # default: SQLite in data_dir, for one replica
+//! url = "postgres://coalmine@postgres.db:5432/coalmine"   # several replicas share it; --database-url wins
+//! password_env = "COALMINE_DATABASE_PASSWORD"
 //! ```
 
 use std::net::SocketAddr;
@@ -80,6 +84,7 @@ use crate::metrics::{
     Accounts, DatadogAccount, DatadogKeys, DatadogSource, PrometheusAccount, PrometheusAuth,
     PrometheusSource, Secret,
 };
+use crate::store::PostgresStore;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +102,41 @@ pub struct Settings {
     pub retention: Retention,
     #[serde(default)]
     pub judges: JudgeSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// `[store]`: where records are kept. Without a URL, in SQLite in the data directory (one replica); with a
+/// PostgreSQL URL, in that database, which several replicas share.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `postgres://user@host:5432/database`; `--database-url` wins.
+    pub url: Option<String>,
+    /// The environment variable holding the database password (rather than writing it in the URL).
+    pub password_env: Option<String>,
+}
+
+impl StoreSettings {
+    /// The PostgreSQL store when a URL is given (`url_option`, from `--database-url`, wins over `url`),
+    /// connected and migrated; `None` for the SQLite default.
+    pub fn postgres(&self, url_option: Option<&str>) -> anyhow::Result<Option<PostgresStore>> {
+        let Some(url) = url_option.or(self.url.as_deref()) else {
+            if self.password_env.is_some() {
+                bail!(
+                    "[store] password_env is set but no database URL is given: set [store] url or --database-url"
+                );
+            }
+            return Ok(None);
+        };
+        let password = match &self.password_env {
+            Some(variable) => Some(secret(variable).context("[store] password_env")?),
+            None => None,
+        };
+        let store = PostgresStore::connect(url, password.as_ref().map(Secret::expose))?;
+        tracing::info!(database = store.target(), "using the PostgreSQL store");
+        Ok(Some(store))
+    }
 }
 
 /// `[retention]`: how long finished analyses are kept. Unset, forever.
