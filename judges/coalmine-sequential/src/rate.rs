@@ -134,16 +134,16 @@ mod tests {
         close(ln_e_value(2.0, 1.0, 0.5, Side::Increase).exp(), 11.0 / 12.0);
         close(
             ln_e_value(7.0, 2.0, 0.5, Side::Increase).exp(),
-            2.68888888888888888888,
+            2.688_888_888_888_889,
         );
         // Against a ratio of 2 (p0 = 2/3, prior Beta(4/3, 2/3)).
         close(
             ln_e_value(7.0, 2.0, share(2.0, 1.0), Side::Increase).exp(),
-            0.717495929610295550547,
+            0.717_495_929_610_295_5,
         );
         close(
             ln_e_value(1.0, 9.0, 0.5, Side::Decrease).exp(),
-            18.5090909090909090909,
+            18.509_090_909_090_91,
         );
     }
 
