@@ -32,17 +32,47 @@ pub use crate::sign_flip::Side;
 /// `ln E` for `x` experiment and `y` control events (possibly fractional after the dispersion adjustment)
 /// against the event share `p0` of the hypothesised ratio, betting on `side`.
 pub fn ln_e_value(x: f64, y: f64, p0: f64, side: Side) -> f64 {
-    if x == 0.0 && y == 0.0 {
-        return 0.0;
+    Mixture::new(p0, side).ln_e_value(x, y)
+}
+
+/// The mixture against one event share and side, with the prior's normalisation computed once.
+struct Mixture {
+    p0: f64,
+    a: f64,
+    b: f64,
+    side: Side,
+    /// `ln B(a, b)` plus the log of the prior's mass on the side bet on.
+    ln_prior: f64,
+}
+
+impl Mixture {
+    fn new(p0: f64, side: Side) -> Self {
+        let (a, b) = (CONCENTRATION * p0, CONCENTRATION * (1.0 - p0));
+        let mass = match side {
+            Side::Increase => beta_reg(b, a, 1.0 - p0),
+            Side::Decrease => beta_reg(a, b, p0),
+        };
+        Self {
+            p0,
+            a,
+            b,
+            side,
+            ln_prior: ln_beta(a, b) + mass.ln(),
+        }
     }
-    let q0 = 1.0 - p0;
-    let (a, b) = (CONCENTRATION * p0, CONCENTRATION * q0);
-    // The prior's and the posterior's mass on the side bet on.
-    let (prior, posterior) = match side {
-        Side::Increase => (beta_reg(b, a, q0), beta_reg(y + b, x + a, q0)),
-        Side::Decrease => (beta_reg(a, b, p0), beta_reg(x + a, y + b, p0)),
-    };
-    ln_beta(x + a, y + b) + posterior.ln() - ln_beta(a, b) - prior.ln() - x * p0.ln() - y * q0.ln()
+
+    fn ln_e_value(&self, x: f64, y: f64) -> f64 {
+        if x == 0.0 && y == 0.0 {
+            return 0.0;
+        }
+        let (p0, q0, a, b) = (self.p0, 1.0 - self.p0, self.a, self.b);
+        // The posterior's mass on the side bet on.
+        let posterior = match self.side {
+            Side::Increase => beta_reg(y + b, x + a, q0),
+            Side::Decrease => beta_reg(x + a, y + b, p0),
+        };
+        ln_beta(x + a, y + b) + posterior.ln() - self.ln_prior - x * p0.ln() - y * q0.ln()
+    }
 }
 
 /// The event share of the experiment under the rate ratio `ratio`, with steps `step_ratio` times as long as
@@ -58,7 +88,7 @@ pub fn share(ratio: f64, step_ratio: f64) -> f64 {
 
 /// The running maximum of the e-process over the cumulative counts `path` (in time order).
 pub fn max_e_value(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side) -> f64 {
-    let p0 = share(ratio, step_ratio);
+    let mixture = Mixture::new(share(ratio, step_ratio), side);
     let mut last = (f64::NAN, f64::NAN);
     let mut max = 0.0f64;
     for &(x, y) in path {
@@ -66,7 +96,7 @@ pub fn max_e_value(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side)
             continue;
         }
         last = (x, y);
-        max = max.max(ln_e_value(x, y, p0, side));
+        max = max.max(mixture.ln_e_value(x, y));
     }
     max.exp()
 }
