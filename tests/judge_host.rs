@@ -799,7 +799,7 @@ fn a_bad_judge_alias_is_refused_at_start_up() {
     for (aliases, expected) in [
         (
             r#"{ "StaticBaselineJudge-v1.0" = "static-baseline" }"#,
-            "[judges] aliases: \"StaticBaselineJudge-v1.0\" = \"static-baseline\" names no loaded judge; loaded judges: coalmine-v1, mann-whitney",
+            "[judges] aliases: \"StaticBaselineJudge-v1.0\" = \"static-baseline\" names no loaded judge; loaded judges: coalmine-sequential, coalmine-v1, mann-whitney",
         ),
         (
             r#"{ "coalmine-v1" = "mann-whitney" }"#,

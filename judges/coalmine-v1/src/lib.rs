@@ -93,4 +93,5 @@ impl Guest for CoalmineV1Judge {
     }
 }
 
+#[cfg(feature = "component")]
 coalmine_judge_sdk::export_judge!(CoalmineV1Judge);
