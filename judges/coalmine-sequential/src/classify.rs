@@ -20,7 +20,7 @@
 
 use coalmine_judge_sdk::{
     Detail, Direction, MetricClassification, MetricConfig, MetricPair, MetricResult, preprocess,
-    stats,
+    scoring, stats,
 };
 use coalmine_mann_whitney::classifier::{self as mann_whitney, failure_reason, short};
 use coalmine_mann_whitney::config::JudgeConfig;
@@ -51,9 +51,6 @@ pub const VALIDITY: &str = "anytime-valid over the looks of one growing window (
 pub struct Classified {
     /// The result.
     pub result: MetricResult,
-    /// Whether the result is `Nodata` (or `NodataFailMetric`) because the data are too few yet, not missing:
-    /// such a result does not count towards Kayenta's 50 % NODATA rule.
-    pub insufficient: bool,
     /// `None` when the metric is harmless (its interval excludes harmful effects), else why not.
     pub open: Option<String>,
 }
@@ -101,11 +98,7 @@ pub fn classify(
         let mut result = mann_whitney::classify(pair, metric, &JudgeConfig::default());
         result.details.push(Detail::text("test", test_name));
         let open = Some(format!("metric {}: no data", metric.name));
-        return Classified {
-            result,
-            insufficient: false,
-            open,
-        };
+        return Classified { result, open };
     }
     let mut result = MetricResult::new(pair, MetricClassification::Pass, &control, &experiment);
     result.details.push(Detail::text("test", test_name));
@@ -125,7 +118,6 @@ pub fn classify(
             result.reason = Some(format!("Metric Classification Failed: {cause}"));
             return Classified {
                 result,
-                insufficient: false,
                 open: Some(format!("metric {}: {cause}", metric.name)),
             };
         }
@@ -344,11 +336,13 @@ impl Judged {
                 Detail::text("decidedBy", "sampleSize"),
                 Detail::text("decision", why.clone()),
                 Detail::text("finality", "open"),
+                // Too few data yet is not missing data: unless the metric must have data, it does not count
+                // towards Kayenta's 50 % NODATA rule.
+                Detail::flag(scoring::INSUFFICIENT_DATA, !metric.must_have_data),
             ]);
             result.reason = Some(reason);
             return Classified {
                 result,
-                insufficient: true,
                 open: Some(format!("metric {}: {why}", metric.name)),
             };
         }
@@ -464,10 +458,6 @@ impl Judged {
             Detail::text("finality", finality),
             Detail::text("validity", VALIDITY),
         ]);
-        Classified {
-            result,
-            insufficient: false,
-            open,
-        }
+        Classified { result, open }
     }
 }

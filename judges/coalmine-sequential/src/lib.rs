@@ -27,7 +27,8 @@ pub mod sign_flip;
 pub mod verdict;
 
 use coalmine_judge_sdk::{
-    EffectSizeMeasure, Guest, JudgeError, JudgeInfo, JudgeRequest, Judgement,
+    Decided, DecisionGuest, EffectSizeMeasure, Guest, JudgeError, JudgeInfo, JudgeRequest,
+    Judgement,
 };
 use coalmine_v1::settings::MetricKind;
 
@@ -84,7 +85,7 @@ pub fn judge_with_finality(
     Ok(verdict::verdict(request, classified))
 }
 
-/// The component's implementation of the `judge` interface; natively, call [`judge`] or
+/// The component's implementation of the `judge` and `decision` interfaces; natively, call [`judge`] or
 /// [`judge_with_finality`] directly.
 pub struct CoalmineSequentialJudge;
 
@@ -105,4 +106,15 @@ impl Guest for CoalmineSequentialJudge {
     }
 }
 
-coalmine_judge_sdk::export_judge!(CoalmineSequentialJudge);
+impl DecisionGuest for CoalmineSequentialJudge {
+    fn judge_with_decision(request: JudgeRequest) -> Result<Decided, JudgeError> {
+        let (judgement, finality, reason) = crate::judge_with_finality(&request)?;
+        Ok(Decided {
+            judgement,
+            finality,
+            reason,
+        })
+    }
+}
+
+coalmine_judge_sdk::export_judge!(CoalmineSequentialJudge, decision);

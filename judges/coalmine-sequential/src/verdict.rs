@@ -1,26 +1,17 @@
 //! The canary's verdict: Kayenta's scoring of the classified metrics, and whether it is final.
 //!
 //! The scores are Kayenta's ([`coalmine_judge_sdk::scoring`]): group scores, weights, the critical override and
-//! the thresholds. One difference: a metric that is `Nodata` because its data are still too few
-//! ([`Classified::insufficient`]) does not count towards the rule that fails a canary with 50 % or more
+//! the thresholds. A metric that is `Nodata` because its data are still too few is flagged
+//! [`scoring::INSUFFICIENT_DATA`] and does not count towards the rule that fails a canary with 50 % or more
 //! `Nodata` results — otherwise every real-time analysis would fail at its first look.
 
-use coalmine_judge_sdk::scoring::{self, CountedResult};
+use coalmine_judge_sdk::scoring;
 use coalmine_judge_sdk::{JudgeRequest, Judgement, MetricClassification, ScoreClassification};
 
 use crate::classify::Classified;
 
-/// Whether a verdict can still change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Finality {
-    /// Later data may change the verdict.
-    Open,
-    /// A metric's failure is established and the canary fails: anytime-valid, so stopping now is safe.
-    Regression,
-    /// The canary passes and every counted metric's confidence sequence already excludes harmful effects
-    /// beyond its allowed effect size: it may be promoted now.
-    Harmless,
-}
+/// Whether a verdict can still change: the SDK's (the WIT's) `finality`.
+pub use coalmine_judge_sdk::Finality;
 
 /// The number of pairs whose metric is not muted: the analysis's budget is split among them.
 pub fn counted_pairs(request: &JudgeRequest) -> usize {
@@ -40,11 +31,6 @@ pub fn verdict(
     request: &JudgeRequest,
     classified: Vec<Classified>,
 ) -> (Judgement, Finality, String) {
-    let insufficient: Vec<String> = classified
-        .iter()
-        .filter(|classified| classified.insufficient)
-        .map(|classified| classified.result.pair_id.clone())
-        .collect();
     let open: Vec<(String, Option<String>)> = classified
         .iter()
         .map(|classified| (classified.result.pair_id.clone(), classified.open.clone()))
@@ -52,12 +38,7 @@ pub fn verdict(
     let results: Vec<_> = classified.into_iter().map(|c| c.result).collect();
     let counted = scoring::counted_results(request, &results);
     let group_scores = scoring::group_scores(&counted);
-    let decisive: Vec<CountedResult<'_>> = counted
-        .iter()
-        .copied()
-        .filter(|counted| !insufficient.contains(&counted.result.pair_id))
-        .collect();
-    let (score, reason) = match scoring::override_reason(&decisive) {
+    let (score, reason) = match scoring::override_reason(&counted) {
         Some(reason) => (0.0, reason),
         None => (
             scoring::summary_score(&group_scores, &request.group_weights),

@@ -114,6 +114,25 @@ fn must_have_data_fails_a_metric_with_too_few_points() {
 }
 
 #[test]
+fn a_critical_metric_that_must_have_data_fails_the_canary_with_too_few_points() {
+    // Kayenta's rule for a critical metric without data: the canary fails, whatever the other scores.
+    let mut required = metric("latency", Direction::Increase);
+    required.must_have_data = true;
+    required.critical = true;
+    let judgement = judge(&request(vec![required], &[(vec![200.0], vec![210.0])])).unwrap();
+    assert_eq!(
+        only(&judgement).classification,
+        MetricClassification::Nodata
+    );
+    assert_eq!(judgement.classification, ScoreClassification::Fail);
+    assert!(
+        judgement.reason.starts_with("Canary Failed: "),
+        "{}",
+        judgement.reason
+    );
+}
+
+#[test]
 fn missing_data_still_counts_in_the_nodata_rule() {
     let request = request(
         vec![metric("latency", Direction::Increase)],
