@@ -19,6 +19,7 @@ const PROFILE: &str = "wasm-judge";
 const JUDGES: &[(&str, &str)] = &[
     ("coalmine-mann-whitney", "coalmine_mann_whitney.wasm"),
     ("coalmine-v1", "coalmine_v1.wasm"),
+    ("coalmine-sequential", "coalmine_sequential.wasm"),
 ];
 
 fn main() {
@@ -30,6 +31,8 @@ fn main() {
         "judges/mann-whitney/Cargo.toml",
         "judges/coalmine-v1/src",
         "judges/coalmine-v1/Cargo.toml",
+        "judges/coalmine-sequential/src",
+        "judges/coalmine-sequential/Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={path}");
     }

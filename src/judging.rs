@@ -14,7 +14,8 @@ use crate::judge_host::{self as wit, DEFAULT_JUDGE, Judge, JudgeHost, PluginErro
 use crate::kayenta::canary_config::CanaryConfig;
 use crate::kayenta::canary_settings::metric_settings;
 use crate::kayenta::judge_result::{
-    CanaryAnalysisResult, CanaryJudgeGroupScore, CanaryJudgeScore, SideMetadata, Stats,
+    CanaryAnalysisResult, CanaryJudgeGroupScore, CanaryJudgeScore, Finality, JudgeDecision,
+    SideMetadata, Stats,
 };
 use crate::kayenta::{
     CanaryJudgeResult, MetricSetPair, RemoteJudgeRequest, ScoreThresholds, numbers,
@@ -97,13 +98,23 @@ pub fn judge_pairs(
 ) -> Result<CanaryJudgeResult, JudgingError> {
     let wit_request = build_request(config, pairs, thresholds).map_err(JudgingError::Invalid)?;
     let now = judged_at.unwrap_or_else(|| wit::judged_at(&wit_request));
-    let judgement = judge.judge.judge_at(&wit_request, now)?;
-    Ok(canary_judge_result(
-        &judge.name,
-        &wit_request,
-        pairs,
-        &judgement,
-    ))
+    let answer = judge.judge.answer_at(&wit_request, now)?;
+    let mut result = canary_judge_result(&judge.name, &wit_request, pairs, &answer.judgement);
+    result.decision = answer.decision.map(|decision| JudgeDecision {
+        finality: finality(decision.finality),
+        reason: decision.reason,
+        stopped: None,
+    });
+    Ok(result)
+}
+
+/// The answer's finality for the wire.
+fn finality(finality: wit::Finality) -> Finality {
+    match finality {
+        wit::Finality::Open => Finality::Open,
+        wit::Finality::Regression => Finality::Regression,
+        wit::Finality::Harmless => Finality::Harmless,
+    }
 }
 
 /// The judge contract's request for `pairs` judged by the rules of `config` against `thresholds`.
@@ -266,6 +277,7 @@ pub fn canary_judge_result(
             classification: score_classification(judgement.classification).to_string(),
             classification_reason: judgement.reason.clone(),
         },
+        decision: None,
     }
 }
 

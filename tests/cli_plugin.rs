@@ -229,7 +229,7 @@ fn plugin_test_reports_a_judge_that_traps_loops_or_breaks_the_contract() {
     let (code, stderr) = plugin_test(&common::plugin("future-version"), "pass");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("but this coalmine speaks coalmine:judge@0.1.0"),
+        stderr.contains("but this coalmine speaks coalmine:judge@0.1.1"),
         "{stderr}"
     );
 }
@@ -245,10 +245,10 @@ fn plugin_inspect_tells_what_loads_and_why_not() {
     assert!(scripted.status.success(), "{stdout}");
     assert!(stdout.contains("name:        scripted"), "{stdout}");
     assert!(
-        stdout.contains("wit:         coalmine:judge@0.1.0"),
+        stdout.contains("wit:         coalmine:judge@0.1.1"),
         "{stdout}"
     );
-    assert!(stdout.contains("  coalmine:judge/host@0.1.0"), "{stdout}");
+    assert!(stdout.contains("  coalmine:judge/host@0.1.1"), "{stdout}");
     assert!(stdout.contains("loads:       yes"), "{stdout}");
 
     let future = coalmine(&[

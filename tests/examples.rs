@@ -6,11 +6,12 @@
 //! variables — is checked against a real `coalmine serve`.
 
 mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::clients::{example, example_yaml, get};
+use common::clients::{example, example_yaml, get, post};
 use common::server::Server;
 use serde_json::Value;
 
@@ -30,7 +31,14 @@ fn every_client_and_deployment_example_is_exercised_by_a_test() {
         .filter(|path| path.extension().is_some_and(|e| e == "rs"))
         .map(|path| std::fs::read_to_string(path).unwrap())
         .collect();
-    for folder in ["argo-rollouts", "flagger", "spinnaker", "kubernetes"] {
+    for folder in [
+        "argo-rollouts",
+        "flagger",
+        "spinnaker",
+        "kubernetes",
+        "influxdb",
+        "graphite",
+    ] {
         for entry in std::fs::read_dir(example(folder)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             let relative = format!("{folder}/{name}");
@@ -253,6 +261,119 @@ async fn the_kubernetes_manifests_configure_a_server_that_starts() {
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["prometheus", "datadog", "coalmine"]);
+}
+
+#[tokio::test]
+async fn the_highly_available_manifests_run_replicas_that_share_one_postgresql() {
+    let documents = example_yaml("kubernetes/coalmine-ha.yaml");
+    let config_map = kind(&documents, "ConfigMap");
+    let secret = kind(&documents, "Secret");
+    let deployment = kind(&documents, "Deployment");
+    let budget = kind(&documents, "PodDisruptionBudget");
+    let service = kind(&documents, "Service");
+    assert!(
+        documents
+            .iter()
+            .all(|document| document["kind"] != "PersistentVolumeClaim"),
+        "the records are in PostgreSQL: no volume to share"
+    );
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"], *labels);
+    assert_eq!(budget["apiVersion"], "policy/v1");
+    assert_eq!(budget["spec"]["minAvailable"], 2);
+    assert_eq!(budget["spec"]["selector"]["matchLabels"], *labels);
+    assert_eq!(service["spec"]["selector"], *labels);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    for (probe, path) in [("readinessProbe", "/ready"), ("livenessProbe", "/health")] {
+        assert_eq!(container[probe]["httpGet"]["path"], path);
+        assert_eq!(
+            container[probe]["httpGet"]["port"],
+            container["ports"][0]["name"]
+        );
+    }
+
+    // The configuration file and the variables the Deployment sets from the Secret.
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let config_path = args[args.iter().position(|a| *a == "--config").unwrap() + 1];
+    let (_, file) = config_path.rsplit_once('/').unwrap();
+    let toml_text = config_map["data"][file].as_str().unwrap();
+    let settings: toml::Table = toml::from_str(toml_text).unwrap();
+    let password_env = settings["store"]["password_env"].as_str().unwrap();
+    assert!(
+        settings["store"].get("url").is_none(),
+        "the URL comes from the Secret"
+    );
+    let mut from_secret = Vec::new();
+    for variable in container["env"].as_array().unwrap() {
+        let reference = &variable["valueFrom"]["secretKeyRef"];
+        if reference.is_null() {
+            continue;
+        }
+        assert_eq!(reference["name"], secret["metadata"]["name"]);
+        let value = secret["stringData"][reference["key"].as_str().unwrap()]
+            .as_str()
+            .expect("the Secret has the key");
+        from_secret.push((variable["name"].as_str().unwrap(), value));
+    }
+    let secret_url = from_secret
+        .iter()
+        .find(|(name, _)| *name == "COALMINE_DATABASE_URL")
+        .expect("the URL is set from the Secret")
+        .1;
+    assert!(secret_url.starts_with("postgres://"), "{secret_url}");
+    assert!(
+        from_secret.iter().any(|(name, _)| *name == password_env),
+        "{password_env} is not set from the Secret"
+    );
+
+    // Two replicas with exactly this configuration and these arguments, on a real PostgreSQL (its URL in
+    // place of the in-cluster one): each is ready, and each serves what the other stored.
+    let url = support::postgres::fresh_database();
+    let env: Vec<(&str, &str)> = from_secret
+        .iter()
+        .map(|(name, value)| match *name {
+            "COALMINE_DATABASE_URL" => (*name, url.as_str()),
+            _ => (*name, *value),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join(file);
+    std::fs::write(&config_file, toml_text).unwrap();
+    let mut server_args: Vec<String> = args[1..].iter().map(|a| a.to_string()).collect();
+    let at = server_args.iter().position(|a| a == "--config").unwrap() + 1;
+    server_args[at] = config_file.display().to_string();
+    let server_args: Vec<&str> = server_args.iter().map(String::as_str).collect();
+    let replicas: Vec<Server> = ["a", "b"]
+        .iter()
+        .map(|name| Server::start_with_env(&dir.path().join(name), &server_args, &env))
+        .collect();
+    for replica in &replicas {
+        for path in ["/ready", "/health"] {
+            let (status, _) = get(&format!("{}{path}", replica.url)).await;
+            assert_eq!(status, 200, "{path}");
+        }
+    }
+    let config: Value = serde_yaml_config(
+        &std::fs::read_to_string(example("analyze/checkout-canary.yaml")).unwrap(),
+    );
+    let (status, stored) = post(&format!("{}/v1/configs", replicas[0].url), &config).await;
+    assert_eq!(status, 201, "{stored}");
+    let id = stored["id"].as_str().unwrap();
+    let (status, fetched) = get(&format!("{}/v1/configs/{id}", replicas[1].url)).await;
+    assert_eq!(status, 200, "{fetched}");
+    assert_eq!(fetched["name"], config["name"]);
+}
+
+/// A YAML canary config as JSON.
+fn serde_yaml_config(yaml: &str) -> Value {
+    serde_norway::from_str(yaml).unwrap()
 }
 
 #[test]

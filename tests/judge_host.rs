@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
-use coalmine::judge_host::{GroupWeight, JudgeHost, Limits, LogLevel, Origin, PluginError};
+use coalmine::judge_host::{
+    Finality, GroupWeight, JudgeHost, Limits, LogLevel, Origin, PluginError,
+};
 use common::{plugin, scripted};
 use serde_json::{Value, json};
 
@@ -319,7 +321,7 @@ fn a_plugin_that_imports_files_or_sockets_is_refused_at_load() {
 fn a_plugin_built_for_another_contract_version_is_refused_at_load() {
     let error = host().load_file(&plugin("future-version")).unwrap_err();
     assert!(
-        matches!(&error, PluginError::IncompatibleVersion { found, supported, .. } if found == "0.2.0" && *supported == "0.1.0"),
+        matches!(&error, PluginError::IncompatibleVersion { found, supported, .. } if found == "0.2.0" && *supported == "0.1.1"),
         "{error:?}"
     );
     assert!(
@@ -797,7 +799,7 @@ fn a_bad_judge_alias_is_refused_at_start_up() {
     for (aliases, expected) in [
         (
             r#"{ "StaticBaselineJudge-v1.0" = "static-baseline" }"#,
-            "[judges] aliases: \"StaticBaselineJudge-v1.0\" = \"static-baseline\" names no loaded judge; loaded judges: coalmine-v1, mann-whitney",
+            "[judges] aliases: \"StaticBaselineJudge-v1.0\" = \"static-baseline\" names no loaded judge; loaded judges: coalmine-sequential, coalmine-v1, mann-whitney",
         ),
         (
             r#"{ "coalmine-v1" = "mann-whitney" }"#,
@@ -885,4 +887,77 @@ pub fn high_with_large_p_value() -> Value {
         }],
         "scoreThresholds": {"pass": 75, "marginal": 50}
     })
+}
+
+#[test]
+fn a_judge_that_exports_the_decision_interface_is_called_through_it() {
+    let host = host();
+    let judge = host
+        .load_file(&plugin("decisive"))
+        .expect("the decisive test judge loads");
+    assert!(judge.decides(), "the host found the decision export");
+    let mut request = common::request(
+        &[("latency", vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0])],
+        r#"{"harmlessAfter": 3}"#,
+    );
+    let answer = judge.answer_at(&request, UNIX_EPOCH).unwrap();
+    assert_eq!(answer.judgement.score, 100.0);
+    let decision = answer
+        .decision
+        .expect("a decisive judge gives its decision");
+    assert_eq!(decision.finality, Finality::Harmless);
+    assert_eq!(decision.reason, "every metric is final and harmless");
+
+    // Fewer values than the fixture wants: not final.
+    request.judge_configuration = r#"{"harmlessAfter": 4}"#.into();
+    let open = judge.answer_at(&request, UNIX_EPOCH).unwrap();
+    assert_eq!(
+        open.decision.map(|d| (d.finality, d.reason)),
+        Some((Finality::Open, String::new()))
+    );
+    request.judge_configuration = r#"{"regression": true}"#.into();
+    let regression = judge.answer_at(&request, UNIX_EPOCH).unwrap();
+    assert_eq!(regression.judgement.score, 0.0);
+    assert_eq!(
+        regression.decision.map(|d| d.finality),
+        Some(Finality::Regression)
+    );
+    // The plain call gives the same judgement, without the decision.
+    assert_eq!(
+        format!("{:?}", judge.judge(&request).unwrap()),
+        format!("{:?}", regression.judgement)
+    );
+}
+
+#[test]
+fn judges_without_the_decision_interface_keep_loading_and_working() {
+    let host = host();
+    // Built against coalmine:judge@0.1.0, before the decision interface existed.
+    let old = host
+        .load_file(&plugin("contract-010"))
+        .expect("a 0.1.0 judge loads in a 0.1.1 host");
+    let inspection = host.inspect(
+        &std::fs::read(plugin("contract-010")).unwrap(),
+        Origin::File(plugin("contract-010")),
+    );
+    assert_eq!(inspection.wit_version.as_deref(), Some("0.1.0"));
+    // Built against 0.1.1 without exporting it (every SDK judge exported by `export_judge!(J)`).
+    let scripted = scripted_judge(&host);
+    let builtin = JudgeHost::with_built_in(Limits::default(), None).unwrap();
+    let mann_whitney = builtin.get("mann-whitney").unwrap();
+    for judge in [&old, &scripted, &*mann_whitney] {
+        assert!(!judge.decides(), "{} exports no decision", judge.name());
+        let answer = judge.answer_at(&scripted_request(), UNIX_EPOCH).unwrap();
+        assert_eq!(answer.decision, None, "{}", judge.name());
+        assert_eq!(answer.judgement.results.len(), 2, "{}", judge.name());
+    }
+    assert_eq!(
+        old.judge(&scripted_request()).unwrap().score,
+        100.0,
+        "the 0.1.0 judge passes every pair"
+    );
+}
+
+fn scripted_request() -> coalmine::judge_host::JudgeRequest {
+    scripted("pass")
 }

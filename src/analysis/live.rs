@@ -1,6 +1,6 @@
 //! A real-time analysis without a server or a store — `coalmine analyze --lifetime` in a CI job: each
 //! interval of the [`Schedule`] is judged once its window has passed, and the analysis ends at the last one
-//! or fails fast, by the engine's one rule ([`super::verdict::conclude`]). The caller hears of every
+//! or fails fast (or passes early, with `--early-pass`), by the engine's one rule ([`super::verdict::conclude`]). The caller hears of every
 //! wait and judgement through [`Event`]s, to show progress.
 
 use std::collections::BTreeMap;
@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::schedule::{Schedule, Window};
-use super::verdict::conclude;
+use super::verdict::{Rule, conclude};
 use super::{AnalysisError, AnalysisOutcome, AnalysisRequest, DEFAULT_CONCURRENCY, analyze};
 use crate::judging::SelectedJudge;
-use crate::kayenta::{CanaryConfig, ScoreThresholds};
+use crate::kayenta::CanaryConfig;
 use crate::metrics::{MetricSource, ScopePair};
 use crate::store::Verdict;
 
@@ -42,7 +42,7 @@ pub async fn run(
     source: &dyn MetricSource,
     judge: &SelectedJudge,
     config: &CanaryConfig,
-    thresholds: ScoreThresholds,
+    rule: Rule,
     schedule: &Schedule,
     scopes: impl Fn(Timestamp, Timestamp) -> BTreeMap<String, ScopePair>,
     mut on_event: impl FnMut(Event<'_>),
@@ -66,12 +66,12 @@ pub async fn run(
         let request = AnalysisRequest {
             config: config.clone(),
             scopes: scopes(window.start, window.end),
-            thresholds,
+            thresholds: rule.thresholds,
         };
-        let outcome = analyze(source, judge, &request, DEFAULT_CONCURRENCY)
+        let mut outcome = analyze(source, judge, &request, DEFAULT_CONCURRENCY)
             .await
             .map_err(|error| IntervalError { window, error })?;
-        let verdict = conclude(index, intervals, &outcome.judge_result, &thresholds);
+        let verdict = conclude(index, intervals, &mut outcome.judge_result, rule);
         on_event(Event::Judged {
             window: &window,
             intervals,

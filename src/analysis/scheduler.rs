@@ -659,7 +659,7 @@ async fn run(
             judged = analyze(plan.source.as_ref(), &plan.judge, &request, DEFAULT_CONCURRENCY) => judged,
             why = halted(&mut stop) => return Ok(stopped(inner, &id, why).await),
         };
-        let outcome = match judged {
+        let mut outcome = match judged {
             Ok(outcome) => outcome,
             Err(error) => {
                 return Err(Failure {
@@ -674,7 +674,7 @@ async fn run(
             }
         };
 
-        let verdict = conclude(index, intervals, &outcome.judge_result, &plan.thresholds);
+        let verdict = conclude(index, intervals, &mut outcome.judge_result, plan.rule());
         let interval = NewInterval {
             index,
             start: window.start,

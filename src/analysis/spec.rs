@@ -81,6 +81,11 @@ pub struct AnalysisSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "30m")]
     pub control_offset: Option<SignedDuration>,
+    /// Complete with Pass as soon as the judge says every metric is final and harmless (a judge that exports
+    /// the `decision` interface) and the score passes, instead of judging every interval. A failure ends the
+    /// analysis at once either way. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_pass: bool,
     /// How Kayenta's API (`/canary`, `/standalone_canary_analysis`) was asked for this analysis: its request
     /// and accounts, kept for Kayenta's status responses. Set by the Kayenta routes; the engine ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +156,8 @@ pub struct Plan {
     pub control_offset: SignedDuration,
     pub step: Duration,
     pub thresholds: ScoreThresholds,
+    /// `earlyPass`: a final, harmless judgement that passes ends the analysis.
+    pub early_pass: bool,
 }
 
 /// The thresholds of an analysis that names none: pass at 75, marginal at 50.
@@ -326,6 +333,7 @@ impl AnalysisSpec {
             control_offset,
             step: Duration::try_from(step).map_err(|_| "step must be positive".to_string())?,
             thresholds: self.thresholds,
+            early_pass: self.early_pass,
         })
     }
 }
@@ -439,6 +447,14 @@ impl AnalysisSpec {
 }
 
 impl Plan {
+    /// What ends the analysis ([`super::verdict::conclude`]).
+    pub fn rule(&self) -> super::verdict::Rule {
+        super::verdict::Rule {
+            thresholds: self.thresholds,
+            early_pass: self.early_pass,
+        }
+    }
+
     /// Builds every query of the first window without running it, so that a query that cannot be built (a
     /// missing variable, a value that does not fit, a template expanding past its bounds) is refused before
     /// the analysis starts.

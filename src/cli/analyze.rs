@@ -1,6 +1,7 @@
 //! `coalmine analyze`: one canary analysis from the command line, for a CI job that gates a deploy without
-//! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog,
-//! judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
+//! a server. Fetches the config's metrics for the control and the experiment from Prometheus or Datadog
+//! (`--prometheus-url`, `--datadog-url`) or any account of a settings file (`--settings FILE --account
+//! NAME`), judges them, prints the verdict, and exits 0 (Pass), 3 (Marginal) or 4 (Fail).
 //!
 //! With `--lifetime` the analysis runs in real time, as the server runs one: judged every `--interval` as
 //! time passes (over a growing window, or a sliding one of `--lookback`), failing fast, with its progress
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -48,14 +50,23 @@ pub struct AnalyzeArgs {
     #[arg(
         long,
         value_name = "URL",
-        required_unless_present = "datadog_url",
-        conflicts_with = "datadog_url"
+        required_unless_present_any = ["datadog_url", "settings"],
+        conflicts_with_all = ["datadog_url", "settings"]
     )]
     prometheus_url: Option<String>,
 
     /// Fetch metrics from this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "settings")]
     datadog_url: Option<String>,
+
+    /// Fetch metrics from an account of this settings file (`coalmine serve --config`'s TOML): any store
+    /// it configures (Prometheus, Datadog, InfluxDB, Graphite, ...), secrets read from its environment variables
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+
+    /// With --settings: the account's name [default: the file's first account]
+    #[arg(long, value_name = "NAME", requires = "settings", conflicts_with_all = ["prometheus_url", "datadog_url"])]
+    account: Option<String>,
 
     /// The control's scope, e.g. `checkout-baseline`
     #[arg(long, value_name = "SCOPE")]
@@ -107,6 +118,11 @@ pub struct AnalyzeArgs {
     /// With --lifetime: judge this often (e.g. 5m) [default: once, at the end]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "lifetime")]
     interval: Option<Duration>,
+
+    /// With --lifetime: pass as soon as the judge says every metric is final and harmless (a judge that
+    /// exports the `decision` interface) and the score passes, instead of judging to the end
+    #[arg(long, requires = "lifetime")]
+    early_pass: bool,
 
     /// Seconds between data points
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=MAX_STEP_SECONDS))]
@@ -232,7 +248,10 @@ fn analyze_live(
         source.as_ref(),
         &judge,
         &config,
-        thresholds,
+        crate::analysis::verdict::Rule {
+            thresholds,
+            early_pass: args.early_pass,
+        },
         &schedule,
         |start, end| scopes(args, start, end),
         |event| match event {
@@ -269,17 +288,20 @@ fn analyze_live(
     } else {
         ""
     };
-    progress.finish(&format!(
-        "{} (score {}): {}",
-        verdict.classification,
-        crate::display::number(verdict.score),
-        report::reason(
+    let reason = match crate::analysis::verdict::stopped(&outcome.judge_result) {
+        Some(stopped) => stopped.to_string(),
+        None => report::reason(
             &verdict.classification,
             given,
             verdict.score,
             args.pass,
-            args.marginal
-        )
+            args.marginal,
+        ),
+    };
+    progress.finish(&format!(
+        "{} (score {}): {reason}",
+        verdict.classification,
+        crate::display::number(verdict.score),
     ));
     print_outcome(args, &outcome)?;
     if verdict.classification != outcome.judge_result.score.classification {
@@ -320,14 +342,32 @@ fn scopes(
     )])
 }
 
-fn source(args: &AnalyzeArgs) -> anyhow::Result<Box<dyn MetricSource>> {
+fn source(args: &AnalyzeArgs) -> anyhow::Result<Arc<dyn MetricSource>> {
+    if let Some(path) = &args.settings {
+        let settings = crate::server::settings::Settings::read(path)?;
+        let accounts = settings
+            .accounts()
+            .with_context(|| format!("{}", path.display()))?;
+        let (_, source) = accounts.get(args.account.as_deref()).map_err(|error| {
+            let names: Vec<&str> = accounts.iter().map(|(name, _)| name).collect();
+            anyhow::anyhow!(
+                "{}: {error} (its accounts: {})",
+                path.display(),
+                match names.is_empty() {
+                    true => "none".to_string(),
+                    false => names.join(", "),
+                }
+            )
+        })?;
+        return Ok(source.clone());
+    }
     Ok(match (&args.prometheus_url, &args.datadog_url) {
-        (Some(url), _) => Box::new(PrometheusSource::new(PrometheusAccount::new(
+        (Some(url), _) => Arc::new(PrometheusSource::new(PrometheusAccount::new(
             "prometheus",
             url,
         ))?),
-        (None, Some(url)) => Box::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
-        (None, None) => bail!("give --prometheus-url or --datadog-url"),
+        (None, Some(url)) => Arc::new(DatadogSource::new(DatadogAccount::new("datadog", url))?),
+        (None, None) => bail!("give --prometheus-url, --datadog-url or --settings"),
     })
 }
 

@@ -56,8 +56,8 @@ enum Command {
     Judge(judge::JudgeArgs),
     /// List the available judges
     Judges(judge::JudgesArgs),
-    /// Fetch a canary's metrics from Prometheus or Datadog, judge them, and exit 0 (Pass), 3 (Marginal) or
-    /// 4 (Fail)
+    /// Fetch a canary's metrics (Prometheus, Datadog, or any account of a settings file), judge them, and
+    /// exit 0 (Pass), 3 (Marginal) or 4 (Fail)
     Analyze(Box<analyze::AnalyzeArgs>),
     /// Run the analysis server
     Serve(serve::ServeArgs),

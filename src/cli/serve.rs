@@ -16,7 +16,7 @@ use crate::judge_host::{JudgeHost, Limits};
 use crate::metrics::{DatadogAccount, DatadogSource, PrometheusAccount, PrometheusSource};
 use crate::server::settings::Settings;
 use crate::server::{self, AppState};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Add a metrics account named `datadog` for this Datadog API URL (keys from DD_API_KEY and DD_APP_KEY)
     #[arg(long, env = "COALMINE_DATADOG_URL", value_name = "URL")]
     datadog_url: Option<String>,
+
+    /// Keep records in this PostgreSQL database (postgres://user@host:5432/db), which several replicas can
+    /// share, instead of SQLite in the data directory; the password is best given by [store] password_env
+    #[arg(long, env = "COALMINE_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
 
     /// How long this replica's lease on an analysis lasts: another replica takes over the analyses of one
     /// that died within about this long [default: 15s]
@@ -96,8 +101,12 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     for (alias, target) in &settings.judges.aliases {
         host.add_alias(alias, target).map_err(anyhow::Error::msg)?;
     }
-    // One server per data directory: a second one refuses to start, naming the first.
-    let store = SqliteStore::open_exclusive(&data_dir)?;
+    // Several replicas share a PostgreSQL database; one server at a time holds an SQLite data directory (a
+    // second one refuses to start, naming the first).
+    let store: Arc<dyn Store> = match settings.store.postgres(args.database_url.as_deref())? {
+        Some(postgres) => Arc::new(postgres),
+        None => Arc::new(SqliteStore::open_exclusive(&data_dir)?),
+    };
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
         accounts.add(
@@ -117,11 +126,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             })?),
         );
     }
-    let (host, store, accounts) = (
-        Arc::new(host),
-        Arc::new(store) as Arc<dyn crate::store::Store>,
-        Arc::new(accounts),
-    );
+    let (host, accounts) = (Arc::new(host), Arc::new(accounts));
     let judge_names: Vec<String> = host
         .judges()
         .map(|judge| judge.name().to_string())

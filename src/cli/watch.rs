@@ -154,12 +154,19 @@ async fn fetch(client: &reqwest::Client, url: &str, token: Option<&str>) -> anyh
     Ok(body)
 }
 
-/// Why a completed analysis's verdict is what it is: its last interval's reason when the judge gave one for
-/// that classification, else the score against the request's thresholds (75/50 by default).
+/// Why a completed analysis's verdict is what it is: why it stopped early when the judge's decision ended it
+/// (`stopped early at interval 4 of 12: every metric is final and harmless`), else its last interval's reason
+/// when the judge gave one for that classification, else the score against the request's thresholds (75/50
+/// by default).
 fn verdict_reason(analysis: &serde_json::Value, classification: &str, score: f64) -> String {
     let last = analysis["intervals"]
         .as_array()
         .and_then(|intervals| intervals.last());
+    if let Some(stopped) =
+        last.and_then(|interval| interval["judgeResult"]["decision"]["stopped"].as_str())
+    {
+        return stopped.to_string();
+    }
     let judged = last.map(|interval| &interval["judgeResult"]["score"]);
     let given = judged
         .filter(|judged| judged["classification"] == classification)

@@ -2,8 +2,27 @@
 //!
 //! The generated record, enum and variant types are coalmine's own vocabulary for a judge's input and output;
 //! the rest of the crate uses them through the re-exports in [`crate::judge_host`].
+//!
+//! Two worlds: `judge-plugin`, which every judge implements, and `decisive-judge-plugin` (since 0.1.1), which
+//! also exports the optional `decision` interface. The second shares the first's types; the host uses only
+//! its `decision` interface, probed for when a judge is loaded ([`super::call::Prepared`]).
 
 wasmtime::component::bindgen!({
     world: "judge-plugin",
     path: "wit",
 });
+
+/// The `decisive-judge-plugin` world: only its `decision` interface is used.
+pub mod decisive {
+    wasmtime::component::bindgen!({
+        world: "decisive-judge-plugin",
+        path: "wit",
+        with: {
+            "coalmine:judge/types": super::coalmine::judge::types,
+            "coalmine:judge/host": super::coalmine::judge::host,
+        },
+    });
+}
+
+/// The `decision` interface a judge may export, with its types.
+pub use decisive::exports::coalmine::judge::decision;

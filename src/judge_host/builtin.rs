@@ -22,6 +22,11 @@ pub const BUILT_IN: &[BuiltIn] = &[
         aliases: &[],
         component: include_bytes!(concat!(env!("OUT_DIR"), "/coalmine_v1.wasm")),
     },
+    BuiltIn {
+        source: "judges/coalmine-sequential",
+        aliases: &[],
+        component: include_bytes!(concat!(env!("OUT_DIR"), "/coalmine_sequential.wasm")),
+    },
 ];
 
 /// The judge used when a request names none.

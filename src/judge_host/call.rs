@@ -20,9 +20,12 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+use wasmtime::component::InstancePre;
+
 use super::bindings::coalmine::judge::host::{self, Level};
 use super::bindings::coalmine::judge::types;
-use super::bindings::{JudgePlugin, JudgePluginPre};
+use super::bindings::decision;
+use super::bindings::{JudgePlugin, JudgePluginIndices};
 use super::clock::{FixedWallClock, SteppingMonotonicClock};
 use super::engine::{CallSlots, EPOCH_TICK, Gate, MAX_WASM_STACK};
 use super::error::{PluginError, truncate};
@@ -85,6 +88,65 @@ impl host::Host for CallState {
     }
 }
 
+/// The name of the optional `decision` interface, as the host's WIT spells it; a plugin's export of any
+/// `0.1.*` version matches it (the component model's semver rule).
+pub const DECISION_INTERFACE: &str = "coalmine:judge/decision@0.1.1";
+
+/// A judge compiled and pre-linked, with the exports it is called through found once: `judge` always, and
+/// `decision` when the component exports it (probed when it is loaded).
+#[derive(Clone)]
+pub(super) struct Prepared {
+    instance_pre: InstancePre<CallState>,
+    judge: JudgePluginIndices,
+    decision: Option<decision::GuestIndices>,
+}
+
+/// One instance's exports.
+pub(super) struct Exports {
+    pub judge: JudgePlugin,
+    /// The `decision` interface, when the judge exports it.
+    pub decision: Option<decision::Guest>,
+}
+
+impl Prepared {
+    /// Finds the exports of `instance_pre`'s component; the error says which is missing or malformed.
+    pub fn new(instance_pre: InstancePre<CallState>) -> wasmtime::Result<Prepared> {
+        let judge = JudgePluginIndices::new(&instance_pre)?;
+        // Probed: absent is fine (every 0.1.0 plugin), present but malformed is the plugin's error.
+        let decision = match instance_pre
+            .component()
+            .get_export_index(None, DECISION_INTERFACE)
+        {
+            None => None,
+            Some(_) => Some(decision::GuestIndices::new(&instance_pre)?),
+        };
+        Ok(Prepared {
+            instance_pre,
+            judge,
+            decision,
+        })
+    }
+
+    /// Whether the judge exports the `decision` interface.
+    pub fn decides(&self) -> bool {
+        self.decision.is_some()
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        self.instance_pre.engine()
+    }
+
+    fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Exports> {
+        let instance = self.instance_pre.instantiate(&mut *store)?;
+        let judge = self.judge.load(&mut *store, &instance)?;
+        let decision = match &self.decision {
+            Some(indices) => Some(indices.load(&mut *store, &instance)?),
+            None => None,
+        };
+        Ok(Exports { judge, decision })
+    }
+}
+
 /// Who a call is for: what it is admitted under ([`CallSlots`]) and the instant its wall clock reads.
 pub(super) struct Caller<'a> {
     /// The judge's own gate; none while a plugin is being loaded.
@@ -98,11 +160,11 @@ pub(super) struct Caller<'a> {
 ///
 /// `plugin` names the judge in errors and logs.
 pub(super) fn with_instance<R>(
-    pre: &JudgePluginPre<CallState>,
+    pre: &Prepared,
     plugin: &Arc<str>,
     limits: &Limits,
     caller: Caller<'_>,
-    f: impl FnOnce(&JudgePlugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+    f: impl FnOnce(&Exports, &mut Store<CallState>) -> wasmtime::Result<R>,
 ) -> (Result<R, PluginError>, CallReport) {
     let _slot = CallSlots::global().acquire(caller.gate, caller.built_in);
     let started = Instant::now();

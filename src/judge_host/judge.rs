@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::bindings::JudgePluginPre;
 use super::bindings::coalmine::judge::types::{JudgeError, JudgeRequest, Judgement};
+use super::bindings::decision::Finality;
 use super::bindings::exports::coalmine::judge::judge::JudgeInfo as WitJudgeInfo;
-use super::call::{CallReport, CallState, Caller, with_instance};
+use super::call::{CallReport, Caller, Prepared, with_instance};
 use super::clock::judged_at;
 use super::engine::{Gate, max_calls_per_judge};
 use super::error::{PluginError, truncate};
@@ -74,13 +74,28 @@ impl JudgeInfo {
     }
 }
 
+/// What a judge that exports the `decision` interface says of a judgement: whether it is final, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub finality: Finality,
+    /// The judge's words, at most 1,000 bytes.
+    pub reason: String,
+}
+
+/// A judge's answer: its checked judgement, and its decision when it exports the `decision` interface.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub judgement: Judgement,
+    pub decision: Option<Decision>,
+}
+
 /// A judge ready to be called. Cheap to share: calls take `&self` and run in fresh instances.
 pub struct Judge {
     info: JudgeInfo,
     origin: Origin,
     sha256: String,
     name: Arc<str>,
-    pre: JudgePluginPre<CallState>,
+    pre: Prepared,
     limits: Limits,
     /// This judge's share of the instance pool.
     gate: Gate,
@@ -91,7 +106,7 @@ impl Judge {
         info: JudgeInfo,
         origin: Origin,
         sha256: String,
-        pre: JudgePluginPre<CallState>,
+        pre: Prepared,
         limits: Limits,
     ) -> Self {
         let name = info.name.as_str().into();
@@ -125,6 +140,11 @@ impl Judge {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether the judge exports the optional `decision` interface (and is called through it).
+    pub fn decides(&self) -> bool {
+        self.pre.decides()
     }
 
     /// Calls of this judge holding an instance slot at this moment (at most half the pool).
@@ -161,6 +181,27 @@ impl Judge {
         request: &JudgeRequest,
         now: SystemTime,
     ) -> (Result<Judgement, PluginError>, CallReport) {
+        let (answer, report) = self.answer_with_report_at(request, now);
+        (answer.map(|answer| answer.judgement), report)
+    }
+
+    /// Judges `request` with the judge's wall clock reading `now`, returning the checked judgement and, when
+    /// the judge exports the `decision` interface, whether it is final. A judge that exports it is called
+    /// through its `judge-with-decision`, any other through `judge`.
+    pub fn answer_at(
+        &self,
+        request: &JudgeRequest,
+        now: SystemTime,
+    ) -> Result<Answer, PluginError> {
+        self.answer_with_report_at(request, now).0
+    }
+
+    /// Like [`Judge::answer_at`], also returning what the call logged and measured.
+    pub fn answer_with_report_at(
+        &self,
+        request: &JudgeRequest,
+        now: SystemTime,
+    ) -> (Result<Answer, PluginError>, CallReport) {
         let caller = Caller {
             gate: Some(&self.gate),
             built_in: matches!(self.origin, Origin::BuiltIn(_)),
@@ -171,13 +212,33 @@ impl Judge {
             &self.name,
             &self.limits,
             caller,
-            |plugin, store| plugin.coalmine_judge_judge().call_judge(store, request),
+            |exports, store| match &exports.decision {
+                Some(decision) => {
+                    Ok(decision
+                        .call_judge_with_decision(store, request)?
+                        .map(|decided| Answer {
+                            judgement: decided.judgement,
+                            decision: Some(Decision {
+                                finality: decided.finality,
+                                reason: truncate(decided.reason.trim(), 1000),
+                            }),
+                        }))
+                }
+                None => Ok(exports
+                    .judge
+                    .coalmine_judge_judge()
+                    .call_judge(store, request)?
+                    .map(|judgement| Answer {
+                        judgement,
+                        decision: None,
+                    })),
+            },
         );
         let plugin = || self.name.to_string();
         let result = result.and_then(|answer| match answer {
-            Ok(judgement) => {
-                check_judgement(&self.name, request, &judgement)?;
-                Ok(judgement)
+            Ok(answer) => {
+                check_judgement(&self.name, request, &answer.judgement)?;
+                Ok(answer)
             }
             Err(JudgeError::InvalidRequest(message)) => Err(PluginError::InvalidRequest {
                 plugin: plugin(),

@@ -14,15 +14,14 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::bindings::JudgePluginPre;
-use super::call::{CallState, Caller, with_instance};
+use super::call::{CallState, Caller, Prepared, with_instance};
 use super::engine::ALLOWED_IMPORTS;
 use super::error::{PluginError, truncate};
 use super::judge::{Judge, JudgeInfo, Origin};
 use super::limits::{Limits, MAX_MEMORIES};
 
 /// The version of the `coalmine:judge` package this host is built from.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 /// Versions this host accepts from plugins: the same minor version, any patch.
 const WIT_COMPATIBLE: &str = "0.1";
 
@@ -109,7 +108,7 @@ pub(super) fn load(
                 plugin: label.clone(),
                 reason: truncate(&format!("{error:#}"), 1000),
             })?;
-    let pre = JudgePluginPre::new(instance_pre).map_err(|error| PluginError::MissingExport {
+    let pre = Prepared::new(instance_pre).map_err(|error| PluginError::MissingExport {
         plugin: label.clone(),
         exports: truncate(&format!("{error:#}"), 1000),
     })?;
@@ -120,7 +119,7 @@ pub(super) fn load(
         now: UNIX_EPOCH,
     };
     let (info, _report) = with_instance(&pre, &label, limits, caller, |plugin, store| {
-        plugin.coalmine_judge_judge().call_info(store)
+        plugin.judge.coalmine_judge_judge().call_info(store)
     });
     let info = JudgeInfo::checked(&label, info?)?;
     Ok(Judge::new(info, origin, sha256, pre, limits.clone()))

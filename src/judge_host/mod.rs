@@ -36,12 +36,13 @@ use wasmtime::component::Linker;
 
 pub use bindings::coalmine::judge::host::Level as LogLevel;
 pub use bindings::coalmine::judge::types::*;
+pub use bindings::decision::Finality;
 pub use builtin::DEFAULT_JUDGE;
 pub use call::{CallReport, LogLine};
 pub use clock::judged_at;
 pub use engine::{max_calls_per_judge, max_concurrent_calls, max_plugin_calls};
 pub use error::PluginError;
-pub use judge::{Judge, JudgeInfo, Origin};
+pub use judge::{Answer, Decision, Judge, JudgeInfo, Origin};
 pub use limits::Limits;
 pub use loader::{Inspection, WIT_VERSION};
 

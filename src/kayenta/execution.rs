@@ -287,6 +287,7 @@ impl CanaryExecutionRequest {
             thresholds,
             judge: None,
             control_offset: (!offset.is_zero()).then_some(offset),
+            early_pass: false,
             kayenta: None,
         })
     }

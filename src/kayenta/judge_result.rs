@@ -16,6 +16,33 @@ pub struct CanaryJudgeResult {
     pub results: Vec<CanaryAnalysisResult>,
     pub group_scores: Vec<CanaryJudgeGroupScore>,
     pub score: CanaryJudgeScore,
+    /// coalmine's addition: whether the judgement is final, from a judge that exports the optional `decision`
+    /// interface. Absent for every other judge, so Kayenta's clients see Kayenta's shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<JudgeDecision>,
+}
+
+/// Whether a judgement is final, as its judge says (the WIT's `decision` interface).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeDecision {
+    pub finality: Finality,
+    /// The judge's words, e.g. `every metric is final and harmless`.
+    pub reason: String,
+    /// Why the analysis stopped at this interval because of the decision, set by the engine on the interval
+    /// that ended it early, e.g. `stopped early at interval 4 of 12: every metric is final and harmless`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+/// `open`: more data may change the judgement; `regression`: a failure is established; `harmless`: every
+/// metric's interval already excludes harmful effects beyond its allowed effect size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Finality {
+    Open,
+    Regression,
+    Harmless,
 }
 
 /// The judgement of one metric set pair.

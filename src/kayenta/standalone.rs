@@ -203,6 +203,7 @@ impl CanaryAnalysisExecutionRequest {
             thresholds,
             judge: None,
             control_offset: offset,
+            early_pass: false,
             kayenta: None,
         })
     }

@@ -52,7 +52,15 @@ pub fn no_data(result: &CanaryJudgeResult, queries: &Value) -> Vec<String> {
                     )
                 })
                 .collect();
-            let which = if empty.is_empty() {
+            let insufficient = metric
+                .result_metadata
+                .as_ref()
+                .and_then(|metadata| metadata.get("insufficientData"))
+                == Some(&Value::Bool(true));
+            let which = if insufficient {
+                // Data too few to judge (coalmine-v1), not missing: the judge's reason says so.
+                metric.classification_reason.clone().unwrap_or_default()
+            } else if empty.is_empty() {
                 "no data".to_string()
             } else {
                 format!("no data: the {} returned no data", empty.join(" and the "))
@@ -69,6 +77,31 @@ pub fn no_data(result: &CanaryJudgeResult, queries: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_little_data_is_told_by_the_judge_s_reason_not_as_no_data() {
+        let stats =
+            serde_json::json!({"stats": {"min": 1, "max": 1, "mean": 1, "std": 0, "count": 1}});
+        let result: CanaryJudgeResult = serde_json::from_value(serde_json::json!({
+            "judgeName": "coalmine-v1",
+            "results": [{
+                "name": "latency", "id": "0", "tags": {}, "classification": "Nodata",
+                "classificationReason": "Insufficient data for latency: too few points",
+                "groups": [], "experimentMetadata": stats, "controlMetadata": stats,
+                "resultMetadata": {"insufficientData": true}, "critical": false, "muted": false
+            }],
+            "groupScores": [],
+            "score": {"score": 100.0, "classification": "Pass", "classificationReason": ""}
+        }))
+        .unwrap();
+        assert_eq!(
+            no_data(&result, &serde_json::json!([])),
+            [
+                "metric latency: Insufficient data for latency: too few points; classified Nodata, which does \
+              not fail the canary (set mustHaveData to make it fail)"
+            ]
+        );
+    }
 
     #[test]
     fn the_config_level_default_is_a_boolean_and_a_metric_may_override_it() {

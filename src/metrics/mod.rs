@@ -11,15 +11,18 @@
 //!    token elsewhere, or rejected with an error naming the variable and the metric;
 //! 2. [`MetricSource::fetch`] runs that query over the scope's window and returns [`MetricSet`]s.
 //!
-//! Sources: [`PrometheusSource`] (and Prometheus-compatible stores), [`DatadogSource`], and [`InlineSource`]
-//! (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
+//! Sources: [`PrometheusSource`] (and Prometheus-compatible stores), [`DatadogSource`], [`InfluxDbSource`],
+//! [`GraphiteSource`], and [`InlineSource`] (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
 //! the results with Kayenta's mixing rules ([`pair_metric`]).
 
 mod accounts;
 mod datadog;
 mod error;
 mod fetch;
+mod graphite;
 mod http;
+mod influxdb;
+mod influxql;
 mod inline;
 mod pairing;
 mod prometheus;
@@ -40,7 +43,9 @@ pub use error::{QueryContext, SourceError};
 pub use fetch::{
     FetchedCanary, PlannedQuery, QueryRecord, ScopePair, Side, fetch_canary, plan_canary,
 };
+pub use graphite::{GraphiteAccount, GraphiteSource};
 pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
+pub use influxdb::{InfluxDbAccount, InfluxDbSource};
 pub use inline::{InlineSeries, InlineSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
@@ -133,6 +138,16 @@ pub trait MetricSource: Send + Sync {
     /// (inline data) gives none.
     fn metric_names(&self) -> BoxFuture<'_, Result<Vec<String>, SourceError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The names `/metadata/metricsService` offers for `filter` when the store looks them up by the filter
+    /// itself (Graphite completes a path node by node); `None`, the default, when the route filters
+    /// [`metric_names`](Self::metric_names) instead.
+    fn metric_names_for<'a>(
+        &'a self,
+        _filter: &'a str,
+    ) -> Option<BoxFuture<'a, Result<Vec<String>, SourceError>>> {
+        None
     }
 }
 

@@ -23,6 +23,18 @@
 //! api_key_env = "DD_API_KEY"
 //! app_key_env = "DD_APP_KEY"
 //!
+//! [[accounts]]
+//! name = "influxdb"
+//! type = "influxdb"
+//! url = "http://influxdb:8086"
+//! database = "telegraf"             # default: each metric's name, as Kayenta
+//! # username = "coalmine" + password_env = "INFLUXDB_PASSWORD"
+//!
+//! [[accounts]]
+//! name = "graphite"
+//! type = "graphite"
+//! url = "http://graphite:8080"
+//!
 //! [auth]
 //! token_envs = ["COALMINE_TOKEN"]   # bearer tokens; when any is set, every endpoint but /health, /ready
 //!                                   # and /metrics needs one
@@ -52,6 +64,10 @@
 //!
 //! [retention]
 //! finished_analyses = "90d"          # finished analyses are deleted this long after they ended (default: kept)
+//!
+//! [store]                            # default: SQLite in data_dir, for one replica
+//! url = "postgres://coalmine@postgres.db:5432/coalmine"   # several replicas share it; --database-url wins
+//! password_env = "COALMINE_DATABASE_PASSWORD"
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +84,7 @@ use crate::metrics::{
     Accounts, DatadogAccount, DatadogKeys, DatadogSource, PrometheusAccount, PrometheusAuth,
     PrometheusSource, Secret,
 };
+use crate::store::PostgresStore;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,9 +102,44 @@ pub struct Settings {
     pub retention: Retention,
     #[serde(default)]
     pub judges: JudgeSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
     /// How long a replica's lease on an analysis lasts (`lease_period = "15s"`); `--lease-period` wins.
     #[serde(default, deserialize_with = "optional_span")]
     pub lease_period: Option<SignedDuration>,
+}
+
+/// `[store]`: where records are kept. Without a URL, in SQLite in the data directory (one replica); with a
+/// PostgreSQL URL, in that database, which several replicas share.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `postgres://user@host:5432/database`; `--database-url` wins.
+    pub url: Option<String>,
+    /// The environment variable holding the database password (rather than writing it in the URL).
+    pub password_env: Option<String>,
+}
+
+impl StoreSettings {
+    /// The PostgreSQL store when a URL is given (`url_option`, from `--database-url`, wins over `url`),
+    /// connected and migrated; `None` for the SQLite default.
+    pub fn postgres(&self, url_option: Option<&str>) -> anyhow::Result<Option<PostgresStore>> {
+        let Some(url) = url_option.or(self.url.as_deref()) else {
+            if self.password_env.is_some() {
+                bail!(
+                    "[store] password_env is set but no database URL is given: set [store] url or --database-url"
+                );
+            }
+            return Ok(None);
+        };
+        let password = match &self.password_env {
+            Some(variable) => Some(secret(variable).context("[store] password_env")?),
+            None => None,
+        };
+        let store = PostgresStore::connect(url, password.as_ref().map(Secret::expose))?;
+        tracing::info!(database = store.target(), "using the PostgreSQL store");
+        Ok(Some(store))
+    }
 }
 
 /// `[retention]`: how long finished analyses are kept. Unset, forever.
@@ -133,6 +185,8 @@ pub struct AccountSettings {
     /// Datadog: the variables holding the keys (default `DD_API_KEY`, `DD_APP_KEY`).
     pub api_key_env: Option<String>,
     pub app_key_env: Option<String>,
+    /// InfluxDB: the database queried (default: each metric's name, as Kayenta).
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -140,6 +194,8 @@ pub struct AccountSettings {
 pub enum AccountKind {
     Prometheus,
     Datadog,
+    Influxdb,
+    Graphite,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -326,6 +382,19 @@ impl Settings {
                     }
                     accounts.add(&account.name, Arc::new(DatadogSource::new(datadog)?));
                 }
+                AccountKind::Influxdb | AccountKind::Graphite => {
+                    let timeout = account
+                        .timeout
+                        .map(positive)
+                        .transpose()
+                        .with_context(context)?;
+                    let source = account.influxdb_or_graphite(
+                        max_concurrent_queries,
+                        self.limits.max_points,
+                        timeout,
+                    )?;
+                    accounts.add(&account.name, source);
+                }
             }
         }
         Ok(accounts)
@@ -358,6 +427,59 @@ impl Settings {
             .with_secure_cookie(settings.secure_cookie)
             .with_kayenta(settings.kayenta.policy("kayenta")?)
             .with_flagger(settings.flagger.policy("flagger")?))
+    }
+}
+
+impl AccountSettings {
+    /// An `influxdb` or `graphite` account's source, refusing the settings of other kinds.
+    fn influxdb_or_graphite(
+        &self,
+        max_concurrent_queries: usize,
+        max_points: usize,
+        timeout: Option<std::time::Duration>,
+    ) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
+        let name = &self.name;
+        let kind = format!("{:?}", self.kind).to_lowercase();
+        let foreign = [
+            ("bearer_token_env", self.bearer_token_env.is_some()),
+            ("api_key_env", self.api_key_env.is_some()),
+            ("app_key_env", self.app_key_env.is_some()),
+        ];
+        let graphite_foreign = [
+            ("database", self.database.is_some()),
+            ("username", self.username.is_some()),
+            ("password_env", self.password_env.is_some()),
+        ];
+        let is_graphite = self.kind == AccountKind::Graphite;
+        for (field, given) in foreign
+            .into_iter()
+            .chain(graphite_foreign.into_iter().filter(|_| is_graphite))
+        {
+            if given {
+                bail!("account '{name}': {field} does not apply to an account of type {kind}");
+            }
+        }
+        if is_graphite {
+            let mut account = crate::metrics::GraphiteAccount::new(name, &self.url);
+            account.max_concurrent_queries = max_concurrent_queries;
+            account.max_points = max_points;
+            account.timeout = timeout.unwrap_or(account.timeout);
+            return Ok(Arc::new(crate::metrics::GraphiteSource::new(account)?));
+        }
+        let mut account = crate::metrics::InfluxDbAccount::new(name, &self.url);
+        account.max_concurrent_queries = max_concurrent_queries;
+        account.max_points = max_points;
+        account.timeout = timeout.unwrap_or(account.timeout);
+        account.database = self.database.clone();
+        account.credentials = match (&self.username, &self.password_env) {
+            (None, None) => None,
+            (Some(username), Some(variable)) => Some((
+                username.clone(),
+                secret(variable).with_context(|| format!("account '{name}'"))?,
+            )),
+            _ => bail!("account '{name}': give username and password_env together"),
+        };
+        Ok(Arc::new(crate::metrics::InfluxDbSource::new(account)?))
     }
 }
 
@@ -464,6 +586,49 @@ mod tests {
         assert!(
             error.contains("'soon' is not a positive duration"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn influxdb_and_graphite_accounts_refuse_settings_of_other_stores() {
+        let accounts = |text: &str| {
+            toml::from_str::<Settings>(text)
+                .unwrap()
+                .accounts()
+                .map(|accounts| {
+                    accounts
+                        .iter()
+                        .map(|(name, kind)| format!("{name}:{kind}"))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|error| format!("{error:#}"))
+        };
+        let influx =
+            "[[accounts]]\nname = \"i\"\ntype = \"influxdb\"\nurl = \"http://influxdb:8086\"\n";
+        let graphite =
+            "[[accounts]]\nname = \"g\"\ntype = \"graphite\"\nurl = \"http://graphite:8080\"\n";
+        assert_eq!(
+            accounts(&format!("{influx}database = \"telegraf\"\n{graphite}")).unwrap(),
+            ["i:influxdb", "g:graphite"]
+        );
+        assert_eq!(
+            accounts(&format!("{graphite}database = \"x\"\n")).unwrap_err(),
+            "account 'g': database does not apply to an account of type graphite"
+        );
+        assert_eq!(
+            accounts(&format!("{influx}bearer_token_env = \"T\"\n")).unwrap_err(),
+            "account 'i': bearer_token_env does not apply to an account of type influxdb"
+        );
+        assert_eq!(
+            accounts(&format!("{influx}username = \"u\"\n")).unwrap_err(),
+            "account 'i': give username and password_env together"
+        );
+        assert_eq!(
+            accounts(&format!(
+                "{influx}username = \"u\"\npassword_env = \"COALMINE_TEST_UNSET_INFLUX\"\n"
+            ))
+            .unwrap_err(),
+            "account 'i': the environment variable COALMINE_TEST_UNSET_INFLUX is not set"
         );
     }
 

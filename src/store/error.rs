@@ -79,6 +79,33 @@ pub enum StoreError {
     /// The database failed while in use.
     #[error("database error: {0}{advice}", advice = advice(.0).map(|advice| format!("; {advice}")).unwrap_or_default())]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL URL cannot be used. The message never holds the password.
+    #[error("the database URL is invalid: {reason}")]
+    BadUrl { reason: String },
+    /// The PostgreSQL server cannot be reached, or did not answer in time. `target` is `user@host:port/db`,
+    /// without the password.
+    #[error(
+        "cannot reach the PostgreSQL database {target}: {reason}; check that the server runs and accepts \
+         connections on that host and port, and the user, password and database name"
+    )]
+    Unavailable { target: String, reason: String },
+    /// The PostgreSQL database's schema is newer than this coalmine's.
+    #[error(
+        "the PostgreSQL database {target} was written by a newer coalmine (schema version {found}; this \
+         coalmine knows versions up to {supported}): run that coalmine or a newer one on it"
+    )]
+    NewerPostgresSchema {
+        target: String,
+        found: i64,
+        supported: i64,
+    },
+    /// The PostgreSQL server failed while in use.
+    #[error("database error on {target}: {}", chain(source))]
+    Postgres {
+        target: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 }
 
 impl StoreError {
@@ -178,6 +205,18 @@ pub enum Conflict {
         index: u32,
         next: u32,
     },
+}
+
+/// `error` and its sources, `: `-separated (the driver's own message is only its kind, e.g. `db error`).
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// What to do about an error met while opening the database.

@@ -2,7 +2,7 @@
 //! on, so that a result can be explained and re-judged later.
 //!
 //! Callers see the [`Store`] trait; [`SqliteStore`] implements it on one SQLite file, so coalmine needs no
-//! database server. The methods block: async code calls them through `tokio::task::spawn_blocking`.
+//! database server, and [`PostgresStore`] on a PostgreSQL database that several replicas share. The methods block: async code calls them through `tokio::task::spawn_blocking`.
 //!
 //! What the store guarantees, whatever the backend:
 //! - a method that returns `Ok` has made its change durable;
@@ -39,6 +39,7 @@
 mod error;
 mod id;
 mod model;
+mod postgres;
 mod sqlite;
 
 pub use error::{Conflict, Missing, StoreError};
@@ -46,6 +47,7 @@ pub use model::{
     Analysis, AnalysisQuery, AnalysisStatus, Claimed, ConfigSummary, Interval, IntervalDetail,
     NewAnalysis, NewInterval, Origin, Renewal, StoredConfig, Transition, Unreadable, Verdict,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::{DATABASE_FILE, LOCK_FILE, SqliteStore};
 
 use std::time::Duration;

@@ -36,6 +36,10 @@ pub fn test_plugins() -> &'static Path {
                 "coalmine-test-sneaky",
                 "-p",
                 "coalmine-test-future-version",
+                "-p",
+                "coalmine-test-decisive",
+                "-p",
+                "coalmine-test-contract-010",
             ])
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")

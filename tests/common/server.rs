@@ -33,6 +33,7 @@ impl Server {
             .env_remove("COALMINE_CONFIG")
             .env_remove("COALMINE_PROMETHEUS_URL")
             .env_remove("COALMINE_DATADOG_URL")
+            .env_remove("COALMINE_DATABASE_URL")
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()

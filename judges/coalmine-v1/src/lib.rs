@@ -9,6 +9,10 @@
 //! Mann-Whitney judge's own classifier ([`coalmine_mann_whitney::classifier`]), and the results are scored
 //! with Kayenta's group weights, overrides and thresholds ([`coalmine_judge_sdk::scoring`]).
 //!
+//! Insufficient data is not evidence: a non-count metric whose samples are too small for the confidence
+//! level to be reached is `Nodata` (or fails as `mustHaveData` says), never `High` or `Low`
+//! ([`sufficiency`]).
+//!
 //! Settings: the Mann-Whitney judge's `judgeConfigurations` (`confidenceLevel`, default 0.98, whose
 //! `(1 − level) / 2` = 1 % is also the one-sided level of the rate test, and `tolerance`, which applies to
 //! non-count metrics only) and the per-metric keys of [`settings`]. Every result names its `test` in its
@@ -20,6 +24,7 @@ pub mod counts;
 pub mod dispersion;
 pub mod rate_test;
 pub mod settings;
+pub mod sufficiency;
 
 use coalmine_judge_sdk::{
     Detail, Guest, JudgeError, JudgeInfo, JudgeRequest, Judgement, MetricResult, scoring,
@@ -58,6 +63,7 @@ pub fn judge(request: &JudgeRequest) -> Result<Judgement, JudgeError> {
             }
             Some(MetricKind::Gauge) | None => {
                 let mut result: MetricResult = mann_whitney::classify(pair, metric, &config);
+                sufficiency::check(pair, metric, &config, &mut result);
                 result
                     .details
                     .push(Detail::text("test", MANN_WHITNEY_TEST_NAME));
@@ -87,4 +93,5 @@ impl Guest for CoalmineV1Judge {
     }
 }
 
+#[cfg(feature = "component")]
 coalmine_judge_sdk::export_judge!(CoalmineV1Judge);

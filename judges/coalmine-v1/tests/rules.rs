@@ -499,3 +499,105 @@ fn a_count_result_says_the_p_value_decided() {
     assert_eq!(result.classification, MetricClassification::Pass);
     assert_eq!(text(&result, "decision"), "p(greater) 0.5513 > alpha 0.01");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Insufficient data is not evidence
+// ---------------------------------------------------------------------------------------------
+
+/// A metric of the group `g` (a canary whose metrics have no group scores 0, as in Kayenta).
+fn grouped(name: &str) -> MetricConfig {
+    let mut metric = MetricConfig::with_defaults(name);
+    metric.groups = vec!["g".into()];
+    metric
+}
+
+#[test]
+fn one_point_a_side_is_insufficient_data_not_a_failure() {
+    // Kayenta (and the mann-whitney judge): High with p = 1 (R's interval degenerates to [10, 10]).
+    let kayenta = coalmine_mann_whitney::judge(&request(
+        vec![MetricConfig::with_defaults("latency")],
+        &[(vec![200.0], vec![210.0])],
+    ))
+    .unwrap();
+    assert_eq!(
+        kayenta.results[0].classification,
+        MetricClassification::High
+    );
+    assert!(
+        matches!(kayenta.results[0].detail("warning"), Some(DetailValue::Text(w))
+            if w.starts_with("the 98% confidence level cannot be reached with 1 control and 1 experiment points")),
+        "{:?}",
+        kayenta.results[0].details
+    );
+
+    let judgement = judge(&request(
+        vec![grouped("latency")],
+        &[(vec![200.0], vec![210.0])],
+    ));
+    let result = &judgement.results[0];
+    assert_eq!(result.classification, MetricClassification::Nodata);
+    assert_eq!(
+        result.reason.as_deref(),
+        Some(
+            "Insufficient data for latency: the 98% confidence level cannot be reached with 1 control \
+             and 1 experiment points"
+        )
+    );
+    assert!(!result.critical);
+    assert_eq!(
+        result.detail("insufficientData"),
+        Some(&DetailValue::Flag(true))
+    );
+    // Ignored in the scores, and not counted towards the 50 % Nodata override: the canary is not failed.
+    assert_eq!((judgement.score, judgement.reason.as_str()), (100.0, ""));
+    assert_eq!(judgement.classification, ScoreClassification::Pass);
+}
+
+#[test]
+fn the_sample_needed_is_that_of_the_exact_test_at_the_level() {
+    // Untied samples of n a side: the exact rank-sum test's smallest two-sided p-value is 2 / C(2n, n),
+    // 2/70 ≈ 0.029 for n = 4 and 2/252 ≈ 0.008 for n = 5: 98 % is out of reach with 4, within reach with 5.
+    let classify = |n: usize, level: f64| {
+        let control: Vec<f64> = (0..n).map(|i| 100.0 + i as f64).collect();
+        let experiment: Vec<f64> = control.iter().map(|v| v * 1.5).collect();
+        let mut request = request(
+            vec![MetricConfig::with_defaults("latency")],
+            &[(control, experiment)],
+        );
+        request.judge_configuration = format!(r#"{{"confidenceLevel": {level}}}"#);
+        judge(&request).results[0].classification
+    };
+    assert_eq!(classify(4, 0.98), MetricClassification::Nodata);
+    assert_eq!(classify(5, 0.98), MetricClassification::High);
+    // At 90 %, 2/70 is within reach.
+    assert_eq!(classify(4, 0.9), MetricClassification::High);
+}
+
+#[test]
+fn insufficient_data_follows_must_have_data_and_never_fails_a_critical_metric_by_itself() {
+    let mut must = MetricConfig::with_defaults("latency");
+    must.must_have_data = true;
+    let result = judge_one(must.clone(), vec![200.0], vec![210.0]);
+    assert_eq!(
+        (result.classification, result.critical),
+        (MetricClassification::NodataFailMetric, false)
+    );
+    must.critical = true;
+    let result = judge_one(must, vec![200.0], vec![210.0]);
+    assert_eq!(
+        (result.classification, result.critical),
+        (MetricClassification::Nodata, true),
+        "Kayenta's missing-data rule for a critical metric that must have data"
+    );
+    let mut critical = grouped("latency");
+    critical.critical = true;
+    let judgement = judge(&request(vec![critical], &[(vec![200.0], vec![210.0])]));
+    assert_eq!(
+        (
+            judgement.results[0].classification,
+            judgement.results[0].critical
+        ),
+        (MetricClassification::Nodata, false)
+    );
+    assert_eq!(judgement.score, 100.0);
+}

@@ -13,6 +13,10 @@
 //!    metric whose effect size also reaches `criticalIncrease` / `criticalDecrease` fails the
 //!    canary (`critical`).
 //!
+//! When the samples are too small for the confidence level to be reached at all (one point a side, or four
+//! at 98 %: [`confidence_reachable`]), the classification is Kayenta's all the same, and the result carries a
+//! `warning` detail that says so.
+//!
 //! Cases 2–4 report `ratio` 1.0, as Kayenta does. A comparison reports `ratio`, `estimate`,
 //! `confidenceInterval`, `confidenceLevel`, `pValue` and `effectSize`. A comparison that cannot
 //! be computed is an `Error` with the cause and no details.
@@ -27,7 +31,7 @@ use coalmine_judge_sdk::{
 
 use crate::config::JudgeConfig;
 use crate::stats::effect_size::{cles, mean_ratio};
-use crate::stats::mann_whitney::{MannWhitneyError, mann_whitney};
+use crate::stats::mann_whitney::{MannWhitneyError, confidence_reachable, mann_whitney};
 
 /// Classifies `pair`, a pair of `metric`, with the judge's settings.
 pub fn classify(pair: &MetricPair, metric: &MetricConfig, config: &JudgeConfig) -> MetricResult {
@@ -170,6 +174,7 @@ fn compare(
     }
     let test = mann_whitney(experiment, control, config.confidence_level)
         .map_err(ClassificationError::Test)?;
+    let unreachable = !confidence_reachable(experiment, control, config.confidence_level);
     let ratio = mean_ratio(means.control, means.experiment);
     let effect = match metric.effect_size.measure {
         EffectSizeMeasure::MeanRatio => ratio,
@@ -238,6 +243,13 @@ fn compare(
         "decision",
         decision(metric.direction, &test, bound, effect, gate),
     ));
+    if unreachable {
+        // Kayenta classifies such a result all the same; this judge does too, and says so.
+        details.push(Detail::text(
+            "warning",
+            unreachable_warning(config.confidence_level, control.len(), experiment.len()),
+        ));
+    }
     Ok(Outcome {
         classification,
         reason,
@@ -286,6 +298,16 @@ fn decision(
         "{cleared}{joint} effect size {} {comparison} {name} {}",
         n(effect),
         n(threshold)
+    )
+}
+
+/// Why a comparison's interval is not an interval at `confidence_level`: the samples are too small for it
+/// ([`confidence_reachable`]).
+pub fn unreachable_warning(confidence_level: f64, control: usize, experiment: usize) -> String {
+    format!(
+        "the {}% confidence level cannot be reached with {control} control and {experiment} experiment \
+         points: the interval is the range of the differences, and the classification is not evidence",
+        short(confidence_level * 100.0)
     )
 }
 

@@ -8,6 +8,8 @@
 //! - the WIT types, re-exported at the crate root ([`JudgeRequest`], [`MetricResult`], ...), the
 //!   [`Guest`] trait a judge implements and [`export_judge!`] to export it, so a judge crate needs
 //!   no direct `wit-bindgen` dependency;
+//! - [`DecisionGuest`], [`Decided`] and [`Finality`], for a judge that can say its judgement is
+//!   final (see [Early decisions](#early-decisions));
 //! - [`log()`] and the [`trace!`], [`debug!`], [`info!`], [`warn!`] and [`error!`] macros, which
 //!   write to coalmine's log inside the component and do nothing natively;
 //! - [`preprocess`]: Kayenta's NaN strategies and IQR outlier removal;
@@ -75,6 +77,61 @@
 //! ```
 //!
 //! Build it with `crate-type = ["cdylib"]` for `wasm32-wasip2`, which produces a component.
+//!
+//! # Early decisions
+//!
+//! A judge that can tell when its judgement is final — a regression is established, or every
+//! metric's interval already excludes harmful effects beyond its allowed effect size — also
+//! implements [`DecisionGuest`] and exports it with `export_judge!(MyJudge, decision)`: the
+//! component then exports the optional `decision` interface of `coalmine:judge@0.1.1`, which the
+//! host calls instead of `judge`, and a real-time analysis started with `earlyPass` completes with
+//! Pass as soon as the judge says [`Finality::Harmless`].
+//!
+//! ```
+//! use coalmine_judge_sdk::{
+//!     Decided, DecisionGuest, Finality, Guest, JudgeError, JudgeInfo, JudgeRequest, Judgement,
+//!     MetricClassification, MetricResult, scoring,
+//! };
+//!
+//! pub struct PatientJudge;
+//!
+//! impl Guest for PatientJudge {
+//!     fn info() -> JudgeInfo {
+//!         JudgeInfo {
+//!             name: "patient".into(),
+//!             version: "1.0.0".into(),
+//!             description: "Passes every metric; final once each side has 30 values".into(),
+//!         }
+//!     }
+//!
+//!     fn judge(request: JudgeRequest) -> Result<Judgement, JudgeError> {
+//!         Self::judge_with_decision(request).map(|decided| decided.judgement)
+//!     }
+//! }
+//!
+//! impl DecisionGuest for PatientJudge {
+//!     fn judge_with_decision(request: JudgeRequest) -> Result<Decided, JudgeError> {
+//!         let judgement = scoring::judge_each(&request, |pair, _| {
+//!             Ok(MetricResult::new(pair, MetricClassification::Pass, &[], &[]))
+//!         })?;
+//!         let enough = request.pairs.iter().all(|pair| {
+//!             pair.control.values.len() >= 30 && pair.experiment.values.len() >= 30
+//!         });
+//!         Ok(if enough {
+//!             Decided {
+//!                 judgement,
+//!                 finality: Finality::Harmless,
+//!                 reason: "every metric is final and harmless".into(),
+//!             }
+//!         } else {
+//!             Decided::open(judgement)
+//!         })
+//!     }
+//! }
+//!
+//! coalmine_judge_sdk::export_judge!(PatientJudge, decision);
+//! # fn main() {}
+//! ```
 
 #![warn(missing_docs)]
 
@@ -100,6 +157,33 @@ pub mod bindings {
     });
 }
 
+/// The bindings of the optional `decision` interface (`coalmine:judge@0.1.1`), sharing the types of
+/// [`bindings`], for `export_judge!(MyJudge, decision)`.
+///
+/// They are generated from a world of the SDK's own that exports `decision` alone: the component of
+/// a decisive judge is described by both worlds, `judge-plugin` and this one, which together are the
+/// contract's `decisive-judge-plugin`.
+#[allow(missing_docs)]
+pub mod decision_bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package coalmine:judge-sdk;
+
+            world decision-export {
+                export coalmine:judge/decision@0.1.1;
+            }
+        ",
+        path: "../../wit",
+        world: "decision-export",
+        pub_export_macro: true,
+        default_bindings_module: "coalmine_judge_sdk::decision_bindings",
+        additional_derives: [Clone, PartialEq],
+        with: {
+            "coalmine:judge/types@0.1.1": crate::bindings::coalmine::judge::types,
+        },
+    });
+}
+
 pub use bindings::coalmine::judge::host::Level;
 pub use bindings::coalmine::judge::types::{
     Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, GroupScore, GroupWeight,
@@ -108,6 +192,9 @@ pub use bindings::coalmine::judge::types::{
     Series, SummaryStats, Tag,
 };
 pub use bindings::exports::coalmine::judge::judge::{Guest, JudgeInfo};
+pub use decision_bindings::exports::coalmine::judge::decision::{
+    Decided, Finality, Guest as DecisionGuest,
+};
 pub use log::{log, log_args};
 /// The `serde_json` that [`JudgeRequest::judge_configuration_object`] returns values of.
 pub use serde_json;
@@ -117,10 +204,20 @@ pub use serde_json;
 /// Invoke it once, at the top level of the judge crate: `export_judge!(MyJudge);`. The export
 /// exists only when compiling for `wasm32`; natively the macro expands to nothing, so several
 /// judges can be linked into one native test or benchmark binary without symbol clashes.
+///
+/// `export_judge!(MyJudge, decision);` also exports the optional `decision` interface, for a type
+/// that implements [`DecisionGuest`] as well: the component is then a `decisive-judge-plugin` of
+/// `coalmine:judge@0.1.1`, and the host calls its `judge-with-decision`.
 #[macro_export]
 macro_rules! export_judge {
     ($judge:ident) => {
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!($judge with_types_in $crate::bindings);
+    };
+    ($judge:ident, decision) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::export!($judge with_types_in $crate::bindings);
+        #[cfg(target_arch = "wasm32")]
+        $crate::decision_bindings::export!($judge with_types_in $crate::decision_bindings);
     };
 }

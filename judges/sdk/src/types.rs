@@ -4,8 +4,9 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, JudgeError, JudgeRequest,
-    MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy, Outliers,
+    Decided, Detail, DetailValue, Direction, EffectSize, EffectSizeMeasure, Finality, JudgeError,
+    JudgeRequest, Judgement, MetricConfig, MetricPair, MetricResult, NanStrategy, OutlierStrategy,
+    Outliers,
 };
 
 impl JudgeRequest {
@@ -146,6 +147,48 @@ impl MetricResult {
             .iter()
             .find(|detail| detail.name == name)
             .map(|detail| &detail.value)
+    }
+}
+
+impl Decided {
+    /// `judgement`, not final: more data may change it.
+    pub fn open(judgement: Judgement) -> Decided {
+        Decided {
+            judgement,
+            finality: Finality::Open,
+            reason: String::new(),
+        }
+    }
+
+    /// `judgement`, final as a failure: a regression is established and more data will not change
+    /// it; `reason` says which.
+    pub fn regression(judgement: Judgement, reason: impl Into<String>) -> Decided {
+        Decided {
+            judgement,
+            finality: Finality::Regression,
+            reason: reason.into(),
+        }
+    }
+
+    /// `judgement`, final as harmless: every metric's interval already excludes harmful effects
+    /// beyond its allowed effect size; `reason` says so in a few words.
+    pub fn harmless(judgement: Judgement, reason: impl Into<String>) -> Decided {
+        Decided {
+            judgement,
+            finality: Finality::Harmless,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Finality {
+    /// The WIT name: `open`, `regression` or `harmless`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finality::Open => "open",
+            Finality::Regression => "regression",
+            Finality::Harmless => "harmless",
+        }
     }
 }
 

@@ -58,7 +58,8 @@ pub struct KayentaJudge {
 #[serde(rename_all = "camelCase")]
 pub struct Credentials {
     name: String,
-    /// `prometheus`, `datadog`, or `coalmine` for the built-in store.
+    /// The account's store (`prometheus`, `datadog`, `influxdb`, `graphite`, …), or `coalmine` for the
+    /// built-in store.
     #[serde(rename = "type")]
     kind: String,
     /// `METRICS_STORE`, `CONFIGURATION_STORE`, `OBJECT_STORE`.
@@ -72,7 +73,7 @@ pub struct Credentials {
 #[serde(rename_all = "camelCase")]
 pub struct MetricsService {
     name: String,
-    /// `prometheus` or `datadog`.
+    /// The account's store: `prometheus`, `datadog`, `influxdb`, `graphite`, ….
     #[serde(rename = "type")]
     kind: String,
     locations: Vec<String>,

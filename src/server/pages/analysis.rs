@@ -190,6 +190,9 @@ fn verdict(analysis: &Analysis, last: Option<&Interval>) -> Markup {
                 }
                 @if let Some(score) = last_score {
                     @if !score.classification_reason.is_empty() { div { (score.classification_reason) } }
+                    @if let Some(stopped) = last.and_then(|last| crate::analysis::verdict::stopped(&last.judge_result)) {
+                        div.stopped { (capitalized(stopped)) "." }
+                    }
                     @if let (Some(verdict), Some(last)) = (&analysis.verdict, last) {
                         @if verdict.classification != score.classification {
                             div { "Stopped after interval " (last.index + 1) ": its score " (number(score.score))
@@ -211,6 +214,15 @@ fn verdict(analysis: &Analysis, last: Option<&Interval>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// `text` with its first letter in upper case, to stand as a sentence.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -250,10 +262,14 @@ fn interval_table(
     shown: Option<&IntervalDetail>,
 ) -> Markup {
     let shown = shown.map(|detail| detail.interval.index);
+    // A judge that says whether its judgement is final gets a column for it.
+    let decides = intervals
+        .iter()
+        .any(|interval| interval.judge_result.decision.is_some());
     html! {
         h2 { "Intervals" }
         table.intervals {
-            thead { tr { th { "#" } th { "Window" } th { "Judged" } th.num { "Score" } th { "Result" } } }
+            thead { tr { th { "#" } th { "Window" } th { "Judged" } th.num { "Score" } th { "Result" } @if decides { th { "Final?" } } } }
             tbody {
                 @for interval in intervals {
                     tr {
@@ -265,10 +281,27 @@ fn interval_table(
                         td { (time(interval.judged_at)) }
                         td.num { (number(interval.judge_result.score.score)) }
                         td { (badge(&interval.judge_result.score.classification)) }
+                        @if decides {
+                            td {
+                                @if let Some(decision) = &interval.judge_result.decision {
+                                    span title=(decision.reason) { (finality(decision.finality)) }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// A judge's finality in words.
+fn finality(finality: crate::kayenta::judge_result::Finality) -> &'static str {
+    use crate::kayenta::judge_result::Finality;
+    match finality {
+        Finality::Open => "open",
+        Finality::Regression => "regression",
+        Finality::Harmless => "harmless",
     }
 }
 

@@ -211,6 +211,7 @@ fn spec(payload: &Payload) -> Result<AnalysisSpec, ApiError> {
         thresholds,
         judge: None,
         control_offset: None,
+        early_pass: false,
         kayenta: None,
     })
 }

@@ -141,6 +141,46 @@ pub fn mann_whitney(
     })
 }
 
+/// The largest value the statistic `|W(mu)|` reaches at any shift for samples `x` and `y`: at complete
+/// separation (every `x − mu` above every `y`), `U = nx·ny`, and with the continuity correction the interval
+/// uses, `W = (nx·ny/2 − 1/2) / σ`, where only the ties within each sample remain in `σ`. 0 when `σ` is 0.
+pub fn largest_statistic(x: Sorted<'_>, y: Sorted<'_>) -> f64 {
+    let (nx, ny) = (x.len() as f64, y.len() as f64);
+    let ties = |sample: Sorted<'_>| {
+        sample
+            .values()
+            .chunk_by(|a, b| a == b)
+            .map(|run| {
+                let t = run.len() as f64;
+                t * t * t - t
+            })
+            .sum::<f64>()
+    };
+    let n = nx + ny;
+    let tie_term = if n > 1.0 {
+        (ties(x) + ties(y)) / (n * (n - 1.0))
+    } else {
+        0.0
+    };
+    let sigma = ((nx * ny / 12.0) * ((n + 1.0) - tie_term)).sqrt();
+    if sigma.is_nan() || sigma <= 0.0 {
+        return 0.0;
+    }
+    ((nx * ny / 2.0 - 0.5) / sigma).max(0.0)
+}
+
+/// Whether a two-sided interval at `confidence_level` can exclude any shift at all for samples of the
+/// sizes and ties of `x` and `y`: whether [`largest_statistic`] exceeds the normal quantile `z(1 − α/2)`.
+/// When it does not, no shift however large is rejected at that level, the interval [`mann_whitney`]
+/// returns is the range of the differences (R's `wilcox.test` clamps its roots there), and it is not an
+/// interval at `confidence_level`: e.g. one point a side, or four untied points a side at 98 % (the exact
+/// test's smallest two-sided p-value, `2 / C(8, 4)` ≈ 0.029, is above 2 % too).
+pub fn confidence_reachable(x: Sorted<'_>, y: Sorted<'_>, confidence_level: f64) -> bool {
+    let alpha = 1.0 - confidence_level;
+    let quantile = -standard_normal().inverse_cdf(alpha / 2.0);
+    largest_statistic(x, y) > quantile
+}
+
 fn first(sample: Sorted<'_>) -> f64 {
     sample.min().expect("the test needs non-empty samples")
 }
@@ -286,6 +326,34 @@ mod tests {
             test(&[1e308, 1.7e308], &[-1e308, 0.0], 0.98),
             Err(MannWhitneyError::RangeOverflow)
         );
+    }
+
+    fn reachable(x: &[f64], y: &[f64], level: f64) -> bool {
+        let (mut x, mut y) = (x.to_vec(), y.to_vec());
+        confidence_reachable(Sorted::new(&mut x), Sorted::new(&mut y), level)
+    }
+
+    #[test]
+    fn the_confidence_level_is_reachable_only_with_enough_points() {
+        // One point a side: R's interval is the one difference, [10, 10], with p = 1.
+        assert!(!reachable(&[210.0], &[200.0], 0.98));
+        let degenerate = test(&[210.0], &[200.0], 0.98).unwrap();
+        assert_eq!(
+            (degenerate.lower, degenerate.upper, degenerate.p_value),
+            (10.0, 10.0, 1.0)
+        );
+        // Untied samples of n a side: the exact test's smallest two-sided p-value is 2 / C(2n, n): 2/70 for
+        // n = 4 (above 2 %, below 10 %), 2/252 for n = 5 (below 2 %); the normal statistic agrees.
+        let four: Vec<f64> = (0..4).map(f64::from).collect();
+        let four_higher: Vec<f64> = four.iter().map(|v| v + 10.0).collect();
+        assert!(!reachable(&four_higher, &four, 0.98));
+        assert!(reachable(&four_higher, &four, 0.90));
+        let five: Vec<f64> = (0..5).map(f64::from).collect();
+        let five_higher: Vec<f64> = five.iter().map(|v| v + 10.0).collect();
+        assert!(reachable(&five_higher, &five, 0.98));
+        // Ties within the samples widen nothing here: two constant samples of 5 and 4 (R's p = 0.0072 < 2 %).
+        assert!(reachable(&[3.0; 5], &[1.0; 4], 0.98));
+        assert!(!reachable(&[3.0; 2], &[1.0; 2], 0.98));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! 1. leaves out the results of muted metrics ([`counted_results`]); they stay in the judgement;
 //! 2. scores each group ([`group_scores`]);
 //! 3. applies the overrides ([`override_reason`]): a failed critical result, or 50 % or more
-//!    `Nodata` results, sets the score to 0;
+//!    `Nodata` results, sets the score to 0 (a `Nodata` result flagged [`INSUFFICIENT_DATA`] —
+//!    data too few to judge, not missing — does not count towards the 50 %);
 //! 4. otherwise computes the weighted summary score ([`summary_score`]), rounded half-up to two
 //!    decimals ([`round_half_up`]);
 //! 5. classifies the score against the request's thresholds ([`classify`]).
@@ -26,6 +27,19 @@ use crate::{
 
 /// The share of `Nodata` results, in percent, from which the canary fails.
 pub const NODATA_THRESHOLD_PERCENT: f64 = 50.0;
+
+/// The name of the flag detail that marks a `Nodata` result as *insufficient data* rather than missing
+/// data: the metric has data, too little to reach the judge's confidence. Such a result is ignored in
+/// the scores like any `Nodata` result, but does not count towards the 50 % `Nodata` override, so that
+/// a real-time analysis's first looks, with a point or two per side, do not fail the canary.
+pub const INSUFFICIENT_DATA: &str = "insufficientData";
+
+/// Whether `result` is flagged as insufficient data ([`INSUFFICIENT_DATA`]).
+pub fn is_insufficient_data(result: &MetricResult) -> bool {
+    result.details.iter().any(|detail| {
+        detail.name == INSUFFICIENT_DATA && detail.value == crate::DetailValue::Flag(true)
+    })
+}
 
 /// A result that counts in the scores, with the groups of its metric.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +141,8 @@ fn metric_of<'a>(
 ///
 /// 1. the first critical result that is not a pass: `"Canary Failed: <its reason>"`;
 /// 2. `Nodata` results making up [`NODATA_THRESHOLD_PERCENT`] or more of the counted results:
-///    `"Canary Failed: 50% or more metrics returned NODATA"` (never with no counted results).
+///    `"Canary Failed: 50% or more metrics returned NODATA"` (never with no counted results). Results
+///    flagged [`INSUFFICIENT_DATA`] count in neither the `Nodata` results nor the counted ones.
 pub fn override_reason(counted: &[CountedResult<'_>]) -> Option<String> {
     let critical_failure = counted
         .iter()
@@ -139,12 +154,17 @@ pub fn override_reason(counted: &[CountedResult<'_>]) -> Option<String> {
             failure.reason.as_deref().unwrap_or_default()
         ));
     }
-    let nodata = counted
+    let considered: Vec<&MetricResult> = counted
         .iter()
-        .filter(|counted| counted.result.classification == MetricClassification::Nodata)
+        .map(|counted| counted.result)
+        .filter(|result| !is_insufficient_data(result))
+        .collect();
+    let nodata = considered
+        .iter()
+        .filter(|result| result.classification == MetricClassification::Nodata)
         .count();
     // With no counted results this is NaN, and NaN >= 50 is false, as in Kayenta.
-    let nodata_percent = nodata as f64 / counted.len() as f64 * 100.0;
+    let nodata_percent = nodata as f64 / considered.len() as f64 * 100.0;
     (nodata_percent >= NODATA_THRESHOLD_PERCENT).then(|| {
         format!("Canary Failed: {NODATA_THRESHOLD_PERCENT}% or more metrics returned NODATA")
     })
@@ -391,6 +411,32 @@ pub(crate) mod tests {
         assert!(judgement.group_scores.is_empty());
         assert_eq!((judgement.score, judgement.reason.as_str()), (0.0, ""));
         assert_eq!(judgement.classification, ScoreClassification::Fail);
+    }
+
+    #[test]
+    fn insufficient_data_does_not_count_towards_the_nodata_override() {
+        let metrics = vec![metric("a", &["g"], false), metric("b", &["g"], false)];
+        let mut insufficient = result("b", Nodata);
+        insufficient
+            .details
+            .push(crate::Detail::flag(INSUFFICIENT_DATA, true));
+        let judged = judgement(
+            &request(metrics.clone(), &[]),
+            vec![result("a", Pass), insufficient.clone()],
+        );
+        assert_eq!((judged.score, judged.reason.as_str()), (100.0, ""));
+        // Every metric insufficient: nothing counted, every group without data, scored 100.
+        let mut first = insufficient.clone();
+        first.pair_id = "a".into();
+        let judged = judgement(&request(metrics.clone(), &[]), vec![first, insufficient]);
+        assert_eq!((judged.score, judged.reason.as_str()), (100.0, ""));
+        // A flag set to false is no flag.
+        let mut unflagged = result("b", Nodata);
+        unflagged
+            .details
+            .push(crate::Detail::flag(INSUFFICIENT_DATA, false));
+        let judged = judgement(&request(metrics, &[]), vec![result("a", Pass), unflagged]);
+        assert_eq!(judged.score, 0.0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `GET /metadata/metricsService?metricsAccountName=&filter=`: the names of the metrics an account holds,
 //! `[{"name": ...}]`, those containing `filter` (case-insensitive) — what Kayenta's config editor offers.
 //! As in Kayenta the lists are cached: a Prometheus account's for 60 s, a Datadog account's for 15 minutes.
+//! A Graphite account completes the filter as a metric path, as Kayenta's does (asked each time).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -58,6 +59,12 @@ pub async fn metric_names(
     Params(params): Params<NamesParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let (account, source) = super::metrics_account(&state, params.metrics_account_name.as_deref())?;
+    if let Some(lookup) = source.metric_names_for(params.filter.as_deref().unwrap_or_default()) {
+        let names = lookup.await?;
+        return Ok(axum::Json(
+            names.iter().map(|name| json!({"name": name})).collect(),
+        ));
+    }
     let cached = cache()
         .lock()
         .map_err(|_| ApiError::internal("the metric name cache is unusable"))?
