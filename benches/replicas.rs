@@ -69,7 +69,10 @@ fn database_load(postgres: &PostgresServer, database: &str) -> (i64, i64) {
              WHERE datname = '{database}'"
         ),
     );
-    let mut fields = row.trim().split('|').map(|field| field.parse().unwrap_or(0));
+    let mut fields = row
+        .trim()
+        .split('|')
+        .map(|field| field.parse().unwrap_or(0));
     (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
 }
 
@@ -237,7 +240,10 @@ async fn main() {
         let Some(start) = query.find("pod!=\"b") else {
             continue;
         };
-        let tag: String = query[start + 6..].chars().take_while(|c| *c != '"').collect();
+        let tag: String = query[start + 6..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
         let Some(id) = tags.get(&tag) else {
             continue;
         };
