@@ -7,7 +7,9 @@
 //! - `coalmine_judge_failures_total{judge, kind}`: judge calls that failed, by kind (`deadline`, `memory`,
 //!   `trap`, `invalid_judgement`, …);
 //! - `coalmine_metric_query_duration_seconds{source}` and `coalmine_metric_query_errors_total{source, kind}`:
-//!   metric queries by source (`prometheus`, `datadog`, …).
+//!   metric queries by source (`prometheus`, `datadog`, …);
+//! - `coalmine_leases_held`: the analyses this replica holds the lease of (runs) now;
+//! - `coalmine_lease_takeovers_total`: analyses this replica took over from another whose lease expired.
 //!
 //! One process-wide registry, recorded into by the layers that do the work (judge host, metric sources,
 //! scheduler), which know nothing of HTTP.
@@ -59,6 +61,8 @@ struct Telemetry {
     judge_failures: Family<JudgeFailure, Counter>,
     query_duration: Histograms<SourceLabel>,
     query_errors: Family<SourceFailure, Counter>,
+    leases_held: Gauge,
+    lease_takeovers: Counter,
 }
 
 /// Buckets from 100 µs to about 100 s.
@@ -100,8 +104,22 @@ fn telemetry() -> &'static Telemetry {
             "Metric queries that failed, by kind",
             query_errors.clone(),
         );
+        let leases_held = Gauge::default();
+        registry.register(
+            "leases_held",
+            "Analyses whose lease this replica holds now",
+            leases_held.clone(),
+        );
+        let lease_takeovers = Counter::default();
+        registry.register(
+            "lease_takeovers",
+            "Analyses this replica took over from another replica whose lease had expired",
+            lease_takeovers.clone(),
+        );
         Telemetry {
             registry,
+            leases_held,
+            lease_takeovers,
             analyses,
             running,
             judge_duration,
@@ -190,6 +208,18 @@ pub fn analysis_finished(outcome: &str) {
 /// Counts `change` more (or, negative, fewer) analyses running now.
 pub fn analyses_running(change: i64) {
     telemetry().running.inc_by(change);
+}
+
+/// Sets how many analyses' leases this replica holds.
+pub fn leases_held(count: usize) {
+    telemetry()
+        .leases_held
+        .set(i64::try_from(count).unwrap_or(i64::MAX));
+}
+
+/// Counts an analysis taken over from another replica.
+pub fn lease_taken_over() {
+    telemetry().lease_takeovers.inc();
 }
 
 /// Records a judge call: its duration, and its failure kind if it failed.

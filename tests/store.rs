@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,6 +60,13 @@ store_tests!(
     the_request_and_config_snapshot_are_kept_as_given,
     a_nan_score_is_read_back_as_nan,
     a_damaged_analysis_does_not_hide_the_others_and_can_still_be_failed,
+    pending_analyses_are_claimed_oldest_first_once_each_and_a_leased_one_is_not_claimed,
+    an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_write,
+    the_store_refuses_a_second_record_of_an_interval_even_to_the_lease_holder,
+    renewals_keep_what_is_held_and_count_replicas_and_unfinished_analyses,
+    a_released_lease_is_claimable_at_once_and_only_its_holder_can_release_it,
+    leased_writes_follow_the_status_rules_first,
+    concurrent_claims_from_separate_connections_never_share_an_analysis,
 );
 
 /// Where a store under test keeps its records: a new SQLite file, or a fresh database of the shared
@@ -1061,7 +1069,7 @@ fn postgres_replicas_starting_together_migrate_the_schema_once() {
     let database = PostgresServer::database_of(&url);
     assert_eq!(
         pg::shared().sql(database, "SELECT version FROM coalmine_schema_version"),
-        "1\n",
+        "2\n",
         "one row, the current version"
     );
     // Each replica sees what another stored.
@@ -1164,4 +1172,356 @@ fn postgres_serve_on_an_unreachable_database_exits_with_one_line_naming_it() {
         !dir.path().join("coalmine.db").exists(),
         "no SQLite database beside the PostgreSQL one"
     );
+}
+
+// Leases (the rules in `coalmine::store`'s docs). A lease of zero length is expired the moment it is taken,
+// and one of an hour outlives the test: no test waits for a clock. On PostgreSQL, every lease time is the
+// database's clock.
+
+const HOUR: Duration = Duration::from_secs(3600);
+const EXPIRED: Duration = Duration::ZERO;
+
+fn leasable() -> NewAnalysis {
+    new_analysis(Origin::Native)
+}
+
+/// The ids of claimed analyses, each readable, and the replicas they were taken over from.
+fn claim(
+    store: &dyn Store,
+    owner: &str,
+    lease: Duration,
+    limit: usize,
+) -> Vec<(String, Option<String>)> {
+    store
+        .claim_analyses(owner, lease, limit)
+        .unwrap()
+        .into_iter()
+        .map(|claimed| {
+            (
+                claimed.analysis.expect("a readable analysis").id,
+                claimed.taken_over_from,
+            )
+        })
+        .collect()
+}
+
+fn created(store: &dyn Store, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| store.create_analysis(leasable()).unwrap().id)
+        .collect()
+}
+
+fn lease_lost(error: StoreError) -> bool {
+    matches!(error, StoreError::Conflict(Conflict::LeaseLost { .. }))
+}
+
+fn pending_analyses_are_claimed_oldest_first_once_each_and_a_leased_one_is_not_claimed(
+    backend: &Backend,
+) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let pending = created(store, 5);
+    let leased = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap();
+    assert_eq!(leased.status, AnalysisStatus::Pending);
+
+    assert_eq!(claim(store, "replica-b", HOUR, 0), []);
+    let first = claim(store, "replica-b", HOUR, 3);
+    assert_eq!(
+        first,
+        pending[..3]
+            .iter()
+            .map(|id| (id.clone(), None))
+            .collect::<Vec<_>>()
+    );
+    let rest = claim(store, "replica-c", HOUR, 10);
+    assert_eq!(
+        rest,
+        pending[3..]
+            .iter()
+            .map(|id| (id.clone(), None))
+            .collect::<Vec<_>>(),
+        "the leased analysis and the ones replica-b holds are not claimed again"
+    );
+    assert_eq!(claim(store, "replica-a", HOUR, 10), []);
+
+    // Finished analyses are never claimed.
+    let finished = store.create_analysis(leasable()).unwrap();
+    store.transition(&finished.id, Transition::Cancel).unwrap();
+    assert_eq!(claim(store, "replica-a", HOUR, 10), []);
+}
+
+fn an_expired_lease_is_taken_over_and_its_old_holder_can_no_longer_write(backend: &Backend) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let id = store
+        .create_leased_analysis(leasable(), "replica-a", EXPIRED)
+        .unwrap()
+        .id;
+    // An expired lease cannot be written under.
+    assert!(lease_lost(
+        store
+            .record_interval_as("replica-a", &id, &interval(0), None)
+            .unwrap_err()
+    ));
+
+    assert_eq!(
+        claim(store, "replica-b", HOUR, 10),
+        [(id.clone(), Some("replica-a".to_owned()))]
+    );
+    for owner in ["replica-a", "replica-c"] {
+        assert!(lease_lost(
+            store
+                .transition_as(owner, &id, Transition::Start)
+                .unwrap_err()
+        ));
+        assert!(lease_lost(
+            store
+                .record_interval_as(owner, &id, &interval(0), None)
+                .unwrap_err()
+        ));
+    }
+    assert_eq!(
+        store.analysis(&id).unwrap().next_interval,
+        0,
+        "nothing written"
+    );
+    let renewal = store
+        .renew_leases("replica-a", std::slice::from_ref(&id), HOUR)
+        .unwrap();
+    assert!(renewal.held.is_empty(), "{renewal:?}");
+
+    // The new holder resumes where the analysis was.
+    let started = store
+        .transition_as("replica-b", &id, Transition::Start)
+        .unwrap();
+    assert_eq!(started.status, AnalysisStatus::Running);
+    store
+        .record_interval_as("replica-b", &id, &interval(0), None)
+        .unwrap();
+    let completed = store
+        .record_interval_as("replica-b", &id, &interval(1), Some(verdict("Pass", 100.0)))
+        .unwrap();
+    assert_eq!(completed.status, AnalysisStatus::Completed);
+    assert_eq!(completed.next_interval, 2);
+    assert!(
+        matches!(
+            store
+                .record_interval_as("replica-b", &id, &interval(1), None)
+                .unwrap_err(),
+            StoreError::Conflict(Conflict::AnalysisFinished { .. })
+        ),
+        "a finished analysis says so before anything about its lease"
+    );
+    // A claimer that takes back its own expired lease took nothing over.
+    let own = store
+        .create_leased_analysis(leasable(), "replica-b", EXPIRED)
+        .unwrap()
+        .id;
+    assert_eq!(claim(store, "replica-b", HOUR, 10), [(own, None)]);
+}
+
+fn the_store_refuses_a_second_record_of_an_interval_even_to_the_lease_holder(backend: &Backend) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let id = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap()
+        .id;
+    store
+        .record_interval_as("replica-a", &id, &interval(0), None)
+        .unwrap();
+    assert!(matches!(
+        store
+            .record_interval_as("replica-a", &id, &interval(0), None)
+            .unwrap_err(),
+        StoreError::Conflict(Conflict::IntervalRecorded { index: 0, .. })
+    ));
+}
+
+fn renewals_keep_what_is_held_and_count_replicas_and_unfinished_analyses(backend: &Backend) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let held = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap()
+        .id;
+    // Expired, but no one took it over yet: still replica-a's, and renewed.
+    let lapsed = store
+        .create_leased_analysis(leasable(), "replica-a", EXPIRED)
+        .unwrap()
+        .id;
+    let cancelled = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap()
+        .id;
+    let others = store
+        .create_leased_analysis(leasable(), "replica-b", HOUR)
+        .unwrap()
+        .id;
+    let unowned = created(store, 1).remove(0);
+    // Cancelled through the API (any replica): its owner learns it at its next renewal.
+    store.transition(&cancelled, Transition::Cancel).unwrap();
+
+    let asked = [
+        held.clone(),
+        lapsed.clone(),
+        cancelled.clone(),
+        others.clone(),
+        unowned.clone(),
+        "no-such-analysis".to_owned(),
+    ];
+    let renewal = store.renew_leases("replica-a", &asked, HOUR).unwrap();
+    assert_eq!(renewal.held, [held.clone(), lapsed.clone()]);
+    assert_eq!(renewal.unfinished, 4, "held, lapsed, others, unowned");
+    assert_eq!(renewal.replicas, 1, "only replica-a has renewed");
+    // The renewed lease holds again: nobody can claim it, and its owner can write.
+    assert_eq!(claim(store, "replica-c", HOUR, 10), [(unowned, None)]);
+    store
+        .record_interval_as("replica-a", &lapsed, &interval(0), None)
+        .unwrap();
+
+    let renewal = store.renew_leases("replica-b", &[], HOUR).unwrap();
+    assert_eq!(
+        (renewal.held.len(), renewal.replicas),
+        (0, 2),
+        "a replica with no analysis counts too"
+    );
+    // With a lease period of zero, no other replica renewed within it: only the caller is counted.
+    assert_eq!(
+        store
+            .renew_leases("replica-c", &[], EXPIRED)
+            .unwrap()
+            .replicas,
+        1
+    );
+}
+
+fn a_released_lease_is_claimable_at_once_and_only_its_holder_can_release_it(backend: &Backend) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let id = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap()
+        .id;
+    store.release_lease(&id, "replica-b").unwrap();
+    assert_eq!(claim(store, "replica-b", HOUR, 10), []);
+    store.release_lease(&id, "replica-a").unwrap();
+    assert!(lease_lost(
+        store
+            .transition_as("replica-a", &id, Transition::Start)
+            .unwrap_err()
+    ));
+    assert_eq!(claim(store, "replica-b", HOUR, 10), [(id, None)]);
+}
+
+fn leased_writes_follow_the_status_rules_first(backend: &Backend) {
+    let store = backend.open();
+    let store = store.as_ref();
+    let id = store
+        .create_leased_analysis(leasable(), "replica-a", HOUR)
+        .unwrap()
+        .id;
+    store.transition(&id, Transition::Cancel).unwrap();
+    // Cancelling again changes nothing, whoever asks.
+    store
+        .transition_as("replica-b", &id, Transition::Cancel)
+        .unwrap();
+    for owner in ["replica-a", "replica-b"] {
+        assert!(matches!(
+            store
+                .transition_as(owner, &id, Transition::Fail("boom".to_owned()))
+                .unwrap_err(),
+            StoreError::Conflict(Conflict::AnalysisFinished { .. })
+        ));
+    }
+    let missing = store
+        .transition_as("replica-a", "no-such-analysis", Transition::Start)
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
+}
+
+fn concurrent_claims_from_separate_connections_never_share_an_analysis(backend: &Backend) {
+    const CLAIMERS: usize = 6;
+    const ANALYSES: usize = 60;
+    let ids: HashSet<String> = created(backend.open().as_ref(), ANALYSES)
+        .into_iter()
+        .collect();
+    let barrier = Arc::new(Barrier::new(CLAIMERS));
+
+    let claimed: Vec<Vec<String>> = thread::scope(|scope| {
+        let claimers: Vec<_> = (0..CLAIMERS)
+            .map(|claimer| {
+                // A connection of its own, as another process would have.
+                let store = backend.open();
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    let owner = format!("replica-{claimer}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = claim(store.as_ref(), &owner, HOUR, 4);
+                        if batch.is_empty() {
+                            break;
+                        }
+                        mine.extend(batch.into_iter().map(|(id, _)| id));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        claimers
+            .into_iter()
+            .map(|claimer| claimer.join().unwrap())
+            .collect()
+    });
+
+    let all: Vec<&String> = claimed.iter().flatten().collect();
+    assert_eq!(all.len(), ANALYSES, "each analysis claimed exactly once");
+    assert_eq!(all.into_iter().cloned().collect::<HashSet<_>>(), ids);
+    // Each claimer holds exactly what it claimed.
+    let store = backend.open();
+    for (claimer, mine) in claimed.iter().enumerate() {
+        let renewal = store
+            .renew_leases(&format!("replica-{claimer}"), mine, HOUR)
+            .unwrap();
+        assert_eq!(&renewal.held, mine);
+    }
+}
+
+#[test]
+fn sqlite_the_process_holding_a_data_directory_ends_the_leases_it_finds_and_keeps_others_out() {
+    let dir = TempDir::new().unwrap();
+    let (held, finished) = {
+        let store = SqliteStore::open_exclusive(dir.path()).unwrap();
+        let held = store
+            .create_leased_analysis(leasable(), "dead-replica", HOUR)
+            .unwrap()
+            .id;
+        let finished = store
+            .create_leased_analysis(leasable(), "dead-replica", HOUR)
+            .unwrap()
+            .id;
+        store
+            .record_interval_as(
+                "dead-replica",
+                &finished,
+                &interval(0),
+                Some(verdict("Pass", 100.0)),
+            )
+            .unwrap();
+        let refused = SqliteStore::open_exclusive(dir.path()).unwrap_err();
+        assert!(
+            matches!(refused, StoreError::DataDirInUse { pid: Some(pid), .. } if pid == std::process::id()),
+            "{refused:?}"
+        );
+        (held, finished)
+    };
+
+    let store = SqliteStore::open_exclusive(dir.path()).unwrap();
+    let claimed = claim(&store, "next-replica", HOUR, 10);
+    assert_eq!(claimed, [(held, None)], "free at once, and not a takeover");
+    let finished: Analysis = store.analysis(&finished).unwrap();
+    assert_eq!(finished.status, AnalysisStatus::Completed);
 }

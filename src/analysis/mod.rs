@@ -4,6 +4,7 @@
 //! It sits between the callers (the command line, later the HTTP API) and the layers below: metric sources
 //! ([`crate::metrics`]) and judging ([`crate::judging`]); it knows nothing of how it was asked.
 
+pub mod leases;
 pub mod live;
 pub mod schedule;
 pub mod scheduler;

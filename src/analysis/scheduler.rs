@@ -5,6 +5,16 @@
 //! where it was, without judging any interval twice (the store refuses a second record of the same
 //! interval).
 //!
+//! **Replicas.** Several servers may share one store. A replica runs an analysis only while it holds the
+//! analysis's lease ([`super::leases`], and the store's rules in [`crate::store`]). Its lease loop
+//! ([`Scheduler::start_leasing`]) renews its leases every third of the lease period and claims its fair share
+//! of the analyses no replica holds: new real-time analyses that the replica receiving them left to others,
+//! and those of a replica that died (taken over once their lease expires, resumed at their next unjudged
+//! interval). A task stops as soon as it learns its lease is lost — from a renewal, or from the store
+//! refusing its write — and pauses while the replica cannot renew (the store is unreachable): an outage
+//! delays intervals, it does not fail analyses. A retrospective analysis runs where it was received, since
+//! its caller waits for the result.
+//!
 //! Nothing leaves an analysis `running` for ever: the task is not tied to the caller's connection, and
 //! whatever ends it — an error, a panic in planning or judging — marks the analysis `error` with the
 //! reason. A restart does the same for a stored analysis that cannot be read, and serves on.
@@ -12,19 +22,20 @@
 //! Real-time intervals are judged a little after their window ends, by an offset derived from the
 //! analysis's id ([`stagger`]), so that analyses started together do not all query at the same instant.
 //!
-//! Cancelling signals the task, and the store's status rules make sure a cancellation is never overwritten by
-//! a completion that raced it.
+//! Cancelling signals the task (through its owner's next renewal when another replica runs it), and the
+//! store's status rules make sure a cancellation is never overwritten by a completion that raced it.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::leases::{DEFAULT_LEASE_PERIOD, Grant, Leases, Stop, replica_id};
 use super::spec::{AnalysisSpec, Bounds};
 use super::verdict::conclude;
 use super::{AnalysisError, AnalysisRequest, DEFAULT_CONCURRENCY, analyze, queries_json};
@@ -32,7 +43,8 @@ use crate::judge_host::JudgeHost;
 use crate::kayenta::CanaryConfig;
 use crate::metrics::{Accounts, SourceError};
 use crate::store::{
-    Analysis, Conflict, NewAnalysis, NewInterval, Origin, Store, StoreError, Transition, Verdict,
+    Analysis, AnalysisStatus, Conflict, NewAnalysis, NewInterval, Origin, Store, StoreError,
+    Transition, Verdict,
 };
 
 /// The default cap on analyses running at once (`[limits] max_running_analyses`).
@@ -51,8 +63,10 @@ struct Inner {
     store: Arc<dyn Store>,
     host: Arc<JudgeHost>,
     accounts: Arc<Accounts>,
-    /// The cancel signal of each running analysis.
-    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// The leases this replica holds: the analyses it runs, each with its stop signal.
+    leases: Leases,
+    /// The lease loop, once started.
+    lease_loop: Mutex<Option<tokio::task::AbortHandle>>,
     /// Analyses admitted and not yet ended (resumed ones included).
     admitted: AtomicUsize,
     max_running: usize,
@@ -100,19 +114,68 @@ pub enum Ended {
     },
 }
 
-/// A submitted analysis, running in its own task.
+/// A submitted analysis, running in a task of this replica or stored for another replica to claim.
 pub struct Running {
     pub id: String,
-    task: JoinHandle<Ended>,
+    task: Task,
 }
+
+enum Task {
+    Here(JoinHandle<Ended>),
+    /// Left to the replica that claims it; its end is read from the store.
+    Elsewhere(Arc<dyn Store>),
+}
+
+/// How often [`Running::ended`] looks at an analysis run by another replica.
+const ELSEWHERE_POLL: Duration = Duration::from_millis(500);
 
 impl Running {
     /// Waits for the run to end. Dropping a `Running` (a caller that goes away) leaves the run going.
     pub async fn ended(self) -> Ended {
-        self.task.await.unwrap_or_else(|error| Ended::Failed {
-            message: format!("the analysis task ended abnormally: {error}"),
-            cause: None,
-        })
+        match self.task {
+            Task::Here(task) => task.await.unwrap_or_else(|error| Ended::Failed {
+                message: format!("the analysis task ended abnormally: {error}"),
+                cause: None,
+            }),
+            Task::Elsewhere(store) => loop {
+                let id = self.id.clone();
+                let store = store.clone();
+                let analysis = tokio::task::spawn_blocking(move || store.analysis(&id)).await;
+                match analysis {
+                    Ok(Ok(analysis)) => match analysis.status {
+                        AnalysisStatus::Completed => {
+                            if let Some(verdict) = analysis.verdict {
+                                return Ended::Completed(verdict);
+                            }
+                            return Ended::Stopped;
+                        }
+                        AnalysisStatus::Cancelled => return Ended::Cancelled,
+                        AnalysisStatus::Error => {
+                            return Ended::Failed {
+                                message: analysis.error.unwrap_or_default(),
+                                cause: None,
+                            };
+                        }
+                        AnalysisStatus::Pending | AnalysisStatus::Running => {}
+                    },
+                    // The store is briefly unreachable: look again.
+                    Ok(Err(error)) if error.is_transient() => {}
+                    Ok(Err(error)) => {
+                        return Ended::Failed {
+                            message: error.to_string(),
+                            cause: None,
+                        };
+                    }
+                    Err(error) => {
+                        return Ended::Failed {
+                            message: format!("a background task failed: {error}"),
+                            cause: None,
+                        };
+                    }
+                }
+                tokio::time::sleep(ELSEWHERE_POLL).await;
+            },
+        }
     }
 }
 
@@ -127,7 +190,8 @@ impl Drop for Slot {
 }
 
 impl Scheduler {
-    /// A scheduler that runs at most `max_running` analyses at once (at least one), each within `bounds`.
+    /// A scheduler that runs at most `max_running` analyses at once (at least one), each within `bounds`, as
+    /// a replica with a new id and the default lease period.
     pub fn new(
         store: Arc<dyn Store>,
         host: Arc<JudgeHost>,
@@ -135,12 +199,32 @@ impl Scheduler {
         max_running: usize,
         bounds: Bounds,
     ) -> Scheduler {
+        Scheduler::with_leases(
+            store,
+            host,
+            accounts,
+            max_running,
+            bounds,
+            Leases::new(replica_id(), DEFAULT_LEASE_PERIOD),
+        )
+    }
+
+    /// [`Scheduler::new`], as the replica of `leases`.
+    pub fn with_leases(
+        store: Arc<dyn Store>,
+        host: Arc<JudgeHost>,
+        accounts: Arc<Accounts>,
+        max_running: usize,
+        bounds: Bounds,
+        leases: Leases,
+    ) -> Scheduler {
         Scheduler {
             inner: Arc::new(Inner {
                 store,
                 host,
                 accounts,
-                running: Mutex::new(HashMap::new()),
+                leases,
+                lease_loop: Mutex::new(None),
                 admitted: AtomicUsize::new(0),
                 max_running: max_running.max(1),
                 bounds,
@@ -148,10 +232,32 @@ impl Scheduler {
         }
     }
 
+    /// This replica's id, as its leases name it.
+    pub fn replica(&self) -> &str {
+        self.inner.leases.owner()
+    }
+
+    /// The analyses this replica holds the lease of (runs), in no order.
+    pub fn held(&self) -> Vec<String> {
+        self.inner.leases.ids()
+    }
+
+    /// How many replicas share the store, this one included, as of its last lease renewal.
+    pub fn replicas(&self) -> usize {
+        self.inner.leases.replicas()
+    }
+
+    /// Whether this replica can serve: the store answered its last lease renewal, within the lease period.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.inner.leases.readiness()
+    }
+
     /// Checks, admits, stores and starts an analysis of `spec` (normalized) with `config`, started through
     /// `origin`'s API. Everything the analysis will need is checked first — its plan, its bounds, every query
     /// of its first window — so that a request that cannot be analysed never reaches the store. Refused
     /// with [`SubmitError::Busy`] when the server already runs its cap of analyses; then nothing is stored.
+    /// A retrospective analysis runs here; a real-time one runs here while this replica holds less than its
+    /// fair share, and is otherwise stored unowned for the replica that claims it.
     /// Must be called within a tokio runtime.
     pub async fn submit(
         &self,
@@ -168,17 +274,38 @@ impl Scheduler {
         let slot = self.admit()?;
         let request =
             serde_json::to_value(spec).map_err(|error| SubmitError::Internal(error.to_string()))?;
-        let store = self.inner.store.clone();
+        let here = self.inner.leases.runs_here(spec.is_real_time());
+        let (store, owner, lease) = (
+            self.inner.store.clone(),
+            self.inner.leases.owner().to_string(),
+            self.inner.leases.period(),
+        );
+        let since = Instant::now();
         let analysis = tokio::task::spawn_blocking(move || {
-            store.create_analysis(NewAnalysis {
+            let analysis = NewAnalysis {
                 origin,
                 request,
                 config,
-            })
+            };
+            if here {
+                store.create_leased_analysis(analysis, &owner, lease)
+            } else {
+                store.create_analysis(analysis)
+            }
         })
         .await
         .map_err(|error| SubmitError::Internal(format!("a background task failed: {error}")))??;
-        Ok(self.start(analysis, slot))
+        if !here {
+            tracing::info!(analysis = %analysis.id, "stored for the replica that claims it");
+            return Ok(Running {
+                id: analysis.id,
+                task: Task::Elsewhere(self.inner.store.clone()),
+            });
+        }
+        let grant = self.inner.leases.take(&analysis.id, since).ok_or_else(|| {
+            SubmitError::Internal(format!("analysis {} is already running", analysis.id))
+        })?;
+        Ok(self.start(analysis, slot, grant))
     }
 
     /// A place among the running analyses, if one is free.
@@ -194,28 +321,22 @@ impl Scheduler {
         Ok(Slot(self.inner.clone()))
     }
 
-    /// A place among the running analyses even past the cap: for analyses the server had already accepted.
+    /// A place among the running analyses, for a claimed analysis (claims are bounded by the room left).
     fn readmit(&self) -> Slot {
         self.inner.admitted.fetch_add(1, Ordering::SeqCst);
         crate::telemetry::analyses_running(1);
         Slot(self.inner.clone())
     }
 
-    /// Runs `analysis` in the background from its next interval, holding `slot` until it has ended
-    /// (completed, failed, or cancelled).
-    fn start(&self, analysis: Analysis, slot: Slot) -> Running {
-        let (cancel, cancelled) = watch::channel(false);
+    /// Runs `analysis` in the background from its next interval under its lease `grant`, holding `slot`
+    /// until it has ended (completed, failed, cancelled, or stopped).
+    fn start(&self, analysis: Analysis, slot: Slot, grant: Grant) -> Running {
         let id = analysis.id.clone();
-        self.inner
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), cancel);
         let inner = self.inner.clone();
         let task = tokio::spawn(async move {
             let id = analysis.id.clone();
             // A panic while planning or judging fails this analysis, not the server.
-            let outcome = AssertUnwindSafe(run(&inner, analysis, cancelled))
+            let outcome = AssertUnwindSafe(run(&inner, analysis, grant.stop))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {
@@ -231,18 +352,22 @@ impl Scheduler {
                 Ok(ended) => ended,
                 Err(Failure { message, cause }) => {
                     tracing::warn!(analysis = %id, "analysis failed: {message}");
-                    let (store, failed, reason) =
-                        (inner.store.clone(), id.clone(), message.clone());
+                    let (store, failed, reason, owner) = (
+                        inner.store.clone(),
+                        id.clone(),
+                        message.clone(),
+                        inner.leases.owner().to_string(),
+                    );
                     let marked = tokio::task::spawn_blocking(move || {
-                        store.transition(&failed, Transition::Fail(reason))
+                        store.transition_as(&owner, &failed, Transition::Fail(reason))
                     })
                     .await;
                     match marked {
                         Ok(Ok(_)) => Ended::Failed { message, cause },
-                        // Cancelled meanwhile: the cancellation stands.
-                        Ok(Err(StoreError::Conflict(Conflict::AnalysisFinished { .. }))) => {
-                            Ended::Stopped
-                        }
+                        // Cancelled meanwhile: the cancellation stands. Taken over: the new owner decides.
+                        Ok(Err(StoreError::Conflict(
+                            Conflict::AnalysisFinished { .. } | Conflict::LeaseLost { .. },
+                        ))) => Ended::Stopped,
                         Ok(Err(error)) => {
                             tracing::error!(analysis = %id, "cannot mark the analysis as failed: {error}");
                             Ended::Failed { message, cause }
@@ -262,36 +387,127 @@ impl Scheduler {
                 Ended::Failed { .. } => crate::telemetry::analysis_finished("error"),
                 Ended::Stopped => {}
             }
-            inner
-                .running
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
+            inner.leases.forget(&id, grant.generation);
             drop(slot);
             ended
         });
-        Running { id, task }
+        Running {
+            id,
+            task: Task::Here(task),
+        }
     }
 
-    /// Resumes every unfinished analysis (after a restart, or a crash), whatever the cap; one that cannot be
-    /// read is marked `error` with the reason instead, and the others resume. Returns how many resumed.
-    pub fn resume_all(&self) -> Result<usize, StoreError> {
-        let unfinished = self.inner.store.unfinished_analyses()?;
-        let mut resumed = 0;
-        for analysis in unfinished {
-            match analysis {
+    /// Renews this replica's leases and claims its share of the unfinished analyses — after a restart or a
+    /// crash, the ones it or a dead replica left — then keeps doing so every third of the lease period, in
+    /// the background, until [`Scheduler::shutdown`]. A claimed analysis that cannot be read is marked
+    /// `error` with the reason instead. Returns how many analyses the first claim started; fails when the
+    /// store cannot be reached.
+    pub async fn start_leasing(&self) -> Result<usize, String> {
+        let started = self.tick().await?;
+        let scheduler = self.clone();
+        let heartbeat = self.inner.leases.heartbeat();
+        let lease_loop = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(heartbeat);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            let mut failing = false;
+            loop {
+                ticks.tick().await;
+                match scheduler.tick().await {
+                    Ok(_) if failing => {
+                        tracing::info!("the store answers again: leases renewed");
+                        failing = false;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        // Once per outage, not at every heartbeat.
+                        if !failing {
+                            tracing::warn!("cannot renew or claim leases: {error}");
+                        }
+                        failing = true;
+                    }
+                }
+            }
+        });
+        *self
+            .inner
+            .lease_loop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(lease_loop.abort_handle());
+        Ok(started)
+    }
+
+    /// One beat of the lease loop: renews the leases held (stopping the tasks of those lost), then claims
+    /// up to this replica's fair share. How many analyses it started.
+    async fn tick(&self) -> Result<usize, String> {
+        let inner = &self.inner;
+        let (owner, period) = (inner.leases.owner().to_string(), inner.leases.period());
+        let asked = inner.leases.ids();
+        let started = Instant::now();
+        let renewal = blocking(inner, {
+            let (owner, asked) = (owner.clone(), asked.clone());
+            move |store| store.renew_leases(&owner, &asked, period)
+        })
+        .await
+        .and_then(|renewal| renewal.map_err(|error| error.to_string()));
+        match renewal {
+            Ok(renewal) => inner.leases.renewed(started, &asked, &renewal),
+            Err(error) => {
+                inner.leases.renewal_failed(error.clone());
+                return Err(error);
+            }
+        }
+
+        let room = inner
+            .max_running
+            .saturating_sub(inner.admitted.load(Ordering::SeqCst));
+        let limit = inner.leases.claim_limit(room);
+        if limit == 0 {
+            return Ok(0);
+        }
+        let since = Instant::now();
+        let claimed = blocking(inner, move |store| {
+            store.claim_analyses(&owner, period, limit)
+        })
+        .await?
+        .map_err(|error| error.to_string())?;
+        let mut started = 0;
+        for claimed in claimed {
+            match claimed.analysis {
                 Ok(analysis) => {
-                    tracing::info!(analysis = %analysis.id, next_interval = analysis.next_interval, "resuming analysis");
-                    let slot = self.readmit();
-                    self.start(analysis, slot);
-                    resumed += 1;
+                    if let Some(from) = &claimed.taken_over_from {
+                        crate::telemetry::lease_taken_over();
+                        tracing::info!(
+                            analysis = %analysis.id,
+                            next_interval = analysis.next_interval,
+                            "taking over the analysis from replica {from}, whose lease expired"
+                        );
+                    } else {
+                        tracing::info!(analysis = %analysis.id, next_interval = analysis.next_interval, "running analysis");
+                    }
+                    // Already running here when the claim only took back this replica's own lapsed lease.
+                    if let Some(grant) = inner.leases.take(&analysis.id, since) {
+                        let slot = self.readmit();
+                        self.start(analysis, slot, grant);
+                        started += 1;
+                    }
                 }
                 Err(unreadable) => {
                     let message =
                         format!("the stored analysis cannot be read: {}", unreadable.error);
-                    tracing::error!(analysis = %unreadable.id, "not resuming: {message}");
-                    match self.inner.store.mark_error(&unreadable.id, &message) {
-                        Ok(()) => crate::telemetry::analysis_finished("error"),
+                    tracing::error!(analysis = %unreadable.id, "not running it: {message}");
+                    let (failed, owner) = (unreadable.id.clone(), inner.leases.owner().to_string());
+                    let marked = blocking(inner, move |store| {
+                        store.mark_error(&failed, &message)?;
+                        store.release_lease(&failed, &owner)
+                    })
+                    .await;
+                    match marked {
+                        Ok(Ok(())) => crate::telemetry::analysis_finished("error"),
+                        Ok(Err(error)) => tracing::error!(
+                            analysis = %unreadable.id,
+                            "cannot mark the analysis as failed: {error}"
+                        ),
                         Err(error) => tracing::error!(
                             analysis = %unreadable.id,
                             "cannot mark the analysis as failed: {error}"
@@ -300,20 +516,46 @@ impl Scheduler {
                 }
             }
         }
-        Ok(resumed)
+        Ok(started)
     }
 
-    /// Tells the task running `id` (if any) to stop; the caller records the cancellation in the store.
-    pub fn cancel(&self, id: &str) {
-        if let Some(cancel) = self
+    /// Stops leasing and running: the lease loop ends, every task is told to stop, and their leases are given
+    /// back so that other replicas take the analyses over at once (a rolling update) rather than after the
+    /// lease period.
+    pub async fn shutdown(&self) {
+        if let Some(lease_loop) = self
             .inner
-            .running
+            .lease_loop
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
+            .take()
         {
-            let _ = cancel.send(true);
+            lease_loop.abort();
         }
+        let ids = self.inner.leases.stop_all(Stop::Shutdown);
+        if ids.is_empty() {
+            return;
+        }
+        let owner = self.inner.leases.owner().to_string();
+        let count = ids.len();
+        let released = blocking(&self.inner, move |store| {
+            ids.iter()
+                .try_for_each(|id| store.release_lease(id, &owner))
+        })
+        .await;
+        match released {
+            Ok(Ok(())) => tracing::info!("gave back the leases of {count} analyses"),
+            Ok(Err(error)) => tracing::warn!(
+                "cannot give back the leases (other replicas take the analyses over when they expire): {error}"
+            ),
+            Err(error) => tracing::warn!("cannot give back the leases: {error}"),
+        }
+    }
+
+    /// Tells the task running `id` here (if any) to stop; the caller records the cancellation in the store,
+    /// where the replica running it (if another) finds it at its next renewal.
+    pub fn cancel(&self, id: &str) {
+        self.inner.leases.stop(id, Stop::Cancelled);
     }
 }
 
@@ -358,22 +600,35 @@ pub fn stagger(id: &str, interval: SignedDuration) -> SignedDuration {
 }
 
 /// Judges the analysis's remaining intervals and says how the run ended; `Err` is for the analysis's
-/// `error`.
+/// `error`. Stops, without writing, when `stop` says so or the store refuses a write for a lost lease.
 async fn run(
     inner: &Inner,
     analysis: Analysis,
-    mut cancelled: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<Stop>>,
 ) -> Result<Ended, Failure> {
     let id = analysis.id.clone();
     let spec: AnalysisSpec = serde_json::from_value(analysis.request.clone())
         .map_err(|error| format!("the stored request cannot be read: {error}"))?;
+    // Each replica loads its own judges: the message names the one that lacks it.
+    crate::judging::select_judge(&inner.host, spec.judge.as_deref(), &analysis.config).map_err(
+        |error| {
+            format!(
+                "replica '{}' cannot run this analysis: {error}",
+                inner.leases.owner()
+            )
+        },
+    )?;
     let plan = spec.plan(analysis.config.clone(), &inner.accounts, &inner.host)?;
-    blocking(inner, {
+    let started = write_held(inner, &id, &mut stop, {
         let id = id.clone();
-        move |store| store.transition(&id, Transition::Start)
+        move |store, owner| store.transition_as(owner, &id, Transition::Start)
     })
-    .await?
-    .map_err(|error| error.to_string())?;
+    .await?;
+    match started {
+        Written::Done(_) => {}
+        Written::Stopped(why) => return Ok(stopped(inner, &id, why).await),
+        Written::Refused(error) => return refused(&id, error),
+    }
 
     let intervals = plan.schedule.intervals();
     let delay = if plan.schedule.real_time {
@@ -388,25 +643,23 @@ async fn run(
             let wait = std::time::Duration::try_from(wait).unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                _ = cancelled.wait_for(|cancelled| *cancelled) => return Ok(Ended::Cancelled),
+                why = halted(&mut stop) => return Ok(stopped(inner, &id, why).await),
             }
         }
-        if *cancelled.borrow() {
-            return Ok(Ended::Cancelled);
+        // Only while the lease is trusted: a replica that cannot renew pauses here.
+        if let Err(why) = inner.leases.hold(&id, &mut stop).await {
+            return Ok(stopped(inner, &id, why).await);
         }
         let request = AnalysisRequest {
             config: plan.config.clone(),
             scopes: plan.scopes_for(window.start, window.end),
             thresholds: plan.thresholds,
         };
-        let mut outcome = match analyze(
-            plan.source.as_ref(),
-            &plan.judge,
-            &request,
-            DEFAULT_CONCURRENCY,
-        )
-        .await
-        {
+        let judged = tokio::select! {
+            judged = analyze(plan.source.as_ref(), &plan.judge, &request, DEFAULT_CONCURRENCY) => judged,
+            why = halted(&mut stop) => return Ok(stopped(inner, &id, why).await),
+        };
+        let mut outcome = match judged {
             Ok(outcome) => outcome,
             Err(error) => {
                 return Err(Failure {
@@ -430,21 +683,15 @@ async fn run(
             judge_result: outcome.judge_result,
             pairs: outcome.pairs,
         };
-        let recorded = blocking(inner, {
+        let recorded = write_held(inner, &id, &mut stop, {
             let (id, verdict) = (id.clone(), verdict.clone());
-            move |store| store.record_interval(&id, &interval, verdict)
+            move |store, owner| store.record_interval_as(owner, &id, &interval, verdict.clone())
         })
         .await?;
         match recorded {
-            Ok(_) => {}
-            // Cancelled meanwhile, or another runner recorded it: either way this one stops.
-            Err(StoreError::Conflict(
-                conflict @ (Conflict::AnalysisFinished { .. } | Conflict::IntervalRecorded { .. }),
-            )) => {
-                tracing::info!(analysis = %id, "stopping: {conflict}");
-                return Ok(Ended::Stopped);
-            }
-            Err(error) => return Err(error.to_string().into()),
+            Written::Done(_) => {}
+            Written::Stopped(why) => return Ok(stopped(inner, &id, why).await),
+            Written::Refused(error) => return refused(&id, error),
         }
         if let Some(verdict) = verdict {
             return Ok(Ended::Completed(verdict));
@@ -457,6 +704,105 @@ async fn run(
         analysis.next_interval
     )
     .into())
+}
+
+/// How often a write the store could not take is tried again, while the lease holds.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// How a write under the lease went.
+enum Written<T> {
+    Done(T),
+    /// The task was told to stop before the write was made.
+    Stopped(Stop),
+    /// The store refused it (a conflict, a lost lease, a damaged record).
+    Refused(StoreError),
+}
+
+/// Makes store write `write` (given the store and this replica's id) as the holder of `id`'s lease: once the
+/// lease is trusted, and again every [`STORE_RETRY`] while the store cannot be reached, so that an outage
+/// pauses the analysis instead of failing it.
+async fn write_held<T: Send + 'static>(
+    inner: &Inner,
+    id: &str,
+    stop: &mut watch::Receiver<Option<Stop>>,
+    write: impl Fn(&dyn Store, &str) -> Result<T, StoreError> + Send + Sync + 'static,
+) -> Result<Written<T>, Failure> {
+    let write = Arc::new(write);
+    let mut retrying = false;
+    loop {
+        if let Err(why) = inner.leases.hold(id, stop).await {
+            return Ok(Written::Stopped(why));
+        }
+        let (write, owner) = (write.clone(), inner.leases.owner().to_string());
+        match blocking(inner, move |store| write(store, &owner)).await? {
+            Ok(value) => return Ok(Written::Done(value)),
+            Err(error) if error.is_transient() => {
+                if !retrying {
+                    tracing::warn!(analysis = %id, "the store cannot take the write, retrying while the lease holds: {error}");
+                    retrying = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(STORE_RETRY) => {}
+                    why = halted(stop) => return Ok(Written::Stopped(why)),
+                }
+            }
+            Err(error) => return Ok(Written::Refused(error)),
+        }
+    }
+}
+
+/// How a run ends when the store refused its write: cancelled when it was cancelled meanwhile; stopped when it
+/// finished otherwise, the interval is already recorded, or the lease was lost; failed otherwise.
+fn refused(id: &str, error: StoreError) -> Result<Ended, Failure> {
+    match error {
+        StoreError::Conflict(Conflict::AnalysisFinished {
+            status: AnalysisStatus::Cancelled,
+            ..
+        }) => {
+            tracing::info!(analysis = %id, "stopping: the analysis was cancelled");
+            Ok(Ended::Cancelled)
+        }
+        StoreError::Conflict(
+            conflict @ (Conflict::AnalysisFinished { .. }
+            | Conflict::IntervalRecorded { .. }
+            | Conflict::LeaseLost { .. }),
+        ) => {
+            tracing::info!(analysis = %id, "stopping: {conflict}");
+            Ok(Ended::Stopped)
+        }
+        error => Err(error.to_string().into()),
+    }
+}
+
+/// Resolves when the task is told to stop, with why.
+async fn halted(stop: &mut watch::Receiver<Option<Stop>>) -> Stop {
+    match stop.wait_for(Option::is_some).await {
+        Ok(why) => why.unwrap_or(Stop::NotHeld),
+        // The grant was replaced: another task of this replica runs the analysis now.
+        Err(_) => Stop::NotHeld,
+    }
+}
+
+/// How a run told to stop for `why` ended: cancelled here, or through another replica (the store says), or
+/// stopped because the lease is no longer this replica's.
+async fn stopped(inner: &Inner, id: &str, why: Stop) -> Ended {
+    match why {
+        Stop::Cancelled => Ended::Cancelled,
+        Stop::Shutdown => Ended::Stopped,
+        Stop::NotHeld => {
+            let read = id.to_string();
+            match blocking(inner, move |store| store.analysis(&read)).await {
+                Ok(Ok(analysis)) if analysis.status == AnalysisStatus::Cancelled => {
+                    tracing::info!(analysis = %id, "cancelled through another replica");
+                    Ended::Cancelled
+                }
+                _ => {
+                    tracing::info!(analysis = %id, "stopping: this replica no longer holds the lease");
+                    Ended::Stopped
+                }
+            }
+        }
+    }
 }
 
 /// Runs a store call on the blocking pool; the outer error is the task's own failure.
@@ -479,7 +825,7 @@ mod tests {
     use super::*;
     use crate::judge_host::Limits;
     use crate::metrics::{MetricSet, MetricSource, Scope};
-    use crate::store::{AnalysisStatus, SqliteStore};
+    use crate::store::SqliteStore;
 
     /// A metric source whose fetch panics: a fault of coalmine's own, injected where no request can reach.
     struct Panicking;

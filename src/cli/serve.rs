@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Cli;
+use crate::analysis::leases::{DEFAULT_LEASE_PERIOD, Leases, check_period, replica_id};
 use crate::analysis::scheduler::Scheduler;
 use crate::judge_host::watch::JudgesDir;
 use crate::judge_host::{JudgeHost, Limits};
@@ -51,6 +52,11 @@ pub struct ServeArgs {
     /// share, instead of SQLite in the data directory; the password is best given by [store] password_env
     #[arg(long, env = "COALMINE_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
+
+    /// How long this replica's lease on an analysis lasts: another replica takes over the analyses of one
+    /// that died within about this long [default: 15s]
+    #[arg(long, env = "COALMINE_LEASE_PERIOD", value_name = "DURATION", value_parser = super::analyze::parse_duration)]
+    lease_period: Option<std::time::Duration>,
 }
 
 /// The judges directory is not polled more often than this, whatever the option says.
@@ -71,6 +77,14 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or(settings.data_dir.clone())
         .unwrap_or_else(|| "./coalmine-data".into());
+    let lease_period = match args.lease_period {
+        Some(period) => check_period("--lease-period", period),
+        None => settings
+            .lease_period
+            .map(|period| check_period("lease_period", period.unsigned_abs()))
+            .unwrap_or(Ok(DEFAULT_LEASE_PERIOD)),
+    }
+    .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let cache_dir = cli
@@ -87,9 +101,11 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     for (alias, target) in &settings.judges.aliases {
         host.add_alias(alias, target).map_err(anyhow::Error::msg)?;
     }
+    // Several replicas share a PostgreSQL database; one server at a time holds an SQLite data directory (a
+    // second one refuses to start, naming the first).
     let store: Arc<dyn Store> = match settings.store.postgres(args.database_url.as_deref())? {
         Some(postgres) => Arc::new(postgres),
-        None => Arc::new(SqliteStore::open(data_dir.join("coalmine.db"))?),
+        None => Arc::new(SqliteStore::open_exclusive(&data_dir)?),
     };
     let mut accounts = settings.accounts()?;
     if let Some(url) = &args.prometheus_url {
@@ -127,13 +143,15 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             )
             .context("cannot start watching the judges directory")?;
     }
-    let scheduler = Scheduler::new(
+    let scheduler = Scheduler::with_leases(
         store.clone(),
         host.clone(),
         accounts.clone(),
         settings.limits.max_running_analyses,
         settings.limits.bounds(),
+        Leases::new(replica_id(), lease_period),
     );
+    tracing::info!(replica = scheduler.replica(), lease_period = ?lease_period, "replica");
     let state = Arc::new(AppState {
         host,
         store,
@@ -149,9 +167,13 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
-        // Every analysis a crash or a restart interrupted picks up where it was; one that cannot be read is
-        // failed with the reason, and the server comes up.
-        let resumed = state.scheduler.resume_all()?;
+        // Every analysis a crash or a restart interrupted picks up where it was (this replica's share of
+        // them, with other replicas); one that cannot be read is failed with the reason, and the server
+        // comes up.
+        let resumed =
+            state.scheduler.start_leasing().await.map_err(|error| {
+                anyhow::anyhow!("cannot claim analyses from the store: {error}")
+            })?;
         if resumed > 0 {
             tracing::info!("resumed {resumed} unfinished analyses");
         }
@@ -178,7 +200,9 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let shutdown = shutdown_signal()?;
         eprintln!("coalmine listening on http://{address}");
         tracing::info!(%address, "listening");
-        server::serve(listener, state, shutdown).await?;
+        server::serve(listener, state.clone(), shutdown).await?;
+        // Other replicas take this one's analyses over at once.
+        state.scheduler.shutdown().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

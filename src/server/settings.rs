@@ -104,6 +104,9 @@ pub struct Settings {
     pub judges: JudgeSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    /// How long a replica's lease on an analysis lasts (`lease_period = "15s"`); `--lease-period` wins.
+    #[serde(default, deserialize_with = "optional_span")]
+    pub lease_period: Option<SignedDuration>,
 }
 
 /// `[store]`: where records are kept. Without a URL, in SQLite in the data directory (one replica); with a

@@ -61,6 +61,21 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another live process holds the data directory (SQLite is for one process at a time).
+    #[error(
+        "the data directory {} is in use by another coalmine{}: stop that process, or give this one another \
+         --data-dir (several replicas share one PostgreSQL database, not one data directory)",
+        dir.display(),
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    DataDirInUse { dir: PathBuf, pid: Option<u32> },
+    /// The data directory's lock file cannot be created or locked.
+    #[error("cannot lock the data directory with {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The database failed while in use.
     #[error("database error: {0}{advice}", advice = advice(.0).map(|advice| format!("; {advice}")).unwrap_or_default())]
     Database(#[from] rusqlite::Error),
@@ -91,6 +106,18 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+}
+
+impl StoreError {
+    /// Whether a later attempt may succeed: the database is unreachable, busy or failing, rather than the
+    /// request being refused (not found, a conflict) or a record being damaged. An analysis pauses on such an
+    /// error instead of failing.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            Self::NotFound(_) | Self::Conflict(_) | Self::Corrupt { .. } | Self::Encode { .. }
+        )
+    }
 }
 
 /// The record that was not found.
@@ -163,6 +190,12 @@ pub enum Conflict {
     },
     #[error("interval {index} of analysis '{analysis}' is already recorded")]
     IntervalRecorded { analysis: String, index: u32 },
+    /// The writer no longer holds the analysis's lease: it expired, or another replica took the analysis over.
+    #[error(
+        "replica '{owner}' no longer holds the lease on analysis '{analysis}' (it expired, or another replica \
+         took the analysis over): this replica stops working on it"
+    )]
+    LeaseLost { analysis: String, owner: String },
     #[error(
         "interval {index} of analysis '{analysis}' cannot be recorded before interval {next}: intervals are \
          recorded in order"

@@ -11,7 +11,30 @@
 //!   `cancelled`; a finished analysis never changes again, so a late completion cannot overwrite a
 //!   cancellation;
 //! - intervals of an analysis are recorded in order and at most once each, so
-//!   [`Analysis::next_interval`] says where a resumed analysis continues.
+//!   [`Analysis::next_interval`] says where a resumed analysis continues;
+//! - each unfinished analysis is leased to at most one replica at a time (see [Leases](#leases)).
+//!
+//! # Leases
+//!
+//! Several coalmine processes (*replicas*) may share one store. Each unfinished analysis is run by the
+//! replica that holds its *lease*: an owner (a replica id, unique per process: its host name and a
+//! random suffix) and an expiry time, read on the store's clock (the database
+//! server's, for a shared database), never the replica's.
+//!
+//! - [`Store::claim_analyses`] leases to the caller analyses no one holds: `pending` ones stored without an
+//!   owner, and unfinished ones whose lease expired (their owner died, or lost the store for longer than the
+//!   lease). Two concurrent claims never get the same analysis. A claim of an analysis whose expired lease
+//!   another replica held is a *takeover*, and says so.
+//! - [`Store::renew_leases`] extends the leases the owner still holds and says which those are: an analysis
+//!   missing from the answer was taken over, or finished by another hand (cancelled through another
+//!   replica), and its runner stops. A lease that expired but that no one took over yet is still the owner's
+//!   and is renewed: whichever of the renewal and a claim comes first wins.
+//! - [`Store::transition_as`] and [`Store::record_interval_as`] change an analysis only while the caller
+//!   holds an unexpired lease on it, and refuse with [`Conflict::LeaseLost`] otherwise: a replica that lost
+//!   an analysis cannot write to it, whatever it believes. [`Store::transition`] and
+//!   [`Store::record_interval`] check no lease: for a cancellation through the API (any replica may cancel)
+//!   and for callers that run alone.
+//! - Finishing an analysis ends its lease: claims and renewals only concern unfinished analyses.
 
 mod error;
 mod id;
@@ -21,11 +44,13 @@ mod sqlite;
 
 pub use error::{Conflict, Missing, StoreError};
 pub use model::{
-    Analysis, AnalysisQuery, AnalysisStatus, ConfigSummary, Interval, IntervalDetail, NewAnalysis,
-    NewInterval, Origin, StoredConfig, Transition, Unreadable, Verdict,
+    Analysis, AnalysisQuery, AnalysisStatus, Claimed, ConfigSummary, Interval, IntervalDetail,
+    NewAnalysis, NewInterval, Origin, Renewal, StoredConfig, Transition, Unreadable, Verdict,
 };
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DATABASE_FILE, LOCK_FILE, SqliteStore};
+
+use std::time::Duration;
 
 use crate::kayenta::CanaryConfig;
 
@@ -102,4 +127,59 @@ pub trait Store: Send + Sync {
 
     /// Interval `index` of analysis `id` with the metric pairs and queries it was judged on.
     fn interval_detail(&self, id: &str, index: u32) -> Result<IntervalDetail, StoreError>;
+
+    /// Stores a new `pending` analysis under a generated id, as [`Store::create_analysis`] does, already
+    /// leased to `owner` for `lease`: for an analysis the receiving replica runs itself.
+    fn create_leased_analysis(
+        &self,
+        analysis: NewAnalysis,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Analysis, StoreError>;
+
+    /// Leases to `owner`, for `lease`, at most `limit` unfinished analyses that no replica holds — `pending`
+    /// ones without an owner and any whose lease has expired — oldest first. Concurrent claims (from any
+    /// replica) never return the same analysis; each claimed analysis says whether it was taken over from
+    /// another replica.
+    fn claim_analyses(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Extends by `lease` the leases `owner` still holds among analyses `ids` (expired ones included, unless
+    /// another replica claimed them meanwhile), and records that replica `owner` is alive. Returns those
+    /// still held — an unfinished analysis leased to `owner` — with how many replicas are alive (renewed
+    /// within `lease`) and how many analyses are unfinished in all, from which a replica takes its fair share.
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<Renewal, StoreError>;
+
+    /// Gives up `owner`'s lease on analysis `id`, so that any replica may claim it at once (a replica shutting
+    /// down). Nothing happens when `owner` does not hold it.
+    fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// [`Store::transition`], by the holder of the analysis's lease: refused with [`Conflict::LeaseLost`]
+    /// (after [`Conflict::AnalysisFinished`]) unless `owner` holds an unexpired lease on it.
+    fn transition_as(
+        &self,
+        owner: &str,
+        id: &str,
+        transition: Transition,
+    ) -> Result<Analysis, StoreError>;
+
+    /// [`Store::record_interval`], by the holder of the analysis's lease: refused with
+    /// [`Conflict::LeaseLost`] (after [`Conflict::AnalysisFinished`], before the interval checks) unless
+    /// `owner` holds an unexpired lease on it; then nothing is written.
+    fn record_interval_as(
+        &self,
+        owner: &str,
+        id: &str,
+        interval: &NewInterval,
+        verdict: Option<Verdict>,
+    ) -> Result<Analysis, StoreError>;
 }

@@ -168,6 +168,28 @@ pub struct Unreadable {
     pub error: super::StoreError,
 }
 
+/// An unfinished analysis that [`super::Store::claim_analyses`] leased to the claiming replica.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The analysis, or why its record cannot be read back (the claimer then marks it `error`).
+    pub analysis: Result<Analysis, Unreadable>,
+    /// The replica whose lease had expired, when the claim took the analysis over from another replica;
+    /// `None` for an analysis no replica held, or one the claimer itself held before.
+    pub taken_over_from: Option<String>,
+}
+
+/// What [`super::Store::renew_leases`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Renewal {
+    /// The analyses asked about whose lease the owner still holds, now extended; the others were taken over,
+    /// have finished (a cancellation through another replica), or were never the owner's.
+    pub held: Vec<String>,
+    /// The replicas that renewed within the lease period, the caller included.
+    pub replicas: usize,
+    /// The unfinished (`pending` or `running`) analyses of every replica, held or not.
+    pub unfinished: usize,
+}
+
 /// The outcome of a completed analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {

@@ -28,12 +28,19 @@ pub struct Health {
 /// `GET /ready`.
 #[derive(ToSchema)]
 pub struct Ready {
-    /// Always `READY` (the server answers only once its judges are loaded and its store is open).
+    /// Always `READY` (a replica that cannot reach its store answers 503 instead).
     #[schema(example = "READY", pattern = "^READY$")]
     status: String,
     /// How many judges are loaded.
     #[schema(minimum = 0)]
     judges: u64,
+    /// This replica's id, as the leases on the analyses it runs name it (host name and a random suffix).
+    #[schema(example = "coalmine-7d9f-x2k4p-3f2b8c1e")]
+    replica: String,
+    /// How many replicas share the store, this one included (those that renewed their leases within the
+    /// lease period): 1 on SQLite.
+    #[schema(minimum = 1)]
+    replicas: u64,
 }
 
 /// `GET /judges` (Kayenta): one entry per judge name and alias.

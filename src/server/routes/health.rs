@@ -1,10 +1,13 @@
-//! `GET /health` (Kayenta's path: the process is up), `GET /ready` (it can serve: judges loaded, store open)
-//! and `GET /metrics` (coalmine's own metrics, in the OpenMetrics text format Prometheus scrapes).
+//! `GET /health` (Kayenta's path: the process is up), `GET /ready` (it can serve: judges loaded, and the store
+//! answered this replica's last lease renewal) and `GET /metrics` (coalmine's own metrics, in the OpenMetrics
+//! text format Prometheus scrapes).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::server::AppState;
@@ -25,10 +28,28 @@ pub async fn health() -> Json<Value> {
     path = "/ready",
     tag = "probes",
     security(()),
-    responses((status = 200, description = "The server can serve: judges loaded, store open", body = crate::server::openapi::wire::Ready))
+    responses(
+        (status = 200, description = "The server can serve: judges loaded, and the store answered this \
+            replica's last lease renewal, within the lease period", body = crate::server::openapi::wire::Ready),
+        (status = 503, description = "The store cannot be reached (or has not answered within the lease \
+            period): this replica cannot renew its leases, and its analyses pause", body = crate::server::error::ErrorBody),
+    )
 )]
-pub async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"status": "READY", "judges": state.host.judges().count()}))
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match state.scheduler.readiness() {
+        Ok(()) => Json(json!({
+            "status": "READY",
+            "judges": state.host.judges().count(),
+            "replica": state.scheduler.replica(),
+            "replicas": state.scheduler.replicas(),
+        }))
+        .into_response(),
+        Err(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"message": message})),
+        )
+            .into_response(),
+    }
 }
 
 #[utoipa::path(

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::{Db, Failure, decode, encode, timestamp};
+use super::{Db, Failure, decode, encode, leases, timestamp};
 use crate::store::id::new_id;
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Conflict, Interval, IntervalDetail, Missing,
@@ -31,10 +31,13 @@ macro_rules! select_analyses {
     };
 }
 
+/// Stores a new pending analysis, leased to `lease`'s owner for its length (on the database's clock) when
+/// given.
 pub(super) async fn create(
     db: &Db,
     analysis: NewAnalysis,
     now: Timestamp,
+    lease: Option<(&str, std::time::Duration)>,
 ) -> Result<Analysis, Failure> {
     let id = new_id();
     let status = AnalysisStatus::Pending;
@@ -43,8 +46,10 @@ pub(super) async fn create(
     let client = db.client().await?;
     let statement = client
         .prepare_cached(
-            "INSERT INTO analyses (id, status, origin, request, config, created_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO analyses
+                 (id, status, origin, request, config, created_ms, updated_ms, owner, lease_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7,
+                     now() + $8::float8 * interval '1 millisecond')",
         )
         .await?;
     client
@@ -57,6 +62,8 @@ pub(super) async fn create(
                 &request,
                 &config,
                 &now.as_millisecond(),
+                &lease.map(|(owner, _)| owner),
+                &lease.map(|(_, length)| length.as_secs_f64() * 1000.0),
             ],
         )
         .await?;
@@ -139,15 +146,18 @@ pub(super) async fn unfinished(db: &Db) -> Result<Vec<Result<Analysis, Unreadabl
     Ok(found)
 }
 
+/// Changes the status of analysis `id`, if the rules allow it and, when `owner` is given, only while `owner`
+/// holds its lease.
 pub(super) async fn transition(
     db: &Db,
     id: &str,
     transition: Transition,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<Analysis, Failure> {
     let mut client = db.client().await?;
     let transaction = client.transaction().await?;
-    write_transition(&transaction, id, &transition, now).await?;
+    write_transition(&transaction, id, &transition, now, owner).await?;
     let analysis = get(&transaction, id).await?;
     transaction.commit().await?;
     Ok(analysis)
@@ -161,20 +171,25 @@ pub(super) async fn mark_error(
 ) -> Result<(), Failure> {
     let mut client = db.client().await?;
     let transaction = client.transaction().await?;
-    write_transition(&transaction, id, &Transition::Fail(message), now).await?;
+    write_transition(&transaction, id, &Transition::Fail(message), now, None).await?;
     transaction.commit().await?;
     Ok(())
 }
 
-/// Writes `transition` of analysis `id`, if the rules allow it, within the caller's transaction.
+/// Writes `transition` of analysis `id`, if the rules allow it (and `owner`, when given, holds the lease),
+/// within the caller's transaction.
 async fn write_transition(
     transaction: &impl GenericClient,
     id: &str,
     transition: &Transition,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<(), Failure> {
     let from = lock(transaction, id).await?;
     if let Some(to) = transition.apply_to(id, from)? {
+        if let Some(owner) = owner {
+            leases::check_held(transaction, id, owner).await?;
+        }
         let (classification, score, error) = match transition {
             Transition::Complete(verdict) => (
                 Some(verdict.classification.as_str()),
@@ -208,12 +223,14 @@ async fn write_transition(
     Ok(())
 }
 
+/// Records an interval of analysis `id`; when `owner` is given, only while `owner` holds the lease.
 pub(super) async fn record_interval(
     db: &Db,
     id: &str,
     interval: &NewInterval,
     verdict: Option<Verdict>,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<Analysis, Failure> {
     let judge_result = encode("judge result", &interval.judge_result)?;
     let pairs = encode("metric set pairs", &interval.pairs)?;
@@ -227,6 +244,9 @@ pub(super) async fn record_interval(
             status,
         }
         .into());
+    }
+    if let Some(owner) = owner {
+        leases::check_held(&transaction, id, owner).await?;
     }
     let next = recorded(&transaction, id).await?;
     let index = interval.index;
@@ -483,6 +503,6 @@ fn parse_status(id: &str, status: &str) -> Result<AnalysisStatus, StoreError> {
     })
 }
 
-fn not_found(id: &str) -> StoreError {
+pub(super) fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(Missing::Analysis(id.to_owned()))
 }

@@ -77,8 +77,20 @@ CREATE TABLE intervals (
 );
 ";
 
+/// Version 2: when each replica last renewed its leases, so that replicas share the work fairly (the leases
+/// themselves are `analyses.owner` and `analyses.lease_expires_at`). `lease_expires_at` is compared with the
+/// database's `now()`, hence the index for claims.
+const V2: &str = "
+CREATE TABLE replicas (
+    id      text PRIMARY KEY,
+    seen_at timestamptz NOT NULL
+);
+
+CREATE INDEX analyses_by_lease ON analyses (lease_expires_at) WHERE status IN ('pending', 'running');
+";
+
 /// The scripts, in order.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Brings the schema up to date, under the migration lock.
 pub(super) async fn migrate(db: &Db) -> Result<(), Failure> {

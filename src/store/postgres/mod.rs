@@ -20,18 +20,13 @@
 //! [`STATEMENT_TIMEOUT`] (server side) and a whole call after [`CALL_TIMEOUT`]. A dead database is a
 //! [`StoreError::Unavailable`] naming `user@host:port/db`, never the password.
 //!
-//! **Adding a method.** Each trait method is `self.run(|db| async move { ... })`: inside, `db.client().await?`
-//! is a pooled connection, `client.transaction().await?` a transaction (rolled back when dropped, committed
-//! by `.commit().await?`), and `?` takes driver errors, [`StoreError`]s and [`Conflict`]s alike ([`Failure`]).
-//! One file per concern (`configs.rs`, `analyses.rs`), their SQL in `$n` placeholders, statements through
-//! `prepare_cached`.
-//!
 //! **Semantics.** The same as [`SqliteStore`](super::SqliteStore)'s, rule for rule: changes that read before
 //! they write lock the analysis or config row (`SELECT ... FOR UPDATE`) in a transaction, and the unique
 //! keys (an interval per index, a name per application) back the checks up against concurrent writers.
 
 mod analyses;
 mod configs;
+mod leases;
 mod migrations;
 
 use std::future::Future;
@@ -48,8 +43,8 @@ use tokio_postgres::config::Host;
 use super::Store;
 use super::error::{Conflict, StoreError, chain};
 use super::model::{
-    Analysis, AnalysisQuery, ConfigSummary, Interval, IntervalDetail, NewAnalysis, NewInterval,
-    StoredConfig, Transition, Unreadable, Verdict,
+    Analysis, AnalysisQuery, Claimed, ConfigSummary, Interval, IntervalDetail, NewAnalysis,
+    NewInterval, Renewal, StoredConfig, Transition, Unreadable, Verdict,
 };
 use crate::kayenta::CanaryConfig;
 
@@ -338,7 +333,7 @@ impl Store for PostgresStore {
     }
 
     fn create_analysis(&self, analysis: NewAnalysis) -> Result<Analysis, StoreError> {
-        self.run(|db| async move { analyses::create(&db, analysis, now()).await })
+        self.run(|db| async move { analyses::create(&db, analysis, now(), None).await })
     }
 
     fn analysis(&self, id: &str) -> Result<Analysis, StoreError> {
@@ -366,7 +361,7 @@ impl Store for PostgresStore {
 
     fn transition(&self, id: &str, transition: Transition) -> Result<Analysis, StoreError> {
         let id = id.to_owned();
-        self.run(|db| async move { analyses::transition(&db, &id, transition, now()).await })
+        self.run(|db| async move { analyses::transition(&db, &id, transition, now(), None).await })
     }
 
     fn mark_error(&self, id: &str, message: &str) -> Result<(), StoreError> {
@@ -382,7 +377,7 @@ impl Store for PostgresStore {
     ) -> Result<Analysis, StoreError> {
         let (id, interval) = (id.to_owned(), interval.clone());
         self.run(|db| async move {
-            analyses::record_interval(&db, &id, &interval, verdict, now()).await
+            analyses::record_interval(&db, &id, &interval, verdict, now(), None).await
         })
     }
 
@@ -394,6 +389,68 @@ impl Store for PostgresStore {
     fn interval_detail(&self, id: &str, index: u32) -> Result<IntervalDetail, StoreError> {
         let id = id.to_owned();
         self.run(|db| async move { analyses::interval_detail(&db, &id, index).await })
+    }
+
+    fn create_leased_analysis(
+        &self,
+        analysis: NewAnalysis,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Analysis, StoreError> {
+        let owner = owner.to_owned();
+        self.run(
+            |db| async move { analyses::create(&db, analysis, now(), Some((&owner, lease))).await },
+        )
+    }
+
+    fn claim_analyses(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let owner = owner.to_owned();
+        self.run(|db| async move { leases::claim(&db, &owner, lease, limit).await })
+    }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<Renewal, StoreError> {
+        let (owner, ids) = (owner.to_owned(), ids.to_vec());
+        self.run(|db| async move { leases::renew(&db, &owner, &ids, lease).await })
+    }
+
+    fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.run(|db| async move { leases::release(&db, &id, &owner).await })
+    }
+
+    fn transition_as(
+        &self,
+        owner: &str,
+        id: &str,
+        transition: Transition,
+    ) -> Result<Analysis, StoreError> {
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        self.run(|db| async move {
+            analyses::transition(&db, &id, transition, now(), Some(&owner)).await
+        })
+    }
+
+    fn record_interval_as(
+        &self,
+        owner: &str,
+        id: &str,
+        interval: &NewInterval,
+        verdict: Option<Verdict>,
+    ) -> Result<Analysis, StoreError> {
+        let (owner, id, interval) = (owner.to_owned(), id.to_owned(), interval.clone());
+        self.run(|db| async move {
+            analyses::record_interval(&db, &id, &interval, verdict, now(), Some(&owner)).await
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{decode, encode, timestamp};
+use super::{decode, encode, leases, timestamp};
 use crate::store::id::new_id;
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Conflict, Interval, IntervalDetail, Missing,
@@ -27,17 +27,20 @@ macro_rules! select_analyses {
     };
 }
 
+/// Stores a new pending analysis, leased to `lease`'s owner until its expiry when given.
 pub(super) fn create(
     connection: &Connection,
     analysis: NewAnalysis,
     now: Timestamp,
+    lease: Option<(&str, Timestamp)>,
 ) -> Result<Analysis, StoreError> {
     let id = new_id();
     let status = AnalysisStatus::Pending;
     connection
         .prepare_cached(
-            "INSERT INTO analyses (id, status, origin, request, config, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            "INSERT INTO analyses
+                 (id, status, origin, request, config, created_ms, updated_ms, owner, lease_expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
         )?
         .execute(params![
             id,
@@ -45,7 +48,9 @@ pub(super) fn create(
             analysis.origin.as_str(),
             encode("analysis request", &analysis.request)?,
             encode("canary config", &analysis.config)?,
-            now.as_millisecond()
+            now.as_millisecond(),
+            lease.map(|(owner, _)| owner),
+            lease.map(|(_, expires)| expires.as_millisecond())
         ])?;
     Ok(Analysis {
         id,
@@ -111,14 +116,17 @@ pub(super) fn unfinished(
         .collect()
 }
 
+/// Changes the status of analysis `id`, if the rules allow it and, when `owner` is given, only while `owner`
+/// holds its lease.
 pub(super) fn transition(
     connection: &mut Connection,
     id: &str,
     transition: Transition,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<Analysis, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    write_transition(&transaction, id, &transition, now)?;
+    write_transition(&transaction, id, &transition, now, owner)?;
     let analysis = get(&transaction, id)?;
     transaction.commit()?;
     Ok(analysis)
@@ -131,20 +139,31 @@ pub(super) fn mark_error(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    write_transition(&transaction, id, &Transition::Fail(message.to_owned()), now)?;
+    write_transition(
+        &transaction,
+        id,
+        &Transition::Fail(message.to_owned()),
+        now,
+        None,
+    )?;
     transaction.commit()?;
     Ok(())
 }
 
-/// Writes `transition` of analysis `id`, if the rules allow it, within the caller's transaction.
+/// Writes `transition` of analysis `id`, if the rules allow it (and `owner`, when given, holds the lease),
+/// within the caller's transaction.
 fn write_transition(
     transaction: &Connection,
     id: &str,
     transition: &Transition,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<(), StoreError> {
     let (from, _) = state(transaction, id)?;
     if let Some(to) = transition.apply_to(id, from)? {
+        if let Some(owner) = owner {
+            leases::check_held(transaction, id, owner, now)?;
+        }
         let (classification, score, error) = match transition {
             Transition::Complete(verdict) => (
                 Some(verdict.classification.as_str()),
@@ -172,12 +191,14 @@ fn write_transition(
     Ok(())
 }
 
+/// Records an interval of analysis `id`; when `owner` is given, only while `owner` holds the lease.
 pub(super) fn record_interval(
     connection: &mut Connection,
     id: &str,
     interval: &NewInterval,
     verdict: Option<Verdict>,
     now: Timestamp,
+    owner: Option<&str>,
 ) -> Result<Analysis, StoreError> {
     let judge_result = encode("judge result", &interval.judge_result)?;
     let pairs = encode("metric set pairs", &interval.pairs)?;
@@ -190,6 +211,9 @@ pub(super) fn record_interval(
             status,
         }
         .into());
+    }
+    if let Some(owner) = owner {
+        leases::check_held(&transaction, id, owner, now)?;
     }
     let index = interval.index;
     match index.cmp(&next) {
@@ -387,6 +411,6 @@ fn parse_status(id: &str, status: &str) -> Result<AnalysisStatus, StoreError> {
     })
 }
 
-fn not_found(id: &str) -> StoreError {
+pub(super) fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(Missing::Analysis(id.to_owned()))
 }

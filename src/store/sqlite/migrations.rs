@@ -67,8 +67,21 @@ CREATE TABLE intervals (
 ) STRICT;
 ";
 
+/// Version 2: leases. An unfinished analysis is run by the replica named in `owner` until `lease_expires_ms`
+/// (see the store's lease rules); `replicas` holds when each replica last renewed, to share the work fairly.
+/// One process holds an SQLite data directory at a time, but the rules are the same as for a shared database.
+const V2: &str = "
+ALTER TABLE analyses ADD COLUMN owner TEXT;
+ALTER TABLE analyses ADD COLUMN lease_expires_ms INTEGER;
+
+CREATE TABLE replicas (
+    id      TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+) STRICT;
+";
+
 /// The scripts, in order.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Brings the schema of the database at `path` up to date.
 pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {

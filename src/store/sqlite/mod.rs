@@ -10,9 +10,16 @@
 //! call is short (one transaction on an indexed table), which keeps that simple and correct. Changes that
 //! read before they write run in `BEGIN IMMEDIATE` transactions, so they are atomic even against another
 //! process using the same file; `busy_timeout` lets such a process wait for the lock instead of failing.
+//!
+//! **One server per data directory.** [`SqliteStore::open_exclusive`] locks the data directory for the life
+//! of the process ([`lock`]): a second server on it refuses to start. Leases work as on a shared database
+//! ([`leases`]), and the process that holds the directory ends the leases a crashed predecessor left, so that
+//! it resumes their analyses at once.
 
 mod analyses;
 mod configs;
+mod leases;
+mod lock;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -27,10 +34,11 @@ use serde::de::DeserializeOwned;
 use super::Store;
 use super::error::StoreError;
 use super::model::{
-    Analysis, AnalysisQuery, ConfigSummary, Interval, IntervalDetail, NewAnalysis, NewInterval,
-    StoredConfig, Transition, Unreadable, Verdict,
+    Analysis, AnalysisQuery, Claimed, ConfigSummary, Interval, IntervalDetail, NewAnalysis,
+    NewInterval, Renewal, StoredConfig, Transition, Unreadable, Verdict,
 };
 use crate::kayenta::CanaryConfig;
+pub use lock::{DataDirLock, LOCK_FILE};
 
 /// How long a call waits for another process's lock on the database before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -40,7 +48,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// The data directory's lock, when this store holds it ([`SqliteStore::open_exclusive`]).
+    _lock: Option<DataDirLock>,
 }
+
+/// The database file's name in a data directory.
+pub const DATABASE_FILE: &str = "coalmine.db";
 
 impl SqliteStore {
     /// Opens the database at `path`, creating it if needed (not its directory), and brings its schema up
@@ -70,7 +83,20 @@ impl SqliteStore {
         Ok(Self {
             path,
             connection: Mutex::new(connection),
+            _lock: None,
         })
+    }
+
+    /// Opens the database of data directory `dir` (which must exist) for this process alone: locks the
+    /// directory for as long as the store lives — refused with [`StoreError::DataDirInUse`], naming the other
+    /// process, while another holds it — then opens the database as [`SqliteStore::open`] does and ends
+    /// every lease in it, since they belong to processes that are gone.
+    pub fn open_exclusive(dir: &Path) -> Result<Self, StoreError> {
+        let lock = DataDirLock::acquire(dir)?;
+        let mut store = Self::open(dir.join(DATABASE_FILE))?;
+        store.with(|connection| leases::release_all(connection))?;
+        store._lock = Some(lock);
+        Ok(store)
     }
 
     /// The database file.
@@ -123,7 +149,7 @@ impl Store for SqliteStore {
     }
 
     fn create_analysis(&self, analysis: NewAnalysis) -> Result<Analysis, StoreError> {
-        self.with(|connection| analyses::create(connection, analysis, now()))
+        self.with(|connection| analyses::create(connection, analysis, now(), None))
     }
 
     fn delete_analysis(&self, id: &str) -> Result<(), StoreError> {
@@ -147,7 +173,7 @@ impl Store for SqliteStore {
     }
 
     fn transition(&self, id: &str, transition: Transition) -> Result<Analysis, StoreError> {
-        self.with(|connection| analyses::transition(connection, id, transition, now()))
+        self.with(|connection| analyses::transition(connection, id, transition, now(), None))
     }
 
     fn mark_error(&self, id: &str, message: &str) -> Result<(), StoreError> {
@@ -160,7 +186,9 @@ impl Store for SqliteStore {
         interval: &NewInterval,
         verdict: Option<Verdict>,
     ) -> Result<Analysis, StoreError> {
-        self.with(|connection| analyses::record_interval(connection, id, interval, verdict, now()))
+        self.with(|connection| {
+            analyses::record_interval(connection, id, interval, verdict, now(), None)
+        })
     }
 
     fn intervals(&self, id: &str) -> Result<Vec<Interval>, StoreError> {
@@ -169,6 +197,64 @@ impl Store for SqliteStore {
 
     fn interval_detail(&self, id: &str, index: u32) -> Result<IntervalDetail, StoreError> {
         self.with(|connection| analyses::interval_detail(connection, id, index))
+    }
+
+    fn create_leased_analysis(
+        &self,
+        analysis: NewAnalysis,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Analysis, StoreError> {
+        let now = now();
+        let expires = leases::expiry(now, lease);
+        self.with(|connection| analyses::create(connection, analysis, now, Some((owner, expires))))
+    }
+
+    fn claim_analyses(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now = now();
+        let expires = leases::expiry(now, lease);
+        self.with(|connection| leases::claim(connection, owner, now, expires, limit))
+    }
+
+    fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<Renewal, StoreError> {
+        let now = now();
+        let expires = leases::expiry(now, lease);
+        self.with(|connection| leases::renew(connection, owner, ids, now, expires, lease))
+    }
+
+    fn release_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.with(|connection| leases::release(connection, id, owner))
+    }
+
+    fn transition_as(
+        &self,
+        owner: &str,
+        id: &str,
+        transition: Transition,
+    ) -> Result<Analysis, StoreError> {
+        self.with(|connection| analyses::transition(connection, id, transition, now(), Some(owner)))
+    }
+
+    fn record_interval_as(
+        &self,
+        owner: &str,
+        id: &str,
+        interval: &NewInterval,
+        verdict: Option<Verdict>,
+    ) -> Result<Analysis, StoreError> {
+        self.with(|connection| {
+            analyses::record_interval(connection, id, interval, verdict, now(), Some(owner))
+        })
     }
 }
 
