@@ -80,8 +80,9 @@ pub fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let lease_period = match args.lease_period {
         Some(period) => check_period("--lease-period", period),
         None => settings
+            .store
             .lease_period
-            .map(|period| check_period("lease_period", period.unsigned_abs()))
+            .map(|period| check_period("[store] lease_period", period.unsigned_abs()))
             .unwrap_or(Ok(DEFAULT_LEASE_PERIOD)),
     }
     .map_err(anyhow::Error::msg)?;

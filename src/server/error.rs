@@ -108,6 +108,8 @@ impl From<StoreError> for ApiError {
         let status = match &error {
             StoreError::NotFound(_) => StatusCode::NOT_FOUND,
             StoreError::Conflict(_) => StatusCode::CONFLICT,
+            // The database is down or overloaded: the request may be repeated, on this replica or another.
+            StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {

@@ -104,9 +104,6 @@ pub struct Settings {
     pub judges: JudgeSettings,
     #[serde(default)]
     pub store: StoreSettings,
-    /// How long a replica's lease on an analysis lasts (`lease_period = "15s"`); `--lease-period` wins.
-    #[serde(default, deserialize_with = "optional_span")]
-    pub lease_period: Option<SignedDuration>,
 }
 
 /// `[store]`: where records are kept. Without a URL, in SQLite in the data directory (one replica); with a
@@ -118,6 +115,9 @@ pub struct StoreSettings {
     pub url: Option<String>,
     /// The environment variable holding the database password (rather than writing it in the URL).
     pub password_env: Option<String>,
+    /// How long a replica's lease on an analysis lasts (`lease_period = "15s"`); `--lease-period` wins.
+    #[serde(default, deserialize_with = "optional_span")]
+    pub lease_period: Option<SignedDuration>,
 }
 
 impl StoreSettings {

@@ -115,7 +115,16 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            Self::NotFound(_) | Self::Conflict(_) | Self::Corrupt { .. } | Self::Encode { .. }
+            Self::NotFound(_)
+                | Self::Conflict(_)
+                | Self::Corrupt { .. }
+                | Self::Encode { .. }
+                | Self::NoWal { .. }
+                | Self::NewerSchema { .. }
+                | Self::Foreign { .. }
+                | Self::DataDirInUse { .. }
+                | Self::BadUrl { .. }
+                | Self::NewerPostgresSchema { .. }
         )
     }
 }
