@@ -21,10 +21,15 @@ mod error;
 mod fetch;
 mod http;
 mod inline;
+mod keyed;
+mod newrelic;
+mod nrql;
 mod pairing;
 mod prometheus;
 mod promql;
 mod template;
+mod wavefront;
+mod wql;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,8 +47,11 @@ pub use fetch::{
 };
 pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
 pub use inline::{InlineSeries, InlineSource};
+pub use keyed::{AccountBounds, SecretSource};
+pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
+pub use wavefront::{WavefrontAccount, WavefrontSource};
 
 /// Where and when to look: one side (control or experiment) of a canary, Kayenta's `CanaryScope`.
 #[derive(Debug, Clone, PartialEq)]

@@ -118,6 +118,8 @@ pub struct AccountSettings {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: AccountKind,
+    /// Required, except for the stores that have a default (New Relic, SignalFx, Google Cloud Monitoring).
+    #[serde(default)]
     pub url: String,
     pub timeout: Option<SignedDuration>,
     /// The most queries in flight at once on this account (default 32); the others wait.
@@ -130,6 +132,15 @@ pub struct AccountSettings {
     /// Datadog: the variables holding the keys (default `DD_API_KEY`, `DD_APP_KEY`).
     pub api_key_env: Option<String>,
     pub app_key_env: Option<String>,
+    /// New Relic: the account id (Kayenta's `applicationKey`); New Relic and SignalFx: the attributes the
+    /// scope and location are compared with when the request has no `_scope_key` / `_location_key`.
+    pub application_key: Option<String>,
+    pub default_scope_key: Option<String>,
+    pub default_location_key: Option<String>,
+    /// SignalFx: the variable holding the access token (default `SIGNALFX_ACCESS_TOKEN`).
+    pub access_token_env: Option<String>,
+    /// Wavefront: the variable holding the API token (default `WAVEFRONT_API_TOKEN`).
+    pub api_token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -137,6 +148,8 @@ pub struct AccountSettings {
 pub enum AccountKind {
     Prometheus,
     Datadog,
+    NewRelic,
+    Wavefront,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,7 +287,27 @@ impl Settings {
                 Some(slots) => slots,
                 None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
             };
+            if account.url.is_empty()
+                && matches!(
+                    account.kind,
+                    AccountKind::Prometheus | AccountKind::Datadog | AccountKind::Wavefront
+                )
+            {
+                bail!("account '{}': url is required", account.name);
+            }
             match account.kind {
+                AccountKind::NewRelic | AccountKind::Wavefront => {
+                    let bounds = crate::metrics::AccountBounds {
+                        timeout: match account.timeout {
+                            Some(timeout) => positive(timeout).with_context(context)?,
+                            None => crate::metrics::AccountBounds::default().timeout,
+                        },
+                        max_concurrent_queries,
+                        max_points: self.limits.max_points,
+                        ..Default::default()
+                    };
+                    accounts.add(&account.name, store_source(account, bounds)?);
+                }
                 AccountKind::Prometheus => {
                     let mut prometheus = PrometheusAccount::new(&account.name, &account.url);
                     prometheus.max_concurrent_queries = max_concurrent_queries;
@@ -400,6 +433,52 @@ impl RouteAuthSettings {
             }
         })
     }
+}
+
+/// The source of an account of one of the stores whose secrets are named by environment variable and sent only
+/// in headers (New Relic, Wavefront).
+fn store_source(
+    account: &AccountSettings,
+    bounds: crate::metrics::AccountBounds,
+) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
+    use crate::metrics::{
+        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SecretSource, WavefrontAccount,
+        WavefrontSource,
+    };
+    let variable = |given: &Option<String>, default: &str| {
+        SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
+    };
+    let url = |default: &str| match account.url.as_str() {
+        "" => default.to_string(),
+        url => url.to_string(),
+    };
+    Ok(match account.kind {
+        AccountKind::NewRelic => {
+            let Some(account_id) = &account.application_key else {
+                bail!(
+                    "account '{}': application_key (the New Relic account id) is required",
+                    account.name
+                );
+            };
+            Arc::new(NewRelicSource::new(NewRelicAccount {
+                url: url(NEWRELIC_DEFAULT_URL),
+                api_key: variable(&account.api_key_env, "NEWRELIC_API_KEY"),
+                default_scope_key: account.default_scope_key.clone(),
+                default_location_key: account.default_location_key.clone(),
+                bounds,
+                ..NewRelicAccount::new(&account.name, account_id)
+            })?)
+        }
+        AccountKind::Wavefront => Arc::new(WavefrontSource::new(WavefrontAccount {
+            api_token: variable(&account.api_token_env, "WAVEFRONT_API_TOKEN"),
+            bounds,
+            ..WavefrontAccount::new(&account.name, &account.url)
+        })?),
+        _ => bail!(
+            "account '{}' is not a New Relic or Wavefront account",
+            account.name
+        ),
+    })
 }
 
 fn secret(variable: &str) -> anyhow::Result<Secret> {
