@@ -1,9 +1,12 @@
 //! Test helpers for the metric sources: a real Prometheus server holding a fixed, documented data set
 //! ([`prometheus`]), a recording HTTP proxy to put in front of it ([`proxy`]), and a double of Datadog's
-//! query API ([`datadog`]).
+//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]) and Wavefront ([`wavefront`]), and driving a
+//! canary through a server's two APIs ([`canary_runs`]).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod canary_runs;
 pub mod datadog;
+pub mod newrelic;
 pub mod prometheus;
 pub mod proxy;
