@@ -10,3 +10,4 @@ pub mod datadog;
 pub mod newrelic;
 pub mod prometheus;
 pub mod proxy;
+pub mod wavefront;
