@@ -27,6 +27,8 @@ mod nrql;
 mod pairing;
 mod prometheus;
 mod promql;
+mod signalflow;
+mod signalfx;
 mod template;
 mod wavefront;
 mod wql;
@@ -51,6 +53,7 @@ pub use keyed::{AccountBounds, SecretSource};
 pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
+pub use signalfx::{SIGNALFX_DEFAULT_URL, SignalFxAccount, SignalFxSource};
 pub use wavefront::{WavefrontAccount, WavefrontSource};
 
 /// Where and when to look: one side (control or experiment) of a canary, Kayenta's `CanaryScope`.

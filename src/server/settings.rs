@@ -149,6 +149,7 @@ pub enum AccountKind {
     Prometheus,
     Datadog,
     NewRelic,
+    SignalFx,
     Wavefront,
 }
 
@@ -296,7 +297,7 @@ impl Settings {
                 bail!("account '{}': url is required", account.name);
             }
             match account.kind {
-                AccountKind::NewRelic | AccountKind::Wavefront => {
+                AccountKind::NewRelic | AccountKind::SignalFx | AccountKind::Wavefront => {
                     let bounds = crate::metrics::AccountBounds {
                         timeout: match account.timeout {
                             Some(timeout) => positive(timeout).with_context(context)?,
@@ -436,14 +437,14 @@ impl RouteAuthSettings {
 }
 
 /// The source of an account of one of the stores whose secrets are named by environment variable and sent only
-/// in headers (New Relic, Wavefront).
+/// in headers (New Relic, SignalFx, Wavefront).
 fn store_source(
     account: &AccountSettings,
     bounds: crate::metrics::AccountBounds,
 ) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
     use crate::metrics::{
-        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SecretSource, WavefrontAccount,
-        WavefrontSource,
+        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SIGNALFX_DEFAULT_URL, SecretSource,
+        SignalFxAccount, SignalFxSource, WavefrontAccount, WavefrontSource,
     };
     let variable = |given: &Option<String>, default: &str| {
         SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
@@ -469,13 +470,21 @@ fn store_source(
                 ..NewRelicAccount::new(&account.name, account_id)
             })?)
         }
+        AccountKind::SignalFx => Arc::new(SignalFxSource::new(SignalFxAccount {
+            url: url(SIGNALFX_DEFAULT_URL),
+            access_token: variable(&account.access_token_env, "SIGNALFX_ACCESS_TOKEN"),
+            default_scope_key: account.default_scope_key.clone(),
+            default_location_key: account.default_location_key.clone(),
+            bounds,
+            ..SignalFxAccount::new(&account.name)
+        })?),
         AccountKind::Wavefront => Arc::new(WavefrontSource::new(WavefrontAccount {
             api_token: variable(&account.api_token_env, "WAVEFRONT_API_TOKEN"),
             bounds,
             ..WavefrontAccount::new(&account.name, &account.url)
         })?),
         _ => bail!(
-            "account '{}' is not a New Relic or Wavefront account",
+            "account '{}' is not a New Relic, SignalFx or Wavefront account",
             account.name
         ),
     })

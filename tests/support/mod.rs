@@ -1,6 +1,6 @@
 //! Test helpers for the metric sources: a real Prometheus server holding a fixed, documented data set
 //! ([`prometheus`]), a recording HTTP proxy to put in front of it ([`proxy`]), and a double of Datadog's
-//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]) and Wavefront ([`wavefront`]), and driving a
+//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]), SignalFx ([`signalfx`]) and Wavefront ([`wavefront`]), and driving a
 //! canary through a server's two APIs ([`canary_runs`]).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
@@ -10,4 +10,5 @@ pub mod datadog;
 pub mod newrelic;
 pub mod prometheus;
 pub mod proxy;
+pub mod signalfx;
 pub mod wavefront;
