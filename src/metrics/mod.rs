@@ -19,9 +19,11 @@ mod accounts;
 mod datadog;
 mod error;
 mod fetch;
+mod google_auth;
 mod http;
 mod inline;
 mod keyed;
+mod monitoring_filter;
 mod newrelic;
 mod nrql;
 mod pairing;
@@ -29,6 +31,7 @@ mod prometheus;
 mod promql;
 mod signalflow;
 mod signalfx;
+mod stackdriver;
 mod template;
 mod wavefront;
 mod wql;
@@ -54,6 +57,7 @@ pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
 pub use signalfx::{SIGNALFX_DEFAULT_URL, SignalFxAccount, SignalFxSource};
+pub use stackdriver::{STACKDRIVER_DEFAULT_URL, StackdriverAccount, StackdriverSource};
 pub use wavefront::{WavefrontAccount, WavefrontSource};
 
 /// Where and when to look: one side (control or experiment) of a canary, Kayenta's `CanaryScope`.

@@ -141,6 +141,9 @@ pub struct AccountSettings {
     pub access_token_env: Option<String>,
     /// Wavefront: the variable holding the API token (default `WAVEFRONT_API_TOKEN`).
     pub api_token_env: Option<String>,
+    /// Google Cloud Monitoring (`stackdriver`): the project, and the service account's JSON key file.
+    pub project: Option<String>,
+    pub credentials_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +153,7 @@ pub enum AccountKind {
     Datadog,
     NewRelic,
     SignalFx,
+    Stackdriver,
     Wavefront,
 }
 
@@ -297,7 +301,10 @@ impl Settings {
                 bail!("account '{}': url is required", account.name);
             }
             match account.kind {
-                AccountKind::NewRelic | AccountKind::SignalFx | AccountKind::Wavefront => {
+                AccountKind::NewRelic
+                | AccountKind::SignalFx
+                | AccountKind::Stackdriver
+                | AccountKind::Wavefront => {
                     let bounds = crate::metrics::AccountBounds {
                         timeout: match account.timeout {
                             Some(timeout) => positive(timeout).with_context(context)?,
@@ -437,14 +444,15 @@ impl RouteAuthSettings {
 }
 
 /// The source of an account of one of the stores whose secrets are named by environment variable and sent only
-/// in headers (New Relic, SignalFx, Wavefront).
+/// in headers (New Relic, SignalFx, Wavefront), or a key file (Google Cloud Monitoring).
 fn store_source(
     account: &AccountSettings,
     bounds: crate::metrics::AccountBounds,
 ) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
     use crate::metrics::{
-        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SIGNALFX_DEFAULT_URL, SecretSource,
-        SignalFxAccount, SignalFxSource, WavefrontAccount, WavefrontSource,
+        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SIGNALFX_DEFAULT_URL,
+        STACKDRIVER_DEFAULT_URL, SecretSource, SignalFxAccount, SignalFxSource, StackdriverAccount,
+        StackdriverSource, WavefrontAccount, WavefrontSource,
     };
     let variable = |given: &Option<String>, default: &str| {
         SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
@@ -478,13 +486,29 @@ fn store_source(
             bounds,
             ..SignalFxAccount::new(&account.name)
         })?),
+        AccountKind::Stackdriver => {
+            let (Some(project), Some(credentials_file)) =
+                (&account.project, &account.credentials_file)
+            else {
+                bail!(
+                    "account '{}': a stackdriver account needs project and credentials_file (a \
+                     service account's JSON key)",
+                    account.name
+                );
+            };
+            Arc::new(StackdriverSource::new(StackdriverAccount {
+                url: url(STACKDRIVER_DEFAULT_URL),
+                bounds,
+                ..StackdriverAccount::new(&account.name, project, credentials_file)
+            })?)
+        }
         AccountKind::Wavefront => Arc::new(WavefrontSource::new(WavefrontAccount {
             api_token: variable(&account.api_token_env, "WAVEFRONT_API_TOKEN"),
             bounds,
             ..WavefrontAccount::new(&account.name, &account.url)
         })?),
         _ => bail!(
-            "account '{}' is not a New Relic, SignalFx or Wavefront account",
+            "account '{}' is not a New Relic, SignalFx, Google or Wavefront account",
             account.name
         ),
     })

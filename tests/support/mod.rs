@@ -1,6 +1,7 @@
 //! Test helpers for the metric sources: a real Prometheus server holding a fixed, documented data set
 //! ([`prometheus`]), a recording HTTP proxy to put in front of it ([`proxy`]), and a double of Datadog's
-//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]), SignalFx ([`signalfx`]) and Wavefront ([`wavefront`]), and driving a
+//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]), SignalFx ([`signalfx`]), Google Cloud Monitoring and its token endpoint ([`stackdriver`]) and Wavefront
+//! ([`wavefront`]), and driving a
 //! canary through a server's two APIs ([`canary_runs`]).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
@@ -11,4 +12,5 @@ pub mod newrelic;
 pub mod prometheus;
 pub mod proxy;
 pub mod signalfx;
+pub mod stackdriver;
 pub mod wavefront;
