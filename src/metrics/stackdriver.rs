@@ -638,8 +638,8 @@ mod tests {
             0.5
         );
         assert_eq!(
-            value("STRING", &v(serde_json::json!({"doubleValue": 3.14}))).unwrap(),
-            3.14
+            value("STRING", &v(serde_json::json!({"doubleValue": 2.5}))).unwrap(),
+            2.5
         );
         assert!(
             value("BOOL", &v(serde_json::json!({"boolValue": true})))

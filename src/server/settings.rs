@@ -577,6 +577,34 @@ mod tests {
     }
 
     #[test]
+    fn store_accounts_name_what_is_missing() {
+        let error = |toml: &str| match toml::from_str::<Settings>(toml).unwrap().accounts() {
+            Ok(_) => panic!("accepted: {toml}"),
+            Err(error) => error.to_string(),
+        };
+        let account = |fields: &str| format!("[[accounts]]\nname = \"a\"\n{fields}\n");
+        let text = error(&account("type = \"newrelic\""));
+        assert!(
+            text.contains("application_key (the New Relic account id)"),
+            "{text}"
+        );
+        let text = error(&account("type = \"stackdriver\"\nproject = \"p\""));
+        assert!(
+            text.contains("needs project and credentials_file"),
+            "{text}"
+        );
+        let text = error(&account("type = \"wavefront\""));
+        assert_eq!(text, "account 'a': url is required");
+        let text = error(&account(
+            "type = \"signalfx\"\naccess_token_env = \"COALMINE_TEST_UNSET_SFX_TOKEN\"",
+        ));
+        assert!(
+            text.contains("the environment variable COALMINE_TEST_UNSET_SFX_TOKEN is not set"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_example_in_this_module_is_a_valid_settings_file() {
         let source = include_str!("settings.rs");
         let example: String = source

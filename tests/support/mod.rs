@@ -1,8 +1,8 @@
 //! Test helpers for the metric sources: a real Prometheus server holding a fixed, documented data set
-//! ([`prometheus`]), a recording HTTP proxy to put in front of it ([`proxy`]), and a double of Datadog's
-//! query API ([`datadog`]); doubles of New Relic ([`newrelic`]), SignalFx ([`signalfx`]), Google Cloud Monitoring and its token endpoint ([`stackdriver`]) and Wavefront
-//! ([`wavefront`]), and driving a
-//! canary through a server's two APIs ([`canary_runs`]).
+//! ([`prometheus`]), a recording HTTP proxy to put in front of it ([`proxy`]), doubles of Datadog's query API
+//! ([`datadog`]), New Relic ([`newrelic`]), SignalFx ([`signalfx`]), Google Cloud Monitoring with its token
+//! endpoint ([`stackdriver`]) and Wavefront ([`wavefront`]), and driving a canary through a server's two APIs
+//! ([`canary_runs`]).
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
