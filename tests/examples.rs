@@ -30,7 +30,16 @@ fn every_client_and_deployment_example_is_exercised_by_a_test() {
         .filter(|path| path.extension().is_some_and(|e| e == "rs"))
         .map(|path| std::fs::read_to_string(path).unwrap())
         .collect();
-    for folder in ["argo-rollouts", "flagger", "spinnaker", "kubernetes"] {
+    for folder in [
+        "argo-rollouts",
+        "flagger",
+        "spinnaker",
+        "kubernetes",
+        "newrelic",
+        "signalfx",
+        "stackdriver",
+        "wavefront",
+    ] {
         for entry in std::fs::read_dir(example(folder)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             let relative = format!("{folder}/{name}");
