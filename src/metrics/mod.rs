@@ -11,8 +11,9 @@
 //!    token elsewhere, or rejected with an error naming the variable and the metric;
 //! 2. [`MetricSource::fetch`] runs that query over the scope's window and returns [`MetricSet`]s.
 //!
-//! Sources: [`PrometheusSource`] (and Prometheus-compatible stores), [`DatadogSource`], and [`InlineSource`]
-//! (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
+//! Sources: [`PrometheusSource`] (and Prometheus-compatible stores), [`DatadogSource`], [`NewRelicSource`],
+//! [`SignalFxSource`], [`WavefrontSource`], [`StackdriverSource`] (Google Cloud Monitoring), and
+//! [`InlineSource`] (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
 //! the results with Kayenta's mixing rules ([`pair_metric`]).
 
 mod accounts;

@@ -454,6 +454,49 @@ fn store_source(
         STACKDRIVER_DEFAULT_URL, SecretSource, SignalFxAccount, SignalFxSource, StackdriverAccount,
         StackdriverSource, WavefrontAccount, WavefrontSource,
     };
+    let given = [
+        ("username", account.username.is_some()),
+        ("password_env", account.password_env.is_some()),
+        ("bearer_token_env", account.bearer_token_env.is_some()),
+        ("api_key_env", account.api_key_env.is_some()),
+        ("app_key_env", account.app_key_env.is_some()),
+        ("application_key", account.application_key.is_some()),
+        ("default_scope_key", account.default_scope_key.is_some()),
+        (
+            "default_location_key",
+            account.default_location_key.is_some(),
+        ),
+        ("access_token_env", account.access_token_env.is_some()),
+        ("api_token_env", account.api_token_env.is_some()),
+        ("project", account.project.is_some()),
+        ("credentials_file", account.credentials_file.is_some()),
+    ];
+    let applies: &[&str] = match account.kind {
+        AccountKind::NewRelic => &[
+            "application_key",
+            "api_key_env",
+            "default_scope_key",
+            "default_location_key",
+        ],
+        AccountKind::SignalFx => &[
+            "access_token_env",
+            "default_scope_key",
+            "default_location_key",
+        ],
+        AccountKind::Wavefront => &["api_token_env"],
+        AccountKind::Stackdriver => &["project", "credentials_file"],
+        _ => &[],
+    };
+    if let Some((field, _)) = given
+        .iter()
+        .find(|(field, set)| *set && !applies.contains(field))
+    {
+        let kind = format!("{:?}", account.kind).to_lowercase();
+        bail!(
+            "account '{}': {field} does not apply to an account of type {kind}",
+            account.name
+        );
+    }
     let variable = |given: &Option<String>, default: &str| {
         SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
     };
@@ -592,6 +635,13 @@ mod tests {
         assert!(
             text.contains("needs project and credentials_file"),
             "{text}"
+        );
+        let text = error(&account(
+            "type = \"wavefront\"\nurl = \"https://w\"\nproject = \"p\"",
+        ));
+        assert_eq!(
+            text,
+            "account 'a': project does not apply to an account of type wavefront"
         );
         let text = error(&account("type = \"wavefront\""));
         assert_eq!(text, "account 'a': url is required");
