@@ -97,6 +97,27 @@ async fn filters_are_kayentas_for_each_resource_type() {
         filter(&build(k8s.clone(), &scope("ignored", "", &extended)).unwrap()),
         "metric.type=\"kubernetes.io/container/cpu/core_usage_time\" AND resource.type=k8s_container AND project=p1 AND resource.labels.cluster_name=prod AND resource.labels.namespace_name=default AND metadata.user_labels.\"app\"=\"myapp\""
     );
+    let gae = json!({"type": "stackdriver", "metricType": "appengine.googleapis.com/http/server/response_latencies", "resourceType": "gae_app"});
+    assert_eq!(
+        filter(
+            &build(
+                gae,
+                &scope("v20240101", "", &[("project", "p"), ("service", "default")])
+            )
+            .unwrap()
+        ),
+        "metric.type=\"appengine.googleapis.com/http/server/response_latencies\" AND resource.type=gae_app AND project=p AND resource.labels.version_id=v20240101 AND resource.labels.module_id=default"
+    );
+    let gke = json!({"type": "stackdriver", "metricType": "container.googleapis.com/container/cpu/utilization", "resourceType": "gke_container"});
+    let extended = [
+        ("zone", "us-central1-a"),
+        ("namespace_id", "checkout"),
+        ("cluster_name", "prod"),
+    ];
+    assert_eq!(
+        filter(&build(gke, &scope("ignored", "", &extended)).unwrap()),
+        "metric.type=\"container.googleapis.com/container/cpu/utilization\" AND resource.type=gke_container AND project=test-project AND resource.labels.cluster_name=prod AND resource.labels.namespace_id=checkout AND resource.labels.zone=us-central1-a"
+    );
     let mut templated = k8s.clone();
     templated["customInlineTemplate"] = json!("resource.labels.pod_name=starts_with(\"${scope}\")");
     assert_eq!(
