@@ -170,6 +170,8 @@ pub struct AccountSettings {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: AccountKind,
+    /// Required, except for the stores that have a default (New Relic, SignalFx, Google Cloud Monitoring).
+    #[serde(default)]
     pub url: String,
     pub timeout: Option<SignedDuration>,
     /// The most queries in flight at once on this account (default 32); the others wait.
@@ -184,6 +186,18 @@ pub struct AccountSettings {
     pub app_key_env: Option<String>,
     /// InfluxDB: the database queried (default: each metric's name, as Kayenta).
     pub database: Option<String>,
+    /// New Relic: the account id (Kayenta's `applicationKey`); New Relic and SignalFx: the attributes the
+    /// scope and location are compared with when the request has no `_scope_key` / `_location_key`.
+    pub application_key: Option<String>,
+    pub default_scope_key: Option<String>,
+    pub default_location_key: Option<String>,
+    /// SignalFx: the variable holding the access token (default `SIGNALFX_ACCESS_TOKEN`).
+    pub access_token_env: Option<String>,
+    /// Wavefront: the variable holding the API token (default `WAVEFRONT_API_TOKEN`).
+    pub api_token_env: Option<String>,
+    /// Google Cloud Monitoring (`stackdriver`): the project, and the service account's JSON key file.
+    pub project: Option<String>,
+    pub credentials_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -193,6 +207,10 @@ pub enum AccountKind {
     Datadog,
     Influxdb,
     Graphite,
+    NewRelic,
+    SignalFx,
+    Stackdriver,
+    Wavefront,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -330,7 +348,34 @@ impl Settings {
                 Some(slots) => slots,
                 None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
             };
+            if account.url.is_empty()
+                && matches!(
+                    account.kind,
+                    AccountKind::Prometheus
+                        | AccountKind::Datadog
+                        | AccountKind::Wavefront
+                        | AccountKind::Influxdb
+                        | AccountKind::Graphite
+                )
+            {
+                bail!("account '{}': url is required", account.name);
+            }
             match account.kind {
+                AccountKind::NewRelic
+                | AccountKind::SignalFx
+                | AccountKind::Stackdriver
+                | AccountKind::Wavefront => {
+                    let bounds = crate::metrics::AccountBounds {
+                        timeout: match account.timeout {
+                            Some(timeout) => positive(timeout).with_context(context)?,
+                            None => crate::metrics::AccountBounds::default().timeout,
+                        },
+                        max_concurrent_queries,
+                        max_points: self.limits.max_points,
+                        ..Default::default()
+                    };
+                    accounts.add(&account.name, store_source(account, bounds)?);
+                }
                 AccountKind::Prometheus => {
                     let mut prometheus = PrometheusAccount::new(&account.name, &account.url);
                     prometheus.max_concurrent_queries = max_concurrent_queries;
@@ -524,6 +569,121 @@ impl RouteAuthSettings {
     }
 }
 
+/// The source of an account of one of the stores whose secrets are named by environment variable and sent only
+/// in headers (New Relic, SignalFx, Wavefront), or a key file (Google Cloud Monitoring).
+fn store_source(
+    account: &AccountSettings,
+    bounds: crate::metrics::AccountBounds,
+) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
+    use crate::metrics::{
+        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SIGNALFX_DEFAULT_URL,
+        STACKDRIVER_DEFAULT_URL, SecretSource, SignalFxAccount, SignalFxSource, StackdriverAccount,
+        StackdriverSource, WavefrontAccount, WavefrontSource,
+    };
+    let given = [
+        ("username", account.username.is_some()),
+        ("password_env", account.password_env.is_some()),
+        ("bearer_token_env", account.bearer_token_env.is_some()),
+        ("api_key_env", account.api_key_env.is_some()),
+        ("app_key_env", account.app_key_env.is_some()),
+        ("application_key", account.application_key.is_some()),
+        ("default_scope_key", account.default_scope_key.is_some()),
+        (
+            "default_location_key",
+            account.default_location_key.is_some(),
+        ),
+        ("access_token_env", account.access_token_env.is_some()),
+        ("api_token_env", account.api_token_env.is_some()),
+        ("project", account.project.is_some()),
+        ("credentials_file", account.credentials_file.is_some()),
+        ("database", account.database.is_some()),
+    ];
+    let applies: &[&str] = match account.kind {
+        AccountKind::NewRelic => &[
+            "application_key",
+            "api_key_env",
+            "default_scope_key",
+            "default_location_key",
+        ],
+        AccountKind::SignalFx => &[
+            "access_token_env",
+            "default_scope_key",
+            "default_location_key",
+        ],
+        AccountKind::Wavefront => &["api_token_env"],
+        AccountKind::Stackdriver => &["project", "credentials_file"],
+        _ => &[],
+    };
+    if let Some((field, _)) = given
+        .iter()
+        .find(|(field, set)| *set && !applies.contains(field))
+    {
+        let kind = format!("{:?}", account.kind).to_lowercase();
+        bail!(
+            "account '{}': {field} does not apply to an account of type {kind}",
+            account.name
+        );
+    }
+    let variable = |given: &Option<String>, default: &str| {
+        SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
+    };
+    let url = |default: &str| match account.url.as_str() {
+        "" => default.to_string(),
+        url => url.to_string(),
+    };
+    Ok(match account.kind {
+        AccountKind::NewRelic => {
+            let Some(account_id) = &account.application_key else {
+                bail!(
+                    "account '{}': application_key (the New Relic account id) is required",
+                    account.name
+                );
+            };
+            Arc::new(NewRelicSource::new(NewRelicAccount {
+                url: url(NEWRELIC_DEFAULT_URL),
+                api_key: variable(&account.api_key_env, "NEWRELIC_API_KEY"),
+                default_scope_key: account.default_scope_key.clone(),
+                default_location_key: account.default_location_key.clone(),
+                bounds,
+                ..NewRelicAccount::new(&account.name, account_id)
+            })?)
+        }
+        AccountKind::SignalFx => Arc::new(SignalFxSource::new(SignalFxAccount {
+            url: url(SIGNALFX_DEFAULT_URL),
+            access_token: variable(&account.access_token_env, "SIGNALFX_ACCESS_TOKEN"),
+            default_scope_key: account.default_scope_key.clone(),
+            default_location_key: account.default_location_key.clone(),
+            bounds,
+            ..SignalFxAccount::new(&account.name)
+        })?),
+        AccountKind::Stackdriver => {
+            let (Some(project), Some(credentials_file)) =
+                (&account.project, &account.credentials_file)
+            else {
+                bail!(
+                    "account '{}': a stackdriver account needs project and credentials_file (a \
+                     service account's JSON key)",
+                    account.name
+                );
+            };
+            Arc::new(StackdriverSource::new(StackdriverAccount {
+                url: url(STACKDRIVER_DEFAULT_URL),
+                bounds,
+                ..StackdriverAccount::new(&account.name, project, credentials_file)
+            })?)
+        }
+        AccountKind::Wavefront => Arc::new(WavefrontSource::new(WavefrontAccount {
+            api_token: variable(&account.api_token_env, "WAVEFRONT_API_TOKEN"),
+            bounds,
+            ..WavefrontAccount::new(&account.name, &account.url)
+        })?),
+        _ => bail!(
+            "account '{}' is not a New Relic, SignalFx, Google or Wavefront account",
+            account.name
+        ),
+    })
+}
+
 fn secret(variable: &str) -> anyhow::Result<Secret> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
@@ -626,6 +786,41 @@ mod tests {
             ))
             .unwrap_err(),
             "account 'i': the environment variable COALMINE_TEST_UNSET_INFLUX is not set"
+        );
+    }
+
+    #[test]
+    fn store_accounts_name_what_is_missing() {
+        let error = |toml: &str| match toml::from_str::<Settings>(toml).unwrap().accounts() {
+            Ok(_) => panic!("accepted: {toml}"),
+            Err(error) => error.to_string(),
+        };
+        let account = |fields: &str| format!("[[accounts]]\nname = \"a\"\n{fields}\n");
+        let text = error(&account("type = \"newrelic\""));
+        assert!(
+            text.contains("application_key (the New Relic account id)"),
+            "{text}"
+        );
+        let text = error(&account("type = \"stackdriver\"\nproject = \"p\""));
+        assert!(
+            text.contains("needs project and credentials_file"),
+            "{text}"
+        );
+        let text = error(&account(
+            "type = \"wavefront\"\nurl = \"https://w\"\nproject = \"p\"",
+        ));
+        assert_eq!(
+            text,
+            "account 'a': project does not apply to an account of type wavefront"
+        );
+        let text = error(&account("type = \"wavefront\""));
+        assert_eq!(text, "account 'a': url is required");
+        let text = error(&account(
+            "type = \"signalfx\"\naccess_token_env = \"COALMINE_TEST_UNSET_SFX_TOKEN\"",
+        ));
+        assert!(
+            text.contains("the environment variable COALMINE_TEST_UNSET_SFX_TOKEN is not set"),
+            "{text}"
         );
     }
 
