@@ -1,7 +1,8 @@
 //! The server's configuration file (`coalmine serve --config coalmine.toml`): where to listen and keep data,
 //! the metrics accounts, API tokens and limits. Secrets are never written in the file: it names the
 //! environment variables that hold them (Kubernetes Secrets mapped to env vars). `docs/configuration.md` is
-//! the user's guide to it; every example there is parsed by this module's tests.
+//! the user's guide to it; every example there is parsed by this module's tests. Each store's `[[accounts]]`
+//! table is read, and its source built, in `settings/accounts.rs`.
 //!
 //! ```toml
 //! listen = "0.0.0.0:8090"
@@ -72,7 +73,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::http::HeaderName;
@@ -80,11 +80,12 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::auth::{Auth, DEFAULT_SESSION_LIFETIME, RoutePolicy, SessionKey};
-use crate::metrics::{
-    Accounts, DatadogAccount, DatadogKeys, DatadogSource, PrometheusAccount, PrometheusAuth,
-    PrometheusSource, Secret,
-};
+use crate::metrics::{Accounts, Secret};
 use crate::store::PostgresStore;
+
+mod accounts;
+
+pub use accounts::AccountSettings;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +93,7 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub judges_dir: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "accounts::named")]
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
     pub auth: AuthSettings,
@@ -162,55 +163,6 @@ fn optional_span<'de, D: serde::Deserializer<'de>>(
 pub struct JudgeSettings {
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSettings {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: AccountKind,
-    /// Required, except for the stores that have a default (New Relic, SignalFx, Google Cloud Monitoring).
-    #[serde(default)]
-    pub url: String,
-    pub timeout: Option<SignedDuration>,
-    /// The most queries in flight at once on this account (default 32); the others wait.
-    pub max_concurrent_queries: Option<usize>,
-    /// Prometheus basic authentication: the user, and the variable holding the password.
-    pub username: Option<String>,
-    pub password_env: Option<String>,
-    /// Prometheus bearer token: the variable holding it.
-    pub bearer_token_env: Option<String>,
-    /// Datadog: the variables holding the keys (default `DD_API_KEY`, `DD_APP_KEY`).
-    pub api_key_env: Option<String>,
-    pub app_key_env: Option<String>,
-    /// InfluxDB: the database queried (default: each metric's name, as Kayenta).
-    pub database: Option<String>,
-    /// New Relic: the account id (Kayenta's `applicationKey`); New Relic and SignalFx: the attributes the
-    /// scope and location are compared with when the request has no `_scope_key` / `_location_key`.
-    pub application_key: Option<String>,
-    pub default_scope_key: Option<String>,
-    pub default_location_key: Option<String>,
-    /// SignalFx: the variable holding the access token (default `SIGNALFX_ACCESS_TOKEN`).
-    pub access_token_env: Option<String>,
-    /// Wavefront: the variable holding the API token (default `WAVEFRONT_API_TOKEN`).
-    pub api_token_env: Option<String>,
-    /// Google Cloud Monitoring (`stackdriver`): the project, and the service account's JSON key file.
-    pub project: Option<String>,
-    pub credentials_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    Prometheus,
-    Datadog,
-    Influxdb,
-    Graphite,
-    NewRelic,
-    SignalFx,
-    Stackdriver,
-    Wavefront,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,108 +288,11 @@ impl Settings {
     pub fn accounts(&self) -> anyhow::Result<Accounts> {
         let mut accounts = Accounts::default();
         for account in &self.accounts {
-            let context = || format!("account '{}'", account.name);
-            if accounts.iter().any(|(name, _)| name == account.name) {
-                bail!("account '{}' is configured twice", account.name);
+            let name = account.name();
+            if accounts.iter().any(|(known, _)| known == name) {
+                bail!("account '{name}' is configured twice");
             }
-            let max_concurrent_queries = match account.max_concurrent_queries {
-                Some(0) => bail!(
-                    "account '{}': max_concurrent_queries must be at least 1",
-                    account.name
-                ),
-                Some(slots) => slots,
-                None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
-            };
-            if account.url.is_empty()
-                && matches!(
-                    account.kind,
-                    AccountKind::Prometheus
-                        | AccountKind::Datadog
-                        | AccountKind::Wavefront
-                        | AccountKind::Influxdb
-                        | AccountKind::Graphite
-                )
-            {
-                bail!("account '{}': url is required", account.name);
-            }
-            match account.kind {
-                AccountKind::NewRelic
-                | AccountKind::SignalFx
-                | AccountKind::Stackdriver
-                | AccountKind::Wavefront => {
-                    let bounds = crate::metrics::AccountBounds {
-                        timeout: match account.timeout {
-                            Some(timeout) => positive(timeout).with_context(context)?,
-                            None => crate::metrics::AccountBounds::default().timeout,
-                        },
-                        max_concurrent_queries,
-                        max_points: self.limits.max_points,
-                        ..Default::default()
-                    };
-                    accounts.add(&account.name, store_source(account, bounds)?);
-                }
-                AccountKind::Prometheus => {
-                    let mut prometheus = PrometheusAccount::new(&account.name, &account.url);
-                    prometheus.max_concurrent_queries = max_concurrent_queries;
-                    prometheus.max_points = self.limits.max_points;
-                    if let Some(timeout) = account.timeout {
-                        prometheus.timeout = positive(timeout).with_context(context)?;
-                    }
-                    prometheus.auth = match (
-                        &account.username,
-                        &account.password_env,
-                        &account.bearer_token_env,
-                    ) {
-                        (None, None, None) => PrometheusAuth::None,
-                        (Some(username), Some(variable), None) => PrometheusAuth::Basic {
-                            username: username.clone(),
-                            password: secret(variable).with_context(context)?,
-                        },
-                        (None, None, Some(variable)) => {
-                            PrometheusAuth::Bearer(secret(variable).with_context(context)?)
-                        }
-                        _ => bail!(
-                            "account '{}': give username with password_env, or bearer_token_env, not a mix",
-                            account.name
-                        ),
-                    };
-                    accounts.add(&account.name, Arc::new(PrometheusSource::new(prometheus)?));
-                }
-                AccountKind::Datadog => {
-                    let mut datadog = DatadogAccount::new(&account.name, &account.url);
-                    datadog.max_concurrent_queries = max_concurrent_queries;
-                    datadog.max_points = self.limits.max_points;
-                    if let Some(timeout) = account.timeout {
-                        datadog.timeout = positive(timeout).with_context(context)?;
-                    }
-                    if let DatadogKeys::Env {
-                        api_key_var,
-                        app_key_var,
-                    } = &mut datadog.keys
-                    {
-                        if let Some(variable) = &account.api_key_env {
-                            *api_key_var = variable.clone();
-                        }
-                        if let Some(variable) = &account.app_key_env {
-                            *app_key_var = variable.clone();
-                        }
-                    }
-                    accounts.add(&account.name, Arc::new(DatadogSource::new(datadog)?));
-                }
-                AccountKind::Influxdb | AccountKind::Graphite => {
-                    let timeout = account
-                        .timeout
-                        .map(positive)
-                        .transpose()
-                        .with_context(context)?;
-                    let source = account.influxdb_or_graphite(
-                        max_concurrent_queries,
-                        self.limits.max_points,
-                        timeout,
-                    )?;
-                    accounts.add(&account.name, source);
-                }
-            }
+            accounts.add(name, account.source(&self.limits)?);
         }
         Ok(accounts)
     }
@@ -469,59 +324,6 @@ impl Settings {
             .with_secure_cookie(settings.secure_cookie)
             .with_kayenta(settings.kayenta.policy("kayenta")?)
             .with_flagger(settings.flagger.policy("flagger")?))
-    }
-}
-
-impl AccountSettings {
-    /// An `influxdb` or `graphite` account's source, refusing the settings of other kinds.
-    fn influxdb_or_graphite(
-        &self,
-        max_concurrent_queries: usize,
-        max_points: usize,
-        timeout: Option<std::time::Duration>,
-    ) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
-        let name = &self.name;
-        let kind = format!("{:?}", self.kind).to_lowercase();
-        let foreign = [
-            ("bearer_token_env", self.bearer_token_env.is_some()),
-            ("api_key_env", self.api_key_env.is_some()),
-            ("app_key_env", self.app_key_env.is_some()),
-        ];
-        let graphite_foreign = [
-            ("database", self.database.is_some()),
-            ("username", self.username.is_some()),
-            ("password_env", self.password_env.is_some()),
-        ];
-        let is_graphite = self.kind == AccountKind::Graphite;
-        for (field, given) in foreign
-            .into_iter()
-            .chain(graphite_foreign.into_iter().filter(|_| is_graphite))
-        {
-            if given {
-                bail!("account '{name}': {field} does not apply to an account of type {kind}");
-            }
-        }
-        if is_graphite {
-            let mut account = crate::metrics::GraphiteAccount::new(name, &self.url);
-            account.max_concurrent_queries = max_concurrent_queries;
-            account.max_points = max_points;
-            account.timeout = timeout.unwrap_or(account.timeout);
-            return Ok(Arc::new(crate::metrics::GraphiteSource::new(account)?));
-        }
-        let mut account = crate::metrics::InfluxDbAccount::new(name, &self.url);
-        account.max_concurrent_queries = max_concurrent_queries;
-        account.max_points = max_points;
-        account.timeout = timeout.unwrap_or(account.timeout);
-        account.database = self.database.clone();
-        account.credentials = match (&self.username, &self.password_env) {
-            (None, None) => None,
-            (Some(username), Some(variable)) => Some((
-                username.clone(),
-                secret(variable).with_context(|| format!("account '{name}'"))?,
-            )),
-            _ => bail!("account '{name}': give username and password_env together"),
-        };
-        Ok(Arc::new(crate::metrics::InfluxDbSource::new(account)?))
     }
 }
 
@@ -567,121 +369,6 @@ impl RouteAuthSettings {
             }
         })
     }
-}
-
-/// The source of an account of one of the stores whose secrets are named by environment variable and sent only
-/// in headers (New Relic, SignalFx, Wavefront), or a key file (Google Cloud Monitoring).
-fn store_source(
-    account: &AccountSettings,
-    bounds: crate::metrics::AccountBounds,
-) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
-    use crate::metrics::{
-        NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource, SIGNALFX_DEFAULT_URL,
-        STACKDRIVER_DEFAULT_URL, SecretSource, SignalFxAccount, SignalFxSource, StackdriverAccount,
-        StackdriverSource, WavefrontAccount, WavefrontSource,
-    };
-    let given = [
-        ("username", account.username.is_some()),
-        ("password_env", account.password_env.is_some()),
-        ("bearer_token_env", account.bearer_token_env.is_some()),
-        ("api_key_env", account.api_key_env.is_some()),
-        ("app_key_env", account.app_key_env.is_some()),
-        ("application_key", account.application_key.is_some()),
-        ("default_scope_key", account.default_scope_key.is_some()),
-        (
-            "default_location_key",
-            account.default_location_key.is_some(),
-        ),
-        ("access_token_env", account.access_token_env.is_some()),
-        ("api_token_env", account.api_token_env.is_some()),
-        ("project", account.project.is_some()),
-        ("credentials_file", account.credentials_file.is_some()),
-        ("database", account.database.is_some()),
-    ];
-    let applies: &[&str] = match account.kind {
-        AccountKind::NewRelic => &[
-            "application_key",
-            "api_key_env",
-            "default_scope_key",
-            "default_location_key",
-        ],
-        AccountKind::SignalFx => &[
-            "access_token_env",
-            "default_scope_key",
-            "default_location_key",
-        ],
-        AccountKind::Wavefront => &["api_token_env"],
-        AccountKind::Stackdriver => &["project", "credentials_file"],
-        _ => &[],
-    };
-    if let Some((field, _)) = given
-        .iter()
-        .find(|(field, set)| *set && !applies.contains(field))
-    {
-        let kind = format!("{:?}", account.kind).to_lowercase();
-        bail!(
-            "account '{}': {field} does not apply to an account of type {kind}",
-            account.name
-        );
-    }
-    let variable = |given: &Option<String>, default: &str| {
-        SecretSource::Env(given.clone().unwrap_or_else(|| default.to_string()))
-    };
-    let url = |default: &str| match account.url.as_str() {
-        "" => default.to_string(),
-        url => url.to_string(),
-    };
-    Ok(match account.kind {
-        AccountKind::NewRelic => {
-            let Some(account_id) = &account.application_key else {
-                bail!(
-                    "account '{}': application_key (the New Relic account id) is required",
-                    account.name
-                );
-            };
-            Arc::new(NewRelicSource::new(NewRelicAccount {
-                url: url(NEWRELIC_DEFAULT_URL),
-                api_key: variable(&account.api_key_env, "NEWRELIC_API_KEY"),
-                default_scope_key: account.default_scope_key.clone(),
-                default_location_key: account.default_location_key.clone(),
-                bounds,
-                ..NewRelicAccount::new(&account.name, account_id)
-            })?)
-        }
-        AccountKind::SignalFx => Arc::new(SignalFxSource::new(SignalFxAccount {
-            url: url(SIGNALFX_DEFAULT_URL),
-            access_token: variable(&account.access_token_env, "SIGNALFX_ACCESS_TOKEN"),
-            default_scope_key: account.default_scope_key.clone(),
-            default_location_key: account.default_location_key.clone(),
-            bounds,
-            ..SignalFxAccount::new(&account.name)
-        })?),
-        AccountKind::Stackdriver => {
-            let (Some(project), Some(credentials_file)) =
-                (&account.project, &account.credentials_file)
-            else {
-                bail!(
-                    "account '{}': a stackdriver account needs project and credentials_file (a \
-                     service account's JSON key)",
-                    account.name
-                );
-            };
-            Arc::new(StackdriverSource::new(StackdriverAccount {
-                url: url(STACKDRIVER_DEFAULT_URL),
-                bounds,
-                ..StackdriverAccount::new(&account.name, project, credentials_file)
-            })?)
-        }
-        AccountKind::Wavefront => Arc::new(WavefrontSource::new(WavefrontAccount {
-            api_token: variable(&account.api_token_env, "WAVEFRONT_API_TOKEN"),
-            bounds,
-            ..WavefrontAccount::new(&account.name, &account.url)
-        })?),
-        _ => bail!(
-            "account '{}' is not a New Relic, SignalFx, Google or Wavefront account",
-            account.name
-        ),
-    })
 }
 
 fn secret(variable: &str) -> anyhow::Result<Secret> {
@@ -743,84 +430,6 @@ mod tests {
         assert!(
             error.contains("'soon' is not a positive duration"),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn influxdb_and_graphite_accounts_refuse_settings_of_other_stores() {
-        let accounts = |text: &str| {
-            toml::from_str::<Settings>(text)
-                .unwrap()
-                .accounts()
-                .map(|accounts| {
-                    accounts
-                        .iter()
-                        .map(|(name, kind)| format!("{name}:{kind}"))
-                        .collect::<Vec<_>>()
-                })
-                .map_err(|error| format!("{error:#}"))
-        };
-        let influx =
-            "[[accounts]]\nname = \"i\"\ntype = \"influxdb\"\nurl = \"http://influxdb:8086\"\n";
-        let graphite =
-            "[[accounts]]\nname = \"g\"\ntype = \"graphite\"\nurl = \"http://graphite:8080\"\n";
-        assert_eq!(
-            accounts(&format!("{influx}database = \"telegraf\"\n{graphite}")).unwrap(),
-            ["i:influxdb", "g:graphite"]
-        );
-        assert_eq!(
-            accounts(&format!("{graphite}database = \"x\"\n")).unwrap_err(),
-            "account 'g': database does not apply to an account of type graphite"
-        );
-        assert_eq!(
-            accounts(&format!("{influx}bearer_token_env = \"T\"\n")).unwrap_err(),
-            "account 'i': bearer_token_env does not apply to an account of type influxdb"
-        );
-        assert_eq!(
-            accounts(&format!("{influx}username = \"u\"\n")).unwrap_err(),
-            "account 'i': give username and password_env together"
-        );
-        assert_eq!(
-            accounts(&format!(
-                "{influx}username = \"u\"\npassword_env = \"COALMINE_TEST_UNSET_INFLUX\"\n"
-            ))
-            .unwrap_err(),
-            "account 'i': the environment variable COALMINE_TEST_UNSET_INFLUX is not set"
-        );
-    }
-
-    #[test]
-    fn store_accounts_name_what_is_missing() {
-        let error = |toml: &str| match toml::from_str::<Settings>(toml).unwrap().accounts() {
-            Ok(_) => panic!("accepted: {toml}"),
-            Err(error) => error.to_string(),
-        };
-        let account = |fields: &str| format!("[[accounts]]\nname = \"a\"\n{fields}\n");
-        let text = error(&account("type = \"newrelic\""));
-        assert!(
-            text.contains("application_key (the New Relic account id)"),
-            "{text}"
-        );
-        let text = error(&account("type = \"stackdriver\"\nproject = \"p\""));
-        assert!(
-            text.contains("needs project and credentials_file"),
-            "{text}"
-        );
-        let text = error(&account(
-            "type = \"wavefront\"\nurl = \"https://w\"\nproject = \"p\"",
-        ));
-        assert_eq!(
-            text,
-            "account 'a': project does not apply to an account of type wavefront"
-        );
-        let text = error(&account("type = \"wavefront\""));
-        assert_eq!(text, "account 'a': url is required");
-        let text = error(&account(
-            "type = \"signalfx\"\naccess_token_env = \"COALMINE_TEST_UNSET_SFX_TOKEN\"",
-        ));
-        assert!(
-            text.contains("the environment variable COALMINE_TEST_UNSET_SFX_TOKEN is not set"),
-            "{text}"
         );
     }
 
