@@ -1,8 +1,8 @@
 //! The New Relic source against a double of the Insights query API (`support::newrelic`): Kayenta's NRQL
 //! strings (from `NewRelicQueryBuilderServiceSpec`) as they travel, the query key only in `X-Query-Key`,
-//! bucket values, retries on 5xx only, FACET answers; and end to end through `coalmine serve` with a
-//! `newrelic` account in its settings file: `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a
-//! regression, on `examples/newrelic/canary-config.json`.
+//! bucket values, retries on 5xx only, FACET answers; and end to end with a `newrelic` account in a settings
+//! file: `coalmine analyze --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and
+//! with a regression, on `examples/newrelic/canary-config.json`.
 
 mod common;
 mod support;
@@ -15,7 +15,7 @@ use coalmine::metrics::{
     AccountBounds, MetricSource, NewRelicAccount, NewRelicSource, RetryPolicy, Scope, Secret,
     SecretSource, SourceError,
 };
-use common::clients::example_json;
+use common::clients::{example, example_json};
 use common::server::Server;
 use serde_json::{Value, json};
 use support::canary_runs::{self, START_SECONDS, Side, noisy};
@@ -274,7 +274,8 @@ async fn example_double() -> NewRelicDouble {
     .await
 }
 
-fn start_server(dir: &std::path::Path, double: &NewRelicDouble) -> Server {
+/// The settings file naming the double as account `newrelic-prod`.
+fn write_settings(dir: &std::path::Path, double: &NewRelicDouble) -> std::path::PathBuf {
     let settings = dir.join("coalmine.toml");
     std::fs::write(
         &settings,
@@ -293,23 +294,42 @@ default_location_key = "region"
         ),
     )
     .unwrap();
-    Server::start_with_env(
-        dir,
-        &["--config", settings.to_str().unwrap()],
-        &[("TEST_NEWRELIC_QUERY_KEY", QUERY_KEY)],
-    )
+    settings
 }
 
 #[tokio::test]
-async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_apis() {
+async fn the_example_passes_a_like_canary_and_fails_a_regression_through_analyze_and_both_apis() {
     let double = example_double().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path(), &double);
+    let settings = write_settings(dir.path(), &double);
+    let env = [("TEST_NEWRELIC_QUERY_KEY", QUERY_KEY)];
+    let server =
+        Server::start_with_env(dir.path(), &["--config", settings.to_str().unwrap()], &env);
+
     let config = example_json("newrelic/canary-config.json");
     let baseline = Side::new("checkout-baseline", "us-east-1");
 
     for (canary, classification) in [("checkout-canary", "Pass"), ("checkout-regressed", "Fail")] {
         let canary = Side::new(canary, "us-east-1");
+        let answer = canary_runs::analyze(
+            &settings,
+            "newrelic-prod",
+            &example("newrelic/canary-config.json"),
+            &baseline,
+            &canary,
+            &env,
+        )
+        .await;
+        assert_eq!(
+            answer["judgeResult"]["score"]["classification"], classification,
+            "{answer:#}"
+        );
+        assert_eq!(
+            answer["queries"][0]["query"],
+            example_queries("checkout-baseline")[0],
+            "{answer:#}"
+        );
+
         let answer =
             canary_runs::analysis(&server.url, &config, "newrelic-prod", &baseline, &canary).await;
         assert_eq!(answer["status"], "completed", "{answer:#}");
@@ -328,7 +348,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
     // Every query the server sent was one the double knew (else it answers 400 and the analysis fails), with
     // the key in its header only.
     let requests = double.requests();
-    assert_eq!(requests.len(), 16);
+    assert_eq!(requests.len(), 24);
     for request in &requests {
         assert_eq!(request.headers["x-query-key"], QUERY_KEY);
         assert!(!request.uri.contains(QUERY_KEY));

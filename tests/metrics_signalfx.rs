@@ -1,8 +1,8 @@
 //! The SignalFx source against a double of the SignalFlow execute API (`support::signalfx`): Kayenta's
 //! programs (from `SimpleSignalFlowProgramBuilderTest`) and parameters (epoch ms, resolution, `maxDelay=0`,
 //! `immediate=true`) as they travel, the token only in `X-SF-TOKEN`, the SSE answer read one value per data
-//! message, several series per step refused; and end to end through `coalmine serve` with a `signalfx`
-//! account in its settings file: `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a
+//! message, several series per step refused; and end to end with a `signalfx` account in a settings file:
+//! `coalmine analyze --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a
 //! regression, on `examples/signalfx/canary-config.json`.
 
 mod common;
@@ -15,7 +15,7 @@ use coalmine::kayenta::canary_config::MetricConfig;
 use coalmine::metrics::{
     MetricSource, Scope, Secret, SecretSource, SignalFxAccount, SignalFxSource, SourceError,
 };
-use common::clients::example_json;
+use common::clients::{example, example_json};
 use common::server::Server;
 use serde_json::{Value, json};
 use support::canary_runs::{self, Side, noisy};
@@ -165,7 +165,7 @@ fn example_programs(scope: &str) -> [String; 2] {
 }
 
 #[tokio::test]
-async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_apis() {
+async fn the_example_passes_a_like_canary_and_fails_a_regression_through_analyze_and_both_apis() {
     let mut answers = HashMap::new();
     for (scope, latency, errors) in [
         (BASELINE, 2.5e8, 4.0),
@@ -192,15 +192,31 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         ),
     )
     .unwrap();
-    let server = Server::start_with_env(
-        dir.path(),
-        &["--config", settings.to_str().unwrap()],
-        &[("TEST_SIGNALFX_TOKEN", ACCESS_TOKEN)],
-    );
+    let env = [("TEST_SIGNALFX_TOKEN", ACCESS_TOKEN)];
+    let server =
+        Server::start_with_env(dir.path(), &["--config", settings.to_str().unwrap()], &env);
     let config = example_json("signalfx/canary-config.json");
     let baseline = Side::new(BASELINE, "us-east-1");
     for (canary, classification) in [(CANARY, "Pass"), (REGRESSED, "Fail")] {
         let canary = Side::new(canary, "us-east-1");
+        let answer = canary_runs::analyze(
+            &settings,
+            "signalfx",
+            &example("signalfx/canary-config.json"),
+            &baseline,
+            &canary,
+            &env,
+        )
+        .await;
+        assert_eq!(
+            answer["judgeResult"]["score"]["classification"], classification,
+            "{answer:#}"
+        );
+        assert_eq!(
+            answer["queries"][0]["query"],
+            example_programs(BASELINE)[0],
+            "{answer:#}"
+        );
         let answer =
             canary_runs::analysis(&server.url, &config, "signalfx", &baseline, &canary).await;
         assert_eq!(answer["status"], "completed", "{answer:#}");
@@ -214,7 +230,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         );
     }
     let requests = double.requests();
-    assert_eq!(requests.len(), 16);
+    assert_eq!(requests.len(), 24);
     let programs: Vec<&String> = requests.iter().map(|(_, body)| body).collect();
     for scope in [BASELINE, CANARY, REGRESSED] {
         for program in example_programs(scope) {

@@ -2,9 +2,9 @@
 //! Google's OAuth token endpoint (`support::stackdriver`): Kayenta's filters for its resource types, the JWT
 //! bearer grant at the key's `token_uri` (signature, `aud`, `scope`, `grant_type` verified by the double) and
 //! the cached access token, RFC 3339 times and the aggregation parameters, points reversed into time order,
-//! labels as tags, pages followed, retries on 5xx only; and end to end through `coalmine serve` with a
-//! `stackdriver` account in its settings file: `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with
-//! a regression, on `examples/stackdriver/canary-config.json`.
+//! labels as tags, pages followed, retries on 5xx only; and end to end with a `stackdriver` account in a
+//! settings file: `coalmine analyze --settings --account`, `POST /v1/analyses` and Kayenta's `POST /canary`,
+//! A/A and with a regression, on `examples/stackdriver/canary-config.json`.
 
 mod common;
 mod support;
@@ -17,7 +17,7 @@ use coalmine::metrics::{
     AccountBounds, MetricSource, RetryPolicy, Scope, SourceError, StackdriverAccount,
     StackdriverSource,
 };
-use common::clients::example_json;
+use common::clients::{example, example_json};
 use common::server::Server;
 use serde_json::{Value, json};
 use support::canary_runs::{self, START_SECONDS, Side, noisy};
@@ -407,7 +407,7 @@ fn example_filters(scope: &str) -> [String; 2] {
 }
 
 #[tokio::test]
-async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_apis() {
+async fn the_example_passes_a_like_canary_and_fails_a_regression_through_analyze_and_both_apis() {
     let mut answers = HashMap::new();
     for (scope, cpu, memory) in [
         (BASELINE, 0.3, 2.0e8),
@@ -461,6 +461,25 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         ..Side::new(scope, "us-central1")
     };
     for (canary, classification) in [(CANARY, "Pass"), (REGRESSED, "Fail")] {
+        let answer = canary_runs::analyze(
+            &settings,
+            "gcp",
+            &example("stackdriver/canary-config.json"),
+            &side(BASELINE),
+            &side(canary),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            answer["judgeResult"]["score"]["classification"], classification,
+            "{answer:#}"
+        );
+        // The query shown: the filter, then the example's aligner and reducer.
+        assert_eq!(
+            answer["queries"][0]["query"],
+            format!("{} | ALIGN_RATE REDUCE_MEAN", example_filters(BASELINE)[0]),
+            "{answer:#}"
+        );
         let answer =
             canary_runs::analysis(&server.url, &config, "gcp", &side(BASELINE), &side(canary))
                 .await;
@@ -481,7 +500,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         );
     }
     let requests = double.requests();
-    assert_eq!(requests.len(), 16);
+    assert_eq!(requests.len(), 24);
     let filters: Vec<String> = requests.iter().filter_map(|r| r.param("filter")).collect();
     for scope in [BASELINE, CANARY, REGRESSED] {
         for expected in example_filters(scope) {
@@ -490,7 +509,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
     }
     assert_eq!(
         double.tokens_issued(),
-        1,
-        "one token for the server's account, cached"
+        3,
+        "one token for the server's account, cached, and one for each analyze run"
     );
 }

@@ -1,8 +1,8 @@
 //! The Wavefront source against a double of the chart API (`support::wavefront`): Kayenta's query strings
 //! (from `WavefrontMetricsServiceTest`) and parameters as they travel, the token only in `Authorization:
 //! Bearer`, times in epoch milliseconds, the step grid, series tagged by point tags, no data, a scope that is
-//! not a filter; and end to end through `coalmine serve` with a `wavefront` account in its settings file:
-//! `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a regression, on
+//! not a filter; and end to end with a `wavefront` account in a settings file: `coalmine analyze --settings
+//! --account`, `POST /v1/analyses` and Kayenta's `POST /canary`, A/A and with a regression, on
 //! `examples/wavefront/canary-config.json`.
 
 mod common;
@@ -15,7 +15,7 @@ use coalmine::kayenta::canary_config::MetricConfig;
 use coalmine::metrics::{
     MetricSource, Scope, Secret, SecretSource, SourceError, WavefrontAccount, WavefrontSource,
 };
-use common::clients::example_json;
+use common::clients::{example, example_json};
 use common::server::Server;
 use serde_json::{Value, json};
 use support::canary_runs::{self, START_SECONDS, Side, noisy};
@@ -234,7 +234,7 @@ async fn example_double() -> WavefrontDouble {
 }
 
 #[tokio::test]
-async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_apis() {
+async fn the_example_passes_a_like_canary_and_fails_a_regression_through_analyze_and_both_apis() {
     let double = example_double().await;
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("coalmine.toml");
@@ -246,15 +246,32 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         ),
     )
     .unwrap();
-    let server = Server::start_with_env(
-        dir.path(),
-        &["--config", settings.to_str().unwrap()],
-        &[("TEST_WAVEFRONT_TOKEN", API_TOKEN)],
-    );
+    let env = [("TEST_WAVEFRONT_TOKEN", API_TOKEN)];
+    let server =
+        Server::start_with_env(dir.path(), &["--config", settings.to_str().unwrap()], &env);
     let config = example_json("wavefront/canary-config.json");
     let baseline = Side::new(BASELINE, "");
     for (canary, classification) in [(CANARY, "Pass"), (REGRESSED, "Fail")] {
         let canary = Side::new(canary, "");
+        let answer = canary_runs::analyze(
+            &settings,
+            "wavefront",
+            &example("wavefront/canary-config.json"),
+            &baseline,
+            &canary,
+            &env,
+        )
+        .await;
+        assert_eq!(
+            answer["judgeResult"]["score"]["classification"], classification,
+            "{answer:#}"
+        );
+        assert_eq!(
+            answer["queries"][0]["query"],
+            // The query shown: the query sent, and the example's summarization.
+            format!("avg(ts(checkout.http.server.requests.p99, {BASELINE})) summarization=MEAN"),
+            "{answer:#}"
+        );
         let answer =
             canary_runs::analysis(&server.url, &config, "wavefront", &baseline, &canary).await;
         assert_eq!(answer["status"], "completed", "{answer:#}");
@@ -269,7 +286,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         );
     }
     let requests = double.requests();
-    assert_eq!(requests.len(), 16);
+    assert_eq!(requests.len(), 24);
     let queries: Vec<String> = requests.iter().filter_map(|r| r.param("q")).collect();
     for scope in [BASELINE, CANARY, REGRESSED] {
         let expected = format!("avg(ts(checkout.http.server.requests.p99, {scope}))");
@@ -288,7 +305,7 @@ async fn the_example_passes_a_like_canary_and_fails_a_regression_through_both_ap
         .filter(|r| r.param("summarization").as_deref() == Some("MEAN"))
         .count();
     assert_eq!(
-        summarized, 8,
+        summarized, 12,
         "the latency metric's summarization, and only its"
     );
 }

@@ -1,7 +1,10 @@
 //! Driving a canary through a running server's two faces, for the metric-store end-to-end tests: coalmine's
 //! `POST /v1/analyses` (a retrospective analysis, judged at once) and Kayenta's ad hoc `POST /canary` (polled
-//! until complete), both over the same one-hour window at a 60 s step.
+//! until complete), and through `coalmine analyze --settings FILE --account NAME`, all over the same one-hour
+//! window at a 60 s step.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -108,6 +111,83 @@ pub async fn kayenta_canary(
         assert!(Instant::now() < deadline, "{run:#}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `coalmine analyze --settings <settings> --account <account> --config <config> --output json` over the
+/// window, with `env` set; the answer, after checking that the exit code is its classification's (0 for Pass,
+/// 3 for Marginal, 4 for Fail). The extended scope params are given once (`--param`), so both sides must
+/// have the same.
+pub async fn analyze(
+    settings: &Path,
+    account: &str,
+    config: &Path,
+    control: &Side,
+    experiment: &Side,
+    env: &[(&str, &str)],
+) -> Value {
+    assert_eq!(
+        control.params, experiment.params,
+        "--param is for both sides"
+    );
+    let mut args: Vec<String> = [
+        "analyze",
+        "--settings",
+        settings.to_str().unwrap(),
+        "--account",
+        account,
+        "--config",
+        config.to_str().unwrap(),
+        "--control-scope",
+        &control.scope,
+        "--control-location",
+        &control.location,
+        "--experiment-scope",
+        &experiment.scope,
+        "--experiment-location",
+        &experiment.location,
+        "--start",
+        START,
+        "--end",
+        END,
+        "--step",
+        "60",
+        "--output",
+        "json",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    for (key, value) in &control.params {
+        args.extend(["--param".to_string(), format!("{key}={value}")]);
+    }
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_coalmine"))
+            .args(&args)
+            .envs(env)
+            .env(
+                "COALMINE_CACHE_DIR",
+                std::env::temp_dir().join("coalmine-test-cache"),
+            )
+            .env_remove("COALMINE_JUDGES_DIR")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    let exit = match answer["judgeResult"]["score"]["classification"].as_str() {
+        Some("Pass") => 0,
+        Some("Marginal") => 3,
+        _ => 4,
+    };
+    assert_eq!(output.status.code(), Some(exit), "{answer:#}");
+    answer
 }
 
 /// A minute-by-minute series of `n` values around `base`, with a fixed, repeatable spread of ±5% (the same
