@@ -38,6 +38,10 @@ fn every_client_and_deployment_example_is_exercised_by_a_test() {
         "kubernetes",
         "influxdb",
         "graphite",
+        "newrelic",
+        "signalfx",
+        "stackdriver",
+        "wavefront",
     ] {
         for entry in std::fs::read_dir(example(folder)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();

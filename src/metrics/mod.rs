@@ -12,22 +12,34 @@
 //! 2. [`MetricSource::fetch`] runs that query over the scope's window and returns [`MetricSet`]s.
 //!
 //! Sources: [`PrometheusSource`] (and Prometheus-compatible stores), [`DatadogSource`], [`InfluxDbSource`],
-//! [`GraphiteSource`], and [`InlineSource`] (numbers given in the request). [`fetch_canary`] runs all queries of one analysis concurrently and pairs
+//! [`GraphiteSource`], [`NewRelicSource`], [`SignalFxSource`], [`WavefrontSource`], [`StackdriverSource`]
+//! (Google Cloud Monitoring), and [`InlineSource`] (numbers given in the request). [`fetch_canary`] runs all
+//! queries of one analysis concurrently and pairs
 //! the results with Kayenta's mixing rules ([`pair_metric`]).
 
 mod accounts;
 mod datadog;
 mod error;
 mod fetch;
+mod google_auth;
 mod graphite;
 mod http;
 mod influxdb;
 mod influxql;
 mod inline;
+mod keyed;
+mod monitoring_filter;
+mod newrelic;
+mod nrql;
 mod pairing;
 mod prometheus;
 mod promql;
+mod signalflow;
+mod signalfx;
+mod stackdriver;
 mod template;
+mod wavefront;
+mod wql;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -47,8 +59,13 @@ pub use graphite::{GraphiteAccount, GraphiteSource};
 pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
 pub use influxdb::{InfluxDbAccount, InfluxDbSource};
 pub use inline::{InlineSeries, InlineSource};
+pub use keyed::{AccountBounds, SecretSource};
+pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
+pub use signalfx::{SIGNALFX_DEFAULT_URL, SignalFxAccount, SignalFxSource};
+pub use stackdriver::{STACKDRIVER_DEFAULT_URL, StackdriverAccount, StackdriverSource};
+pub use wavefront::{WavefrontAccount, WavefrontSource};
 
 /// Where and when to look: one side (control or experiment) of a canary, Kayenta's `CanaryScope`.
 #[derive(Debug, Clone, PartialEq)]

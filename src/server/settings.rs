@@ -1,7 +1,8 @@
 //! The server's configuration file (`coalmine serve --config coalmine.toml`): where to listen and keep data,
 //! the metrics accounts, API tokens and limits. Secrets are never written in the file: it names the
 //! environment variables that hold them (Kubernetes Secrets mapped to env vars). `docs/configuration.md` is
-//! the user's guide to it; every example there is parsed by this module's tests.
+//! the user's guide to it; every example there is parsed by this module's tests. Each store's `[[accounts]]`
+//! table is read, and its source built, in `settings/accounts.rs`.
 //!
 //! ```toml
 //! listen = "0.0.0.0:8090"
@@ -72,7 +73,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::http::HeaderName;
@@ -80,11 +80,12 @@ use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::auth::{Auth, DEFAULT_SESSION_LIFETIME, RoutePolicy, SessionKey};
-use crate::metrics::{
-    Accounts, DatadogAccount, DatadogKeys, DatadogSource, PrometheusAccount, PrometheusAuth,
-    PrometheusSource, Secret,
-};
+use crate::metrics::{Accounts, Secret};
 use crate::store::PostgresStore;
+
+mod accounts;
+
+pub use accounts::AccountSettings;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +93,7 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub judges_dir: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "accounts::named")]
     pub accounts: Vec<AccountSettings>,
     #[serde(default)]
     pub auth: AuthSettings,
@@ -165,37 +166,6 @@ fn optional_span<'de, D: serde::Deserializer<'de>>(
 pub struct JudgeSettings {
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSettings {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: AccountKind,
-    pub url: String,
-    pub timeout: Option<SignedDuration>,
-    /// The most queries in flight at once on this account (default 32); the others wait.
-    pub max_concurrent_queries: Option<usize>,
-    /// Prometheus basic authentication: the user, and the variable holding the password.
-    pub username: Option<String>,
-    pub password_env: Option<String>,
-    /// Prometheus bearer token: the variable holding it.
-    pub bearer_token_env: Option<String>,
-    /// Datadog: the variables holding the keys (default `DD_API_KEY`, `DD_APP_KEY`).
-    pub api_key_env: Option<String>,
-    pub app_key_env: Option<String>,
-    /// InfluxDB: the database queried (default: each metric's name, as Kayenta).
-    pub database: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    Prometheus,
-    Datadog,
-    Influxdb,
-    Graphite,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -321,81 +291,11 @@ impl Settings {
     pub fn accounts(&self) -> anyhow::Result<Accounts> {
         let mut accounts = Accounts::default();
         for account in &self.accounts {
-            let context = || format!("account '{}'", account.name);
-            if accounts.iter().any(|(name, _)| name == account.name) {
-                bail!("account '{}' is configured twice", account.name);
+            let name = account.name();
+            if accounts.iter().any(|(known, _)| known == name) {
+                bail!("account '{name}' is configured twice");
             }
-            let max_concurrent_queries = match account.max_concurrent_queries {
-                Some(0) => bail!(
-                    "account '{}': max_concurrent_queries must be at least 1",
-                    account.name
-                ),
-                Some(slots) => slots,
-                None => crate::metrics::DEFAULT_MAX_CONCURRENT_QUERIES,
-            };
-            match account.kind {
-                AccountKind::Prometheus => {
-                    let mut prometheus = PrometheusAccount::new(&account.name, &account.url);
-                    prometheus.max_concurrent_queries = max_concurrent_queries;
-                    prometheus.max_points = self.limits.max_points;
-                    if let Some(timeout) = account.timeout {
-                        prometheus.timeout = positive(timeout).with_context(context)?;
-                    }
-                    prometheus.auth = match (
-                        &account.username,
-                        &account.password_env,
-                        &account.bearer_token_env,
-                    ) {
-                        (None, None, None) => PrometheusAuth::None,
-                        (Some(username), Some(variable), None) => PrometheusAuth::Basic {
-                            username: username.clone(),
-                            password: secret(variable).with_context(context)?,
-                        },
-                        (None, None, Some(variable)) => {
-                            PrometheusAuth::Bearer(secret(variable).with_context(context)?)
-                        }
-                        _ => bail!(
-                            "account '{}': give username with password_env, or bearer_token_env, not a mix",
-                            account.name
-                        ),
-                    };
-                    accounts.add(&account.name, Arc::new(PrometheusSource::new(prometheus)?));
-                }
-                AccountKind::Datadog => {
-                    let mut datadog = DatadogAccount::new(&account.name, &account.url);
-                    datadog.max_concurrent_queries = max_concurrent_queries;
-                    datadog.max_points = self.limits.max_points;
-                    if let Some(timeout) = account.timeout {
-                        datadog.timeout = positive(timeout).with_context(context)?;
-                    }
-                    if let DatadogKeys::Env {
-                        api_key_var,
-                        app_key_var,
-                    } = &mut datadog.keys
-                    {
-                        if let Some(variable) = &account.api_key_env {
-                            *api_key_var = variable.clone();
-                        }
-                        if let Some(variable) = &account.app_key_env {
-                            *app_key_var = variable.clone();
-                        }
-                    }
-                    accounts.add(&account.name, Arc::new(DatadogSource::new(datadog)?));
-                }
-                AccountKind::Influxdb | AccountKind::Graphite => {
-                    let timeout = account
-                        .timeout
-                        .map(positive)
-                        .transpose()
-                        .with_context(context)?;
-                    let source = account.influxdb_or_graphite(
-                        max_concurrent_queries,
-                        self.limits.max_points,
-                        timeout,
-                    )?;
-                    accounts.add(&account.name, source);
-                }
-            }
+            accounts.add(name, account.source(&self.limits)?);
         }
         Ok(accounts)
     }
@@ -427,59 +327,6 @@ impl Settings {
             .with_secure_cookie(settings.secure_cookie)
             .with_kayenta(settings.kayenta.policy("kayenta")?)
             .with_flagger(settings.flagger.policy("flagger")?))
-    }
-}
-
-impl AccountSettings {
-    /// An `influxdb` or `graphite` account's source, refusing the settings of other kinds.
-    fn influxdb_or_graphite(
-        &self,
-        max_concurrent_queries: usize,
-        max_points: usize,
-        timeout: Option<std::time::Duration>,
-    ) -> anyhow::Result<Arc<dyn crate::metrics::MetricSource>> {
-        let name = &self.name;
-        let kind = format!("{:?}", self.kind).to_lowercase();
-        let foreign = [
-            ("bearer_token_env", self.bearer_token_env.is_some()),
-            ("api_key_env", self.api_key_env.is_some()),
-            ("app_key_env", self.app_key_env.is_some()),
-        ];
-        let graphite_foreign = [
-            ("database", self.database.is_some()),
-            ("username", self.username.is_some()),
-            ("password_env", self.password_env.is_some()),
-        ];
-        let is_graphite = self.kind == AccountKind::Graphite;
-        for (field, given) in foreign
-            .into_iter()
-            .chain(graphite_foreign.into_iter().filter(|_| is_graphite))
-        {
-            if given {
-                bail!("account '{name}': {field} does not apply to an account of type {kind}");
-            }
-        }
-        if is_graphite {
-            let mut account = crate::metrics::GraphiteAccount::new(name, &self.url);
-            account.max_concurrent_queries = max_concurrent_queries;
-            account.max_points = max_points;
-            account.timeout = timeout.unwrap_or(account.timeout);
-            return Ok(Arc::new(crate::metrics::GraphiteSource::new(account)?));
-        }
-        let mut account = crate::metrics::InfluxDbAccount::new(name, &self.url);
-        account.max_concurrent_queries = max_concurrent_queries;
-        account.max_points = max_points;
-        account.timeout = timeout.unwrap_or(account.timeout);
-        account.database = self.database.clone();
-        account.credentials = match (&self.username, &self.password_env) {
-            (None, None) => None,
-            (Some(username), Some(variable)) => Some((
-                username.clone(),
-                secret(variable).with_context(|| format!("account '{name}'"))?,
-            )),
-            _ => bail!("account '{name}': give username and password_env together"),
-        };
-        Ok(Arc::new(crate::metrics::InfluxDbSource::new(account)?))
     }
 }
 
@@ -586,49 +433,6 @@ mod tests {
         assert!(
             error.contains("'soon' is not a positive duration"),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn influxdb_and_graphite_accounts_refuse_settings_of_other_stores() {
-        let accounts = |text: &str| {
-            toml::from_str::<Settings>(text)
-                .unwrap()
-                .accounts()
-                .map(|accounts| {
-                    accounts
-                        .iter()
-                        .map(|(name, kind)| format!("{name}:{kind}"))
-                        .collect::<Vec<_>>()
-                })
-                .map_err(|error| format!("{error:#}"))
-        };
-        let influx =
-            "[[accounts]]\nname = \"i\"\ntype = \"influxdb\"\nurl = \"http://influxdb:8086\"\n";
-        let graphite =
-            "[[accounts]]\nname = \"g\"\ntype = \"graphite\"\nurl = \"http://graphite:8080\"\n";
-        assert_eq!(
-            accounts(&format!("{influx}database = \"telegraf\"\n{graphite}")).unwrap(),
-            ["i:influxdb", "g:graphite"]
-        );
-        assert_eq!(
-            accounts(&format!("{graphite}database = \"x\"\n")).unwrap_err(),
-            "account 'g': database does not apply to an account of type graphite"
-        );
-        assert_eq!(
-            accounts(&format!("{influx}bearer_token_env = \"T\"\n")).unwrap_err(),
-            "account 'i': bearer_token_env does not apply to an account of type influxdb"
-        );
-        assert_eq!(
-            accounts(&format!("{influx}username = \"u\"\n")).unwrap_err(),
-            "account 'i': give username and password_env together"
-        );
-        assert_eq!(
-            accounts(&format!(
-                "{influx}username = \"u\"\npassword_env = \"COALMINE_TEST_UNSET_INFLUX\"\n"
-            ))
-            .unwrap_err(),
-            "account 'i': the environment variable COALMINE_TEST_UNSET_INFLUX is not set"
         );
     }
 

@@ -1,0 +1,152 @@
+//! Setting up an HTTP store whose account is a base URL and secrets sent only in request headers (New Relic's
+//! `X-Query-Key`, SignalFx's `X-SF-TOKEN`, Wavefront's and Google's `Authorization: Bearer`): checking the URL,
+//! reading the secrets from the environment, and building the account's [`Endpoint`] and HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+
+use super::SourceError;
+use super::http::{self, Endpoint, RetryPolicy, Secret, redact_url};
+
+/// Where an account's secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Read from this environment variable when the source is created.
+    Env(String),
+    Given(Secret),
+}
+
+impl SecretSource {
+    /// The secret; `what` names it in the error when the variable is not set.
+    pub(crate) fn read(
+        &self,
+        store: &str,
+        account: &str,
+        what: &str,
+    ) -> Result<Secret, SourceError> {
+        match self {
+            SecretSource::Given(secret) => Ok(secret.clone()),
+            SecretSource::Env(variable) => match std::env::var(variable) {
+                Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+                _ => Err(invalid(
+                    store,
+                    account,
+                    format!(
+                        "the environment variable {variable} is not set; it must hold the account's \
+                         {what}"
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+/// What bounds an account's queries (the same for every store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountBounds {
+    /// How long one query may take, retries included.
+    pub timeout: Duration,
+    pub retries: RetryPolicy,
+    /// The most queries in flight at once; the others wait.
+    pub max_concurrent_queries: usize,
+    /// The most points one series may have.
+    pub max_points: usize,
+}
+
+impl Default for AccountBounds {
+    fn default() -> AccountBounds {
+        AccountBounds {
+            timeout: http::DEFAULT_TIMEOUT,
+            retries: RetryPolicy::default(),
+            max_concurrent_queries: http::DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_points: http::DEFAULT_MAX_POINTS,
+        }
+    }
+}
+
+/// A configuration error about an account (no metric).
+pub(crate) fn invalid(store: &str, account: &str, problem: String) -> SourceError {
+    SourceError::Config {
+        metric: None,
+        message: format!("{store} account '{account}': {problem}"),
+    }
+}
+
+/// An account's client, base URL (without a trailing `/`) and endpoint.
+pub(crate) struct Keyed {
+    pub client: reqwest::Client,
+    pub base: reqwest::Url,
+    pub endpoint: Endpoint,
+}
+
+impl Keyed {
+    /// Checks `url` (http(s), a host, no credentials: secrets go only in headers) and sets up the client with
+    /// `headers` (name, secret) marked sensitive, plus `Accept: application/json`.
+    pub(crate) fn new(
+        store: &'static str,
+        account: &str,
+        url: &str,
+        example: &str,
+        headers: Vec<(HeaderName, Secret)>,
+        bounds: AccountBounds,
+    ) -> Result<Keyed, SourceError> {
+        let invalid = |problem: String| invalid(store, account, problem);
+        let mut base = reqwest::Url::parse(url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the URL {url:?} is not an http(s) URL; expected e.g. {example}"
+                ))
+            })?;
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(invalid(format!(
+                "the URL must not hold credentials; {store} takes them only in headers"
+            )));
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let path = base.path().trim_end_matches('/').to_string();
+        base.set_path(&path);
+        let mut map = HeaderMap::new();
+        let mut secrets = Vec::new();
+        for (name, secret) in headers {
+            let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| {
+                invalid(format!(
+                    "the {name} secret holds characters an HTTP header cannot"
+                ))
+            })?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+            secrets.push(secret);
+        }
+        map.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let client = http::client(bounds.timeout, map)
+            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let endpoint = Endpoint {
+            store,
+            url: redact_url(&base),
+            timeout: bounds.timeout,
+            retries: bounds.retries,
+            secrets,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                bounds.max_concurrent_queries.max(1),
+            )),
+            max_points: bounds.max_points,
+        };
+        Ok(Keyed {
+            client,
+            base,
+            endpoint,
+        })
+    }
+
+    /// `<base><path>` (the base's own path prefix kept).
+    pub(crate) fn url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url
+    }
+}
