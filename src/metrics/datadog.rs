@@ -22,8 +22,9 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
+    AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded,
+    redact_url_text,
 };
 use super::template::{Expansion, Lexer, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -174,19 +175,15 @@ impl DatadogSource {
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
 
-        let endpoint = Endpoint {
-            store: "Datadog",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets: vec![api_key, app_key],
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("Datadog", &base, bounds, headers, vec![api_key, app_key])
+                .map_err(invalid)?;
         Ok(DatadogSource {
             client,
             query_url,

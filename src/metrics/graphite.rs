@@ -23,8 +23,8 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, parse_bounded, redact_url, redact_url_text,
+    AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, parse_bounded, redact_url_text,
 };
 use super::template::rejected;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -102,19 +102,14 @@ impl GraphiteSource {
         render_url.set_path(&format!("{}/render", base.path().trim_end_matches('/')));
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let endpoint = Endpoint {
-            store: "Graphite",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets: Vec::new(),
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("Graphite", &base, bounds, headers, Vec::new()).map_err(invalid)?;
         Ok(GraphiteSource {
             client,
             render_url,

@@ -87,6 +87,29 @@ pub const DEFAULT_MAX_POINTS: usize = 100_000;
 /// The largest answer read from a store.
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
+/// What bounds an account's queries (the same for every store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountBounds {
+    /// How long one query may take, retries included.
+    pub timeout: Duration,
+    pub retries: RetryPolicy,
+    /// The most queries in flight at once; the others wait.
+    pub max_concurrent_queries: usize,
+    /// The most points one series may have.
+    pub max_points: usize,
+}
+
+impl Default for AccountBounds {
+    fn default() -> AccountBounds {
+        AccountBounds {
+            timeout: DEFAULT_TIMEOUT,
+            retries: RetryPolicy::default(),
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_points: DEFAULT_MAX_POINTS,
+        }
+    }
+}
+
 /// Why one attempt failed.
 pub(crate) enum AttemptError {
     /// No HTTP answer (connection refused, DNS, TLS, reset, …).
@@ -280,6 +303,30 @@ pub(crate) fn parse_bounded<'a, T: Deserialize<'a>>(
 }
 
 impl Endpoint {
+    /// An account's HTTP client (sending `headers` with every request) and its endpoint: the store at `base`
+    /// (named in messages without credentials), queried within `bounds`, with `secrets` stripped from
+    /// whatever the store answers. The error is the problem, for the account's configuration error.
+    pub(crate) fn account(
+        store: &'static str,
+        base: &reqwest::Url,
+        bounds: AccountBounds,
+        headers: HeaderMap,
+        secrets: Vec<Secret>,
+    ) -> Result<(reqwest::Client, Endpoint), String> {
+        let client = client(bounds.timeout, headers)
+            .map_err(|error| format!("cannot set up its HTTP client: {error}"))?;
+        let endpoint = Endpoint {
+            store,
+            url: redact_url(base),
+            timeout: bounds.timeout,
+            retries: bounds.retries,
+            secrets,
+            slots: Arc::new(Semaphore::new(bounds.max_concurrent_queries.max(1))),
+            max_points: bounds.max_points,
+        };
+        Ok((client, endpoint))
+    }
+
     /// The body of a successful answer (at most [`MAX_RESPONSE_BYTES`]), with any secret the store echoed
     /// already replaced; an error status is an [`AttemptError::Status`] with the body scrubbed the same way.
     pub(crate) async fn success_body(

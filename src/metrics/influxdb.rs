@@ -24,8 +24,8 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, parse_bounded, redact_url, redact_url_text,
+    self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, parse_bounded, redact_url_text,
 };
 use super::influxql;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -133,19 +133,14 @@ impl InfluxDbSource {
             headers.insert(AUTHORIZATION, value);
             secrets.extend([password.clone(), basic]);
         }
-        let endpoint = Endpoint {
-            store: "InfluxDB",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("InfluxDB", &base, bounds, headers, secrets).map_err(invalid)?;
         Ok(InfluxDbSource {
             client,
             query_url,

@@ -2,13 +2,10 @@
 //! `X-Query-Key`, SignalFx's `X-SF-TOKEN`, Wavefront's and Google's `Authorization: Bearer`): checking the URL,
 //! reading the secrets from the environment, and building the account's [`Endpoint`] and HTTP client.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 
 use super::SourceError;
-use super::http::{self, Endpoint, RetryPolicy, Secret, redact_url};
+use super::http::{AccountBounds, Endpoint, Secret};
 
 /// Where an account's secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,29 +36,6 @@ impl SecretSource {
                     ),
                 )),
             },
-        }
-    }
-}
-
-/// What bounds an account's queries (the same for every store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountBounds {
-    /// How long one query may take, retries included.
-    pub timeout: Duration,
-    pub retries: RetryPolicy,
-    /// The most queries in flight at once; the others wait.
-    pub max_concurrent_queries: usize,
-    /// The most points one series may have.
-    pub max_points: usize,
-}
-
-impl Default for AccountBounds {
-    fn default() -> AccountBounds {
-        AccountBounds {
-            timeout: http::DEFAULT_TIMEOUT,
-            retries: RetryPolicy::default(),
-            max_concurrent_queries: http::DEFAULT_MAX_CONCURRENT_QUERIES,
-            max_points: http::DEFAULT_MAX_POINTS,
         }
     }
 }
@@ -123,19 +97,8 @@ impl Keyed {
             secrets.push(secret);
         }
         map.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let client = http::client(bounds.timeout, map)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
-        let endpoint = Endpoint {
-            store,
-            url: redact_url(&base),
-            timeout: bounds.timeout,
-            retries: bounds.retries,
-            secrets,
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                bounds.max_concurrent_queries.max(1),
-            )),
-            max_points: bounds.max_points,
-        };
+        let (client, endpoint) =
+            Endpoint::account(store, &base, bounds, map, secrets).map_err(invalid)?;
         Ok(Keyed {
             client,
             base,

@@ -56,10 +56,12 @@ pub use fetch::{
     FetchedCanary, PlannedQuery, QueryRecord, ScopePair, Side, fetch_canary, plan_canary,
 };
 pub use graphite::{GraphiteAccount, GraphiteSource};
-pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
+pub use http::{
+    AccountBounds, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret,
+};
 pub use influxdb::{InfluxDbAccount, InfluxDbSource};
 pub use inline::{InlineSeries, InlineSource};
-pub use keyed::{AccountBounds, SecretSource};
+pub use keyed::SecretSource;
 pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};

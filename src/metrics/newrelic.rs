@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use reqwest::header::HeaderName;
 use serde::Deserialize;
 
-use super::http::{AttemptError, Points, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource, invalid};
+use super::http::{AccountBounds, AttemptError, Points, parse_bounded, redact_url_text};
+use super::keyed::{Keyed, SecretSource, invalid};
 use super::nrql::{self, NrqlLexer};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};

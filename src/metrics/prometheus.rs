@@ -25,8 +25,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
+    self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded,
+    redact_url_text,
 };
 use super::promql::{PromqlLexer, escape};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
@@ -166,19 +167,14 @@ impl PrometheusSource {
                 secrets.push(token.clone());
             }
         }
-        let endpoint = Endpoint {
-            store: "Prometheus",
-            url: redact_url(&url),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let http = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (http, endpoint) =
+            Endpoint::account("Prometheus", &url, bounds, headers, secrets).map_err(invalid)?;
         let client = prometheus_http_query::Client::from(http, url.as_str())
             .map_err(|error| invalid(format!("the URL is not valid: {error}")))?;
         Ok(PrometheusSource {

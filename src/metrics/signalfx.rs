@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName};
 use serde::Deserialize;
 
-use super::http::{AttemptError, excerpt, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource};
+use super::http::{AccountBounds, AttemptError, excerpt, redact_url_text};
+use super::keyed::{Keyed, SecretSource};
 use super::signalflow::{self, SignalFlowLexer};
 use super::template::{Expansion, TemplateFields, bindings};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};

@@ -21,8 +21,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
 use super::google_auth::ServiceAccount;
-use super::http::{AttemptError, Points, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, invalid};
+use super::http::{AccountBounds, AttemptError, Points, parse_bounded, redact_url_text};
+use super::keyed::{Keyed, invalid};
 use super::monitoring_filter::{self as filter, FilterLexer};
 use super::template::{Expansion, TemplateFields, bindings};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};

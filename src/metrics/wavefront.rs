@@ -18,8 +18,8 @@ use futures::future::BoxFuture;
 use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
-use super::http::{AttemptError, Points, Secret, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource};
+use super::http::{AccountBounds, AttemptError, Points, Secret, parse_bounded, redact_url_text};
+use super::keyed::{Keyed, SecretSource};
 use super::template::rejected;
 use super::wql;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
