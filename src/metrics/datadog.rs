@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 use super::http::{
     AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
-    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded,
-    redact_url_text,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, http_url, invalid, join,
+    parse_bounded, redact_url_text,
 };
 use super::template::{Expansion, Lexer, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -115,28 +115,16 @@ pub struct DatadogSource {
 impl DatadogSource {
     /// Reads the account's keys and prepares its HTTP client.
     pub fn new(account: DatadogAccount) -> Result<DatadogSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("Datadog account '{}': {problem}", account.name),
-        };
-        let base = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(
-                    "the URL is not an http(s) URL; expected e.g. https://api.datadoghq.com".into(),
-                )
-            })?;
+        let invalid = |problem: String| invalid("Datadog", &account.name, problem);
+        let base = http_url(&account.url).ok_or_else(|| {
+            invalid("the URL is not an http(s) URL; expected e.g. https://api.datadoghq.com".into())
+        })?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid(
                 "the URL must not hold credentials; Datadog takes keys only in headers".into(),
             ));
         }
-        let mut query_url = base.clone();
-        query_url.set_path(&format!(
-            "{}/api/v1/query",
-            base.path().trim_end_matches('/')
-        ));
+        let query_url = join(&base, "/api/v1/query");
 
         let (api_key, app_key) = match &account.keys {
             DatadogKeys::Given { api_key, app_key } => (api_key.clone(), app_key.clone()),
@@ -193,13 +181,7 @@ impl DatadogSource {
 
     /// The body of a successful `GET url`.
     async fn get(&self, url: reqwest::Url) -> Result<String, AttemptError> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        self.endpoint.success_body(response).await
+        self.endpoint.send(self.client.get(url)).await
     }
 
     /// One attempt at the query over the scope's window.
@@ -345,10 +327,8 @@ impl MetricSource for DatadogSource {
                 .iter()
                 .zip(tags)
                 .map(|(series, tags)| {
-                    let values = grid(series).map_err(|reason| SourceError::BadResponse {
-                        context: self.endpoint.context(metric, query),
-                        reason,
-                    })?;
+                    let values = grid(series)
+                        .map_err(|reason| self.endpoint.bad_response(metric, query, reason))?;
                     Ok(MetricSet {
                         name: metric.to_string(),
                         tags,

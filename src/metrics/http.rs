@@ -1,6 +1,7 @@
-//! What the HTTP sources share: secrets that never print, the retry policy, and running one query under a
-//! deadline with bounded retries, turning every failure into a [`SourceError`] that names the metric, the
-//! store and the query and carries no secret.
+//! What the HTTP sources share: secrets that never print, an account's base URL, bounds, client and
+//! [`Endpoint`] ([`Endpoint::account`]), the retry policy, and running one query under a deadline with bounded
+//! retries, turning every failure into a [`SourceError`] that names the metric, the store and the query and
+//! carries no secret.
 //!
 //! Retried: connection errors, HTTP 5xx, 408 and 429, after an exponential backoff or the store's
 //! `Retry-After` (capped). The account's timeout bounds the whole query, retries included: a retry that could
@@ -348,6 +349,18 @@ impl Endpoint {
         }
     }
 
+    /// Sends `request` (one attempt) and gives the body of a successful answer, as [`Endpoint::success_body`].
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, AttemptError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| AttemptError::transport(&error))?;
+        self.success_body(response).await
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, runs out of attempts or passes the deadline.
     pub(crate) async fn run<T, F, Fut>(
         &self,
@@ -408,6 +421,14 @@ impl Endpoint {
             backoff = (backoff * 2).min(self.retries.max_backoff);
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The error for an answer that is not the store's series as expected; `reason` says how.
+    pub(crate) fn bad_response(&self, metric: &str, query: &str, reason: String) -> SourceError {
+        SourceError::BadResponse {
+            context: self.context(metric, query),
+            reason,
+        }
     }
 
     pub(crate) fn context(&self, metric: &str, query: &str) -> QueryContext {
@@ -560,6 +581,28 @@ pub(crate) fn redact_url(url: &reqwest::Url) -> String {
 pub(crate) fn redact_url_text(url: &str) -> String {
     reqwest::Url::parse(url)
         .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url))
+}
+
+/// A configuration error about an account (no metric): `<store> account '<name>': <problem>`.
+pub(crate) fn invalid(store: &str, account: &str, problem: String) -> SourceError {
+    SourceError::Config {
+        metric: None,
+        message: format!("{store} account '{account}': {problem}"),
+    }
+}
+
+/// `url` parsed, when it is an http(s) URL with a host (the only base URLs an account may have).
+pub(crate) fn http_url(url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+}
+
+/// `<base><path>`: the base's own path prefix kept, without its trailing `/`.
+pub(crate) fn join(base: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url
 }
 
 /// The HTTP client of one account: connection timeout, user agent, the headers every request carries, and

@@ -25,7 +25,8 @@ use serde::Deserialize;
 
 use super::http::{
     self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
-    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, parse_bounded, redact_url_text,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, http_url, invalid, join, parse_bounded,
+    redact_url_text,
 };
 use super::influxql;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -99,16 +100,10 @@ pub struct InfluxDbSource {
 impl InfluxDbSource {
     /// Checks the account's URL and prepares its HTTP client.
     pub fn new(account: InfluxDbAccount) -> Result<InfluxDbSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("InfluxDB account '{}': {problem}", account.name),
-        };
-        let base = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid("the URL is not an http(s) URL; expected e.g. http://influxdb:8086".into())
-            })?;
+        let invalid = |problem: String| invalid("InfluxDB", &account.name, problem);
+        let base = http_url(&account.url).ok_or_else(|| {
+            invalid("the URL is not an http(s) URL; expected e.g. http://influxdb:8086".into())
+        })?;
         if !base.username().is_empty() || base.password().is_some() || base.query().is_some() {
             return Err(invalid(
                 "the URL must hold neither credentials nor a query; give username and \
@@ -119,8 +114,7 @@ impl InfluxDbSource {
         if account.database.as_deref() == Some("") {
             return Err(invalid("database must not be empty".into()));
         }
-        let mut query_url = base.clone();
-        query_url.set_path(&format!("{}/query", base.path().trim_end_matches('/')));
+        let query_url = join(&base, "/query");
 
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -164,13 +158,7 @@ impl InfluxDbSource {
         url.query_pairs_mut()
             .append_pair("db", database)
             .append_pair("q", query);
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.endpoint.success_body(response).await?;
+        let body = self.endpoint.send(self.client.get(url)).await?;
         let answer: Answer = parse_bounded(&body, self.endpoint.max_points)?;
         if let Some(error) = answer.error {
             return Ok(Err(error));
@@ -308,16 +296,12 @@ impl MetricSource for InfluxDbSource {
                         ),
                     )
                 })?;
-            let step_millis = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+            let step_millis = scope.step_millis();
             let mut sets = Vec::new();
             for series in &series {
                 sets.extend(
-                    metric_sets(metric, query, series, step_millis).map_err(|reason| {
-                        SourceError::BadResponse {
-                            context: self.endpoint.context(metric, query),
-                            reason,
-                        }
-                    })?,
+                    metric_sets(metric, query, series, step_millis)
+                        .map_err(|reason| self.endpoint.bad_response(metric, query, reason))?,
                 );
             }
             if sets.is_empty() {

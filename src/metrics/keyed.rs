@@ -5,7 +5,7 @@
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 
 use super::SourceError;
-use super::http::{AccountBounds, Endpoint, Secret};
+use super::http::{AccountBounds, Endpoint, Secret, http_url, invalid, join};
 
 /// Where an account's secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +40,6 @@ impl SecretSource {
     }
 }
 
-/// A configuration error about an account (no metric).
-pub(crate) fn invalid(store: &str, account: &str, problem: String) -> SourceError {
-    SourceError::Config {
-        metric: None,
-        message: format!("{store} account '{account}': {problem}"),
-    }
-}
-
 /// An account's client, base URL (without a trailing `/`) and endpoint.
 pub(crate) struct Keyed {
     pub client: reqwest::Client,
@@ -67,14 +59,11 @@ impl Keyed {
         bounds: AccountBounds,
     ) -> Result<Keyed, SourceError> {
         let invalid = |problem: String| invalid(store, account, problem);
-        let mut base = reqwest::Url::parse(url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "the URL {url:?} is not an http(s) URL; expected e.g. {example}"
-                ))
-            })?;
+        let mut base = http_url(url).ok_or_else(|| {
+            invalid(format!(
+                "the URL {url:?} is not an http(s) URL; expected e.g. {example}"
+            ))
+        })?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid(format!(
                 "the URL must not hold credentials; {store} takes them only in headers"
@@ -108,8 +97,6 @@ impl Keyed {
 
     /// `<base><path>` (the base's own path prefix kept).
     pub(crate) fn url(&self, path: &str) -> reqwest::Url {
-        let mut url = self.base.clone();
-        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
-        url
+        join(&self.base, path)
     }
 }

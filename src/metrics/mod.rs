@@ -85,6 +85,13 @@ pub struct Scope {
     pub step: Duration,
 }
 
+impl Scope {
+    /// The step in milliseconds, the step of the grid a store's points are put on.
+    pub fn step_millis(&self) -> i64 {
+        i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// One series as a store returned it (Kayenta's `MetricSet`): values from `start_millis`, `step_millis` apart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricSet {

@@ -26,8 +26,8 @@ use serde::Deserialize;
 
 use super::http::{
     self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
-    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded,
-    redact_url_text,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, http_url, invalid,
+    parse_bounded, redact_url_text,
 };
 use super::promql::{PromqlLexer, escape};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
@@ -112,18 +112,12 @@ pub struct PrometheusSource {
 impl PrometheusSource {
     /// Checks the account's URL and credentials and prepares its HTTP client.
     pub fn new(account: PrometheusAccount) -> Result<PrometheusSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("Prometheus account '{}': {problem}", account.name),
-        };
-        let mut url = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "the URL is not an http(s) URL; expected e.g. {EXAMPLE_URLS}"
-                ))
-            })?;
+        let invalid = |problem: String| invalid("Prometheus", &account.name, problem);
+        let mut url = http_url(&account.url).ok_or_else(|| {
+            invalid(format!(
+                "the URL is not an http(s) URL; expected e.g. {EXAMPLE_URLS}"
+            ))
+        })?;
         // The client appends `api/v1/…` to the path; a trailing slash would double it.
         let path = url.path().trim_end_matches('/').to_string();
         if !path.is_empty() {
@@ -528,7 +522,7 @@ impl MetricSource for PrometheusSource {
                 .filter_map(|series| metric_set(metric, query, series))
                 .collect();
             if sets.is_empty() {
-                let step_millis = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+                let step_millis = scope.step_millis();
                 return Ok(vec![MetricSet::placeholder(
                     metric,
                     query,

@@ -109,17 +109,18 @@ impl SignalFxSource {
             .append_pair("resolution", &(scope.step.as_secs() * 1000).to_string())
             .append_pair("maxDelay", "0")
             .append_pair("immediate", "true");
-        let response = self
+        let body = self
             .keyed
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, "text/plain; charset=UTF-8")
-            .header(ACCEPT, "text/plain")
-            .body(program.to_string())
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.keyed.endpoint.success_body(response).await?;
+            .endpoint
+            .send(
+                self.keyed
+                    .client
+                    .post(url)
+                    .header(CONTENT_TYPE, "text/plain; charset=UTF-8")
+                    .header(ACCEPT, "text/plain")
+                    .body(program.to_string()),
+            )
+            .await?;
         read_stream(&body, self.keyed.endpoint.max_points)
     }
 }

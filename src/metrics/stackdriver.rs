@@ -21,8 +21,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
 use super::google_auth::ServiceAccount;
-use super::http::{AccountBounds, AttemptError, Points, parse_bounded, redact_url_text};
-use super::keyed::{Keyed, invalid};
+use super::http::{AccountBounds, AttemptError, Points, invalid, parse_bounded, redact_url_text};
+use super::keyed::Keyed;
 use super::monitoring_filter::{self as filter, FilterLexer};
 use super::template::{Expansion, TemplateFields, bindings};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -538,10 +538,7 @@ impl MetricSource for StackdriverSource {
                     step_millis,
                 )]);
             }
-            let bad = |reason: String| SourceError::BadResponse {
-                context: endpoint.context(metric, query),
-                reason,
-            };
+            let bad = |reason: String| endpoint.bad_response(metric, query, reason);
             series
                 .into_iter()
                 .map(|series| {

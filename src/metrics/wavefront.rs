@@ -109,14 +109,7 @@ impl WavefrontSource {
                 .append_pair("strict", "true")
                 .append_pair("sorted", "true");
         }
-        let response = self
-            .keyed
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.keyed.endpoint.success_body(response).await?;
+        let body = self.keyed.endpoint.send(self.keyed.client.get(url)).await?;
         parse_bounded(&body, self.keyed.endpoint.max_points)
     }
 }
@@ -268,13 +261,8 @@ impl MetricSource for WavefrontSource {
             let mut sets = Vec::new();
             for series in answer.timeseries.unwrap_or_default() {
                 let points = series.data.map(|data| data.0).unwrap_or_default();
-                let Some(values) =
-                    adjusted(&points, step, endpoint.max_points).map_err(|reason| {
-                        SourceError::BadResponse {
-                            context: endpoint.context(metric, query),
-                            reason,
-                        }
-                    })?
+                let Some(values) = adjusted(&points, step, endpoint.max_points)
+                    .map_err(|reason| endpoint.bad_response(metric, query, reason))?
                 else {
                     continue;
                 };
