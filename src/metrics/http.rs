@@ -334,19 +334,7 @@ impl Endpoint {
         &self,
         response: reqwest::Response,
     ) -> Result<String, AttemptError> {
-        match success_body(response).await {
-            Ok(body) => Ok(self.scrub_owned(body)),
-            Err(AttemptError::Status {
-                status,
-                headers,
-                body,
-            }) => Err(AttemptError::Status {
-                status,
-                headers,
-                body: self.scrub_owned(body),
-            }),
-            Err(error) => Err(error),
-        }
+        scrub_body(success_body(response).await, |body| self.scrub_owned(body))
     }
 
     /// Sends `request` (one attempt) and gives the body of a successful answer, as [`Endpoint::success_body`].
@@ -581,6 +569,26 @@ pub(crate) fn redact_url(url: &reqwest::Url) -> String {
 pub(crate) fn redact_url_text(url: &str) -> String {
     reqwest::Url::parse(url)
         .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url))
+}
+
+/// `result` with `scrub` applied to the body it carries: the answer's, or an error status's.
+pub(crate) fn scrub_body(
+    result: Result<String, AttemptError>,
+    scrub: impl Fn(String) -> String,
+) -> Result<String, AttemptError> {
+    match result {
+        Ok(body) => Ok(scrub(body)),
+        Err(AttemptError::Status {
+            status,
+            headers,
+            body,
+        }) => Err(AttemptError::Status {
+            status,
+            headers,
+            body: scrub(body),
+        }),
+        Err(error) => Err(error),
+    }
 }
 
 /// A configuration error about an account (no metric): `<store> account '<name>': <problem>`.
