@@ -90,6 +90,17 @@ impl Scope {
     pub fn step_millis(&self) -> i64 {
         i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
     }
+
+    /// An error naming `metric` when there is no step: a store that answers on a grid of steps needs one.
+    pub(crate) fn require_step(&self, metric: &str) -> Result<(), SourceError> {
+        match self.step.is_zero() {
+            true => Err(SourceError::config(
+                metric,
+                "the step must be at least one second",
+            )),
+            false => Ok(()),
+        }
+    }
 }
 
 /// One series as a store returned it (Kayenta's `MetricSet`): values from `start_millis`, `step_millis` apart.

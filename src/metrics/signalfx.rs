@@ -179,12 +179,7 @@ impl MetricSource for SignalFxSource {
     ) -> Result<String, SourceError> {
         let name = metric.name.as_str();
         let config: SignalFxQuery = query_config(metric, self.kind(), "SignalFx")?;
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(name)?;
         if let Some(template) = config.templates.select(name, templates)? {
             let bindings = bindings(
                 [

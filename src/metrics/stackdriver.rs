@@ -489,12 +489,7 @@ impl MetricSource for StackdriverSource {
         templates: &BTreeMap<String, String>,
         scope: &Scope,
     ) -> Result<String, SourceError> {
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                &metric.name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(&metric.name)?;
         Ok(self.build(metric, templates, scope)?.show())
     }
 

@@ -201,12 +201,7 @@ impl MetricSource for WavefrontSource {
                 ),
             ));
         }
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(name)?;
         let mut query = metric_name;
         if !scope.scope.is_empty() {
             wql::check_filter(&scope.scope).map_err(|reason| {
