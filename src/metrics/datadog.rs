@@ -22,8 +22,9 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
+    AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, http_url, invalid, join,
+    parse_bounded, redact_url_text,
 };
 use super::template::{Expansion, Lexer, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -114,28 +115,16 @@ pub struct DatadogSource {
 impl DatadogSource {
     /// Reads the account's keys and prepares its HTTP client.
     pub fn new(account: DatadogAccount) -> Result<DatadogSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("Datadog account '{}': {problem}", account.name),
-        };
-        let base = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(
-                    "the URL is not an http(s) URL; expected e.g. https://api.datadoghq.com".into(),
-                )
-            })?;
+        let invalid = |problem: String| invalid("Datadog", &account.name, problem);
+        let base = http_url(&account.url).ok_or_else(|| {
+            invalid("the URL is not an http(s) URL; expected e.g. https://api.datadoghq.com".into())
+        })?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid(
                 "the URL must not hold credentials; Datadog takes keys only in headers".into(),
             ));
         }
-        let mut query_url = base.clone();
-        query_url.set_path(&format!(
-            "{}/api/v1/query",
-            base.path().trim_end_matches('/')
-        ));
+        let query_url = join(&base, "/api/v1/query");
 
         let (api_key, app_key) = match &account.keys {
             DatadogKeys::Given { api_key, app_key } => (api_key.clone(), app_key.clone()),
@@ -174,19 +163,15 @@ impl DatadogSource {
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
 
-        let endpoint = Endpoint {
-            store: "Datadog",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets: vec![api_key, app_key],
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("Datadog", &base, bounds, headers, vec![api_key, app_key])
+                .map_err(invalid)?;
         Ok(DatadogSource {
             client,
             query_url,
@@ -196,13 +181,7 @@ impl DatadogSource {
 
     /// The body of a successful `GET url`.
     async fn get(&self, url: reqwest::Url) -> Result<String, AttemptError> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        self.endpoint.success_body(response).await
+        self.endpoint.send(self.client.get(url)).await
     }
 
     /// One attempt at the query over the scope's window.
@@ -348,10 +327,8 @@ impl MetricSource for DatadogSource {
                 .iter()
                 .zip(tags)
                 .map(|(series, tags)| {
-                    let values = grid(series).map_err(|reason| SourceError::BadResponse {
-                        context: self.endpoint.context(metric, query),
-                        reason,
-                    })?;
+                    let values = grid(series)
+                        .map_err(|reason| self.endpoint.bad_response(metric, query, reason))?;
                     Ok(MetricSet {
                         name: metric.to_string(),
                         tags,

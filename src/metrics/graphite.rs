@@ -23,8 +23,9 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, parse_bounded, redact_url, redact_url_text,
+    AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, http_url, invalid, join, parse_bounded,
+    redact_url_text,
 };
 use super::template::rejected;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -83,38 +84,26 @@ pub struct GraphiteSource {
 impl GraphiteSource {
     /// Checks the account's URL and prepares its HTTP client.
     pub fn new(account: GraphiteAccount) -> Result<GraphiteSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("Graphite account '{}': {problem}", account.name),
-        };
-        let base = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid("the URL is not an http(s) URL; expected e.g. http://graphite:8080".into())
-            })?;
+        let invalid = |problem: String| invalid("Graphite", &account.name, problem);
+        let base = http_url(&account.url).ok_or_else(|| {
+            invalid("the URL is not an http(s) URL; expected e.g. http://graphite:8080".into())
+        })?;
         if !base.username().is_empty() || base.password().is_some() || base.query().is_some() {
             return Err(invalid(
                 "the URL must hold neither credentials nor a query".into(),
             ));
         }
-        let mut render_url = base.clone();
-        render_url.set_path(&format!("{}/render", base.path().trim_end_matches('/')));
+        let render_url = join(&base, "/render");
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let endpoint = Endpoint {
-            store: "Graphite",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets: Vec::new(),
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("Graphite", &base, bounds, headers, Vec::new()).map_err(invalid)?;
         Ok(GraphiteSource {
             client,
             render_url,
@@ -130,13 +119,7 @@ impl GraphiteSource {
             .append_pair("from", &scope.start.as_second().to_string())
             .append_pair("until", &scope.end.as_second().to_string())
             .append_pair("format", "json");
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.endpoint.success_body(response).await?;
+        let body = self.endpoint.send(self.client.get(url)).await?;
         parse_bounded(&body, self.endpoint.max_points)
     }
 }
@@ -151,13 +134,7 @@ impl GraphiteSource {
         url.query_pairs_mut()
             .append_pair("query", query)
             .append_pair("format", "completer");
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.endpoint.success_body(response).await?;
+        let body = self.endpoint.send(self.client.get(url)).await?;
         #[derive(Deserialize)]
         struct Found {
             metrics: Points<Node>,
@@ -313,7 +290,7 @@ impl MetricSource for GraphiteSource {
                 .run(metric, query, || self.render(query, scope))
                 .await?;
             if series.is_empty() {
-                let step = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+                let step = scope.step_millis();
                 return Ok(vec![MetricSet::placeholder(metric, query, scope, step)]);
             }
             let tags = series_tags(&series);
@@ -321,12 +298,8 @@ impl MetricSource for GraphiteSource {
                 .iter()
                 .zip(tags)
                 .map(|(series, tags)| {
-                    metric_set(metric, query, series, tags).map_err(|reason| {
-                        SourceError::BadResponse {
-                            context: self.endpoint.context(metric, query),
-                            reason,
-                        }
-                    })
+                    metric_set(metric, query, series, tags)
+                        .map_err(|reason| self.endpoint.bad_response(metric, query, reason))
                 })
                 .collect()
         })

@@ -1,6 +1,7 @@
-//! What the HTTP sources share: secrets that never print, the retry policy, and running one query under a
-//! deadline with bounded retries, turning every failure into a [`SourceError`] that names the metric, the
-//! store and the query and carries no secret.
+//! What the HTTP sources share: secrets that never print, an account's base URL, bounds, client and
+//! [`Endpoint`] ([`Endpoint::account`]), the retry policy, and running one query under a deadline with bounded
+//! retries, turning every failure into a [`SourceError`] that names the metric, the store and the query and
+//! carries no secret.
 //!
 //! Retried: connection errors, HTTP 5xx, 408 and 429, after an exponential backoff or the store's
 //! `Retry-After` (capped). The account's timeout bounds the whole query, retries included: a retry that could
@@ -86,6 +87,29 @@ pub const DEFAULT_MAX_POINTS: usize = 100_000;
 
 /// The largest answer read from a store.
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// What bounds an account's queries (the same for every store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountBounds {
+    /// How long one query may take, retries included.
+    pub timeout: Duration,
+    pub retries: RetryPolicy,
+    /// The most queries in flight at once; the others wait.
+    pub max_concurrent_queries: usize,
+    /// The most points one series may have.
+    pub max_points: usize,
+}
+
+impl Default for AccountBounds {
+    fn default() -> AccountBounds {
+        AccountBounds {
+            timeout: DEFAULT_TIMEOUT,
+            retries: RetryPolicy::default(),
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            max_points: DEFAULT_MAX_POINTS,
+        }
+    }
+}
 
 /// Why one attempt failed.
 pub(crate) enum AttemptError {
@@ -280,25 +304,49 @@ pub(crate) fn parse_bounded<'a, T: Deserialize<'a>>(
 }
 
 impl Endpoint {
+    /// An account's HTTP client (sending `headers` with every request) and its endpoint: the store at `base`
+    /// (named in messages without credentials), queried within `bounds`, with `secrets` stripped from
+    /// whatever the store answers. The error is the problem, for the account's configuration error.
+    pub(crate) fn account(
+        store: &'static str,
+        base: &reqwest::Url,
+        bounds: AccountBounds,
+        headers: HeaderMap,
+        secrets: Vec<Secret>,
+    ) -> Result<(reqwest::Client, Endpoint), String> {
+        let client = client(bounds.timeout, headers)
+            .map_err(|error| format!("cannot set up its HTTP client: {error}"))?;
+        let endpoint = Endpoint {
+            store,
+            url: redact_url(base),
+            timeout: bounds.timeout,
+            retries: bounds.retries,
+            secrets,
+            slots: Arc::new(Semaphore::new(bounds.max_concurrent_queries.max(1))),
+            max_points: bounds.max_points,
+        };
+        Ok((client, endpoint))
+    }
+
     /// The body of a successful answer (at most [`MAX_RESPONSE_BYTES`]), with any secret the store echoed
     /// already replaced; an error status is an [`AttemptError::Status`] with the body scrubbed the same way.
     pub(crate) async fn success_body(
         &self,
         response: reqwest::Response,
     ) -> Result<String, AttemptError> {
-        match success_body(response).await {
-            Ok(body) => Ok(self.scrub_owned(body)),
-            Err(AttemptError::Status {
-                status,
-                headers,
-                body,
-            }) => Err(AttemptError::Status {
-                status,
-                headers,
-                body: self.scrub_owned(body),
-            }),
-            Err(error) => Err(error),
-        }
+        scrub_body(success_body(response).await, |body| self.scrub_owned(body))
+    }
+
+    /// Sends `request` (one attempt) and gives the body of a successful answer, as [`Endpoint::success_body`].
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, AttemptError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|error| AttemptError::transport(&error))?;
+        self.success_body(response).await
     }
 
     /// Runs `attempt` until it succeeds, fails for good, runs out of attempts or passes the deadline.
@@ -361,6 +409,14 @@ impl Endpoint {
             backoff = (backoff * 2).min(self.retries.max_backoff);
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// The error for an answer that is not the store's series as expected; `reason` says how.
+    pub(crate) fn bad_response(&self, metric: &str, query: &str, reason: String) -> SourceError {
+        SourceError::BadResponse {
+            context: self.context(metric, query),
+            reason,
+        }
     }
 
     pub(crate) fn context(&self, metric: &str, query: &str) -> QueryContext {
@@ -513,6 +569,48 @@ pub(crate) fn redact_url(url: &reqwest::Url) -> String {
 pub(crate) fn redact_url_text(url: &str) -> String {
     reqwest::Url::parse(url)
         .map_or_else(|_| "(not a valid URL)".to_string(), |url| redact_url(&url))
+}
+
+/// `result` with `scrub` applied to the body it carries: the answer's, or an error status's.
+pub(crate) fn scrub_body(
+    result: Result<String, AttemptError>,
+    scrub: impl Fn(String) -> String,
+) -> Result<String, AttemptError> {
+    match result {
+        Ok(body) => Ok(scrub(body)),
+        Err(AttemptError::Status {
+            status,
+            headers,
+            body,
+        }) => Err(AttemptError::Status {
+            status,
+            headers,
+            body: scrub(body),
+        }),
+        Err(error) => Err(error),
+    }
+}
+
+/// A configuration error about an account (no metric): `<store> account '<name>': <problem>`.
+pub(crate) fn invalid(store: &str, account: &str, problem: String) -> SourceError {
+    SourceError::Config {
+        metric: None,
+        message: format!("{store} account '{account}': {problem}"),
+    }
+}
+
+/// `url` parsed, when it is an http(s) URL with a host (the only base URLs an account may have).
+pub(crate) fn http_url(url: &str) -> Option<reqwest::Url> {
+    reqwest::Url::parse(url)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+}
+
+/// `<base><path>`: the base's own path prefix kept, without its trailing `/`.
+pub(crate) fn join(base: &reqwest::Url, path: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url
 }
 
 /// The HTTP client of one account: connection timeout, user agent, the headers every request carries, and

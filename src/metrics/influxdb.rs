@@ -24,8 +24,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, parse_bounded, redact_url, redact_url_text,
+    self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, http_url, invalid, join, parse_bounded,
+    redact_url_text,
 };
 use super::influxql;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -99,16 +100,10 @@ pub struct InfluxDbSource {
 impl InfluxDbSource {
     /// Checks the account's URL and prepares its HTTP client.
     pub fn new(account: InfluxDbAccount) -> Result<InfluxDbSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("InfluxDB account '{}': {problem}", account.name),
-        };
-        let base = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid("the URL is not an http(s) URL; expected e.g. http://influxdb:8086".into())
-            })?;
+        let invalid = |problem: String| invalid("InfluxDB", &account.name, problem);
+        let base = http_url(&account.url).ok_or_else(|| {
+            invalid("the URL is not an http(s) URL; expected e.g. http://influxdb:8086".into())
+        })?;
         if !base.username().is_empty() || base.password().is_some() || base.query().is_some() {
             return Err(invalid(
                 "the URL must hold neither credentials nor a query; give username and \
@@ -119,8 +114,7 @@ impl InfluxDbSource {
         if account.database.as_deref() == Some("") {
             return Err(invalid("database must not be empty".into()));
         }
-        let mut query_url = base.clone();
-        query_url.set_path(&format!("{}/query", base.path().trim_end_matches('/')));
+        let query_url = join(&base, "/query");
 
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -133,19 +127,14 @@ impl InfluxDbSource {
             headers.insert(AUTHORIZATION, value);
             secrets.extend([password.clone(), basic]);
         }
-        let endpoint = Endpoint {
-            store: "InfluxDB",
-            url: redact_url(&base),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let client = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (client, endpoint) =
+            Endpoint::account("InfluxDB", &base, bounds, headers, secrets).map_err(invalid)?;
         Ok(InfluxDbSource {
             client,
             query_url,
@@ -169,13 +158,7 @@ impl InfluxDbSource {
         url.query_pairs_mut()
             .append_pair("db", database)
             .append_pair("q", query);
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.endpoint.success_body(response).await?;
+        let body = self.endpoint.send(self.client.get(url)).await?;
         let answer: Answer = parse_bounded(&body, self.endpoint.max_points)?;
         if let Some(error) = answer.error {
             return Ok(Err(error));
@@ -313,16 +296,12 @@ impl MetricSource for InfluxDbSource {
                         ),
                     )
                 })?;
-            let step_millis = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+            let step_millis = scope.step_millis();
             let mut sets = Vec::new();
             for series in &series {
                 sets.extend(
-                    metric_sets(metric, query, series, step_millis).map_err(|reason| {
-                        SourceError::BadResponse {
-                            context: self.endpoint.context(metric, query),
-                            reason,
-                        }
-                    })?,
+                    metric_sets(metric, query, series, step_millis)
+                        .map_err(|reason| self.endpoint.bad_response(metric, query, reason))?,
                 );
             }
             if sets.is_empty() {

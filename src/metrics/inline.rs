@@ -68,7 +68,7 @@ impl MetricSource for InlineSource {
         query: &'a str,
         scope: &'a Scope,
     ) -> BoxFuture<'a, Result<Vec<MetricSet>, SourceError>> {
-        let scope_step_millis = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+        let scope_step_millis = scope.step_millis();
         let sets: Vec<MetricSet> = self
             .series
             .iter()

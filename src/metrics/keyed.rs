@@ -2,13 +2,10 @@
 //! `X-Query-Key`, SignalFx's `X-SF-TOKEN`, Wavefront's and Google's `Authorization: Bearer`): checking the URL,
 //! reading the secrets from the environment, and building the account's [`Endpoint`] and HTTP client.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 
 use super::SourceError;
-use super::http::{self, Endpoint, RetryPolicy, Secret, redact_url};
+use super::http::{AccountBounds, Endpoint, Secret, http_url, invalid, join};
 
 /// Where an account's secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,37 +40,6 @@ impl SecretSource {
     }
 }
 
-/// What bounds an account's queries (the same for every store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccountBounds {
-    /// How long one query may take, retries included.
-    pub timeout: Duration,
-    pub retries: RetryPolicy,
-    /// The most queries in flight at once; the others wait.
-    pub max_concurrent_queries: usize,
-    /// The most points one series may have.
-    pub max_points: usize,
-}
-
-impl Default for AccountBounds {
-    fn default() -> AccountBounds {
-        AccountBounds {
-            timeout: http::DEFAULT_TIMEOUT,
-            retries: RetryPolicy::default(),
-            max_concurrent_queries: http::DEFAULT_MAX_CONCURRENT_QUERIES,
-            max_points: http::DEFAULT_MAX_POINTS,
-        }
-    }
-}
-
-/// A configuration error about an account (no metric).
-pub(crate) fn invalid(store: &str, account: &str, problem: String) -> SourceError {
-    SourceError::Config {
-        metric: None,
-        message: format!("{store} account '{account}': {problem}"),
-    }
-}
-
 /// An account's client, base URL (without a trailing `/`) and endpoint.
 pub(crate) struct Keyed {
     pub client: reqwest::Client,
@@ -93,14 +59,11 @@ impl Keyed {
         bounds: AccountBounds,
     ) -> Result<Keyed, SourceError> {
         let invalid = |problem: String| invalid(store, account, problem);
-        let mut base = reqwest::Url::parse(url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "the URL {url:?} is not an http(s) URL; expected e.g. {example}"
-                ))
-            })?;
+        let mut base = http_url(url).ok_or_else(|| {
+            invalid(format!(
+                "the URL {url:?} is not an http(s) URL; expected e.g. {example}"
+            ))
+        })?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(invalid(format!(
                 "the URL must not hold credentials; {store} takes them only in headers"
@@ -123,19 +86,8 @@ impl Keyed {
             secrets.push(secret);
         }
         map.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let client = http::client(bounds.timeout, map)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
-        let endpoint = Endpoint {
-            store,
-            url: redact_url(&base),
-            timeout: bounds.timeout,
-            retries: bounds.retries,
-            secrets,
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                bounds.max_concurrent_queries.max(1),
-            )),
-            max_points: bounds.max_points,
-        };
+        let (client, endpoint) =
+            Endpoint::account(store, &base, bounds, map, secrets).map_err(invalid)?;
         Ok(Keyed {
             client,
             base,
@@ -145,8 +97,6 @@ impl Keyed {
 
     /// `<base><path>` (the base's own path prefix kept).
     pub(crate) fn url(&self, path: &str) -> reqwest::Url {
-        let mut url = self.base.clone();
-        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
-        url
+        join(&self.base, path)
     }
 }

@@ -56,10 +56,12 @@ pub use fetch::{
     FetchedCanary, PlannedQuery, QueryRecord, ScopePair, Side, fetch_canary, plan_canary,
 };
 pub use graphite::{GraphiteAccount, GraphiteSource};
-pub use http::{DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret};
+pub use http::{
+    AccountBounds, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, RetryPolicy, Secret,
+};
 pub use influxdb::{InfluxDbAccount, InfluxDbSource};
 pub use inline::{InlineSeries, InlineSource};
-pub use keyed::{AccountBounds, SecretSource};
+pub use keyed::SecretSource;
 pub use newrelic::{NEWRELIC_DEFAULT_URL, NewRelicAccount, NewRelicSource};
 pub use pairing::{pair_metric, pair_sets};
 pub use prometheus::{PrometheusAccount, PrometheusAuth, PrometheusSource};
@@ -81,6 +83,24 @@ pub struct Scope {
     pub end: jiff::Timestamp,
     /// The resolution asked of the store (Prometheus's `step`; Datadog picks its own).
     pub step: Duration,
+}
+
+impl Scope {
+    /// The step in milliseconds, the step of the grid a store's points are put on.
+    pub fn step_millis(&self) -> i64 {
+        i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// An error naming `metric` when there is no step: a store that answers on a grid of steps needs one.
+    pub(crate) fn require_step(&self, metric: &str) -> Result<(), SourceError> {
+        match self.step.is_zero() {
+            true => Err(SourceError::config(
+                metric,
+                "the step must be at least one second",
+            )),
+            false => Ok(()),
+        }
+    }
 }
 
 /// One series as a store returned it (Kayenta's `MetricSet`): values from `start_millis`, `step_millis` apart.

@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use reqwest::header::HeaderName;
 use serde::Deserialize;
 
-use super::http::{AttemptError, Points, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource, invalid};
+use super::http::{AccountBounds, AttemptError, Points, invalid, parse_bounded, redact_url_text};
+use super::keyed::{Keyed, SecretSource};
 use super::nrql::{self, NrqlLexer};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -123,14 +123,7 @@ impl NewRelicSource {
     async fn query(&self, nrql: &str) -> Result<Answer, AttemptError> {
         let mut url = self.query_url.clone();
         url.query_pairs_mut().append_pair("nrql", nrql);
-        let response = self
-            .keyed
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.keyed.endpoint.success_body(response).await?;
+        let body = self.keyed.endpoint.send(self.keyed.client.get(url)).await?;
         parse_bounded(&body, self.keyed.endpoint.max_points)
     }
 }
@@ -281,10 +274,7 @@ impl MetricSource for NewRelicSource {
         Box::pin(async move {
             let endpoint = &self.keyed.endpoint;
             let answer = endpoint.run(metric, query, || self.query(query)).await?;
-            let bad = |reason: String| SourceError::BadResponse {
-                context: endpoint.context(metric, query),
-                reason,
-            };
+            let bad = |reason: String| endpoint.bad_response(metric, query, reason);
             let Some(Points(buckets)) = answer.time_series else {
                 return Err(bad(match answer.facets {
                     Some(_) => "it answered facets: FACET queries are not supported; query one \

@@ -25,8 +25,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::http::{
-    self, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS, DEFAULT_TIMEOUT,
-    Endpoint, Points, RetryPolicy, Secret, excerpt, parse_bounded, redact_url, redact_url_text,
+    self, AccountBounds, AttemptError, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_POINTS,
+    DEFAULT_TIMEOUT, Endpoint, Points, RetryPolicy, Secret, excerpt, http_url, invalid,
+    parse_bounded, redact_url_text,
 };
 use super::promql::{PromqlLexer, escape};
 use super::template::{Expansion, TemplateFields, bindings, rejected};
@@ -111,18 +112,12 @@ pub struct PrometheusSource {
 impl PrometheusSource {
     /// Checks the account's URL and credentials and prepares its HTTP client.
     pub fn new(account: PrometheusAccount) -> Result<PrometheusSource, SourceError> {
-        let invalid = |problem: String| SourceError::Config {
-            metric: None,
-            message: format!("Prometheus account '{}': {problem}", account.name),
-        };
-        let mut url = reqwest::Url::parse(&account.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "the URL is not an http(s) URL; expected e.g. {EXAMPLE_URLS}"
-                ))
-            })?;
+        let invalid = |problem: String| invalid("Prometheus", &account.name, problem);
+        let mut url = http_url(&account.url).ok_or_else(|| {
+            invalid(format!(
+                "the URL is not an http(s) URL; expected e.g. {EXAMPLE_URLS}"
+            ))
+        })?;
         // The client appends `api/v1/…` to the path; a trailing slash would double it.
         let path = url.path().trim_end_matches('/').to_string();
         if !path.is_empty() {
@@ -166,19 +161,14 @@ impl PrometheusSource {
                 secrets.push(token.clone());
             }
         }
-        let endpoint = Endpoint {
-            store: "Prometheus",
-            url: redact_url(&url),
+        let bounds = AccountBounds {
             timeout: account.timeout,
             retries: account.retries,
-            secrets,
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                account.max_concurrent_queries.max(1),
-            )),
+            max_concurrent_queries: account.max_concurrent_queries,
             max_points: account.max_points,
         };
-        let http = http::client(account.timeout, headers)
-            .map_err(|error| invalid(format!("cannot set up its HTTP client: {error}")))?;
+        let (http, endpoint) =
+            Endpoint::account("Prometheus", &url, bounds, headers, secrets).map_err(invalid)?;
         let client = prometheus_http_query::Client::from(http, url.as_str())
             .map_err(|error| invalid(format!("the URL is not valid: {error}")))?;
         Ok(PrometheusSource {
@@ -532,7 +522,7 @@ impl MetricSource for PrometheusSource {
                 .filter_map(|series| metric_set(metric, query, series))
                 .collect();
             if sets.is_empty() {
-                let step_millis = i64::try_from(scope.step.as_millis()).unwrap_or(i64::MAX);
+                let step_millis = scope.step_millis();
                 return Ok(vec![MetricSet::placeholder(
                     metric,
                     query,

@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName};
 use serde::Deserialize;
 
-use super::http::{AttemptError, excerpt, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource};
+use super::http::{AccountBounds, AttemptError, excerpt, redact_url_text};
+use super::keyed::{Keyed, SecretSource};
 use super::signalflow::{self, SignalFlowLexer};
 use super::template::{Expansion, TemplateFields, bindings};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -109,17 +109,18 @@ impl SignalFxSource {
             .append_pair("resolution", &(scope.step.as_secs() * 1000).to_string())
             .append_pair("maxDelay", "0")
             .append_pair("immediate", "true");
-        let response = self
+        let body = self
             .keyed
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, "text/plain; charset=UTF-8")
-            .header(ACCEPT, "text/plain")
-            .body(program.to_string())
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.keyed.endpoint.success_body(response).await?;
+            .endpoint
+            .send(
+                self.keyed
+                    .client
+                    .post(url)
+                    .header(CONTENT_TYPE, "text/plain; charset=UTF-8")
+                    .header(ACCEPT, "text/plain")
+                    .body(program.to_string()),
+            )
+            .await?;
         read_stream(&body, self.keyed.endpoint.max_points)
     }
 }
@@ -178,12 +179,7 @@ impl MetricSource for SignalFxSource {
     ) -> Result<String, SourceError> {
         let name = metric.name.as_str();
         let config: SignalFxQuery = query_config(metric, self.kind(), "SignalFx")?;
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(name)?;
         if let Some(template) = config.templates.select(name, templates)? {
             let bindings = bindings(
                 [

@@ -21,8 +21,10 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
 use super::google_auth::ServiceAccount;
-use super::http::{AttemptError, Points, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, invalid};
+use super::http::{
+    AccountBounds, AttemptError, Points, invalid, parse_bounded, redact_url_text, scrub_body,
+};
+use super::keyed::Keyed;
 use super::monitoring_filter::{self as filter, FilterLexer};
 use super::template::{Expansion, TemplateFields, bindings};
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -152,29 +154,15 @@ impl StackdriverSource {
                     pairs.append_pair("pageToken", page);
                 }
             }
-            let response = self
+            let request = self
                 .keyed
                 .client
                 .get(url)
-                .header(AUTHORIZATION, bearer.clone())
-                .send()
-                .await
-                .map_err(|error| AttemptError::transport(&error))?;
-            let body = match self.keyed.endpoint.success_body(response).await {
-                Ok(body) => body.replace(token.expose(), "***"),
-                Err(AttemptError::Status {
-                    status,
-                    headers,
-                    body,
-                }) => {
-                    return Err(AttemptError::Status {
-                        status,
-                        headers,
-                        body: body.replace(token.expose(), "***"),
-                    });
-                }
-                Err(error) => return Err(error),
-            };
+                .header(AUTHORIZATION, bearer.clone());
+            // The endpoint strips the account's secrets; the token is this query's own.
+            let body = scrub_body(self.keyed.endpoint.send(request).await, |body| {
+                body.replace(token.expose(), "***")
+            })?;
             let page: Page = parse_bounded(&body, self.keyed.endpoint.max_points)?;
             series.extend(page.time_series.unwrap_or_default());
             match page.next_page_token.filter(|token| !token.is_empty()) {
@@ -501,12 +489,7 @@ impl MetricSource for StackdriverSource {
         templates: &BTreeMap<String, String>,
         scope: &Scope,
     ) -> Result<String, SourceError> {
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                &metric.name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(&metric.name)?;
         Ok(self.build(metric, templates, scope)?.show())
     }
 
@@ -538,10 +521,7 @@ impl MetricSource for StackdriverSource {
                     step_millis,
                 )]);
             }
-            let bad = |reason: String| SourceError::BadResponse {
-                context: endpoint.context(metric, query),
-                reason,
-            };
+            let bad = |reason: String| endpoint.bad_response(metric, query, reason);
             series
                 .into_iter()
                 .map(|series| {

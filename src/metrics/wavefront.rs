@@ -18,8 +18,8 @@ use futures::future::BoxFuture;
 use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
-use super::http::{AttemptError, Points, Secret, parse_bounded, redact_url_text};
-use super::keyed::{AccountBounds, Keyed, SecretSource};
+use super::http::{AccountBounds, AttemptError, Points, Secret, parse_bounded, redact_url_text};
+use super::keyed::{Keyed, SecretSource};
 use super::template::rejected;
 use super::wql;
 use super::{MetricSet, MetricSource, Scope, SourceError, query_config};
@@ -109,14 +109,7 @@ impl WavefrontSource {
                 .append_pair("strict", "true")
                 .append_pair("sorted", "true");
         }
-        let response = self
-            .keyed
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|error| AttemptError::transport(&error))?;
-        let body = self.keyed.endpoint.success_body(response).await?;
+        let body = self.keyed.endpoint.send(self.keyed.client.get(url)).await?;
         parse_bounded(&body, self.keyed.endpoint.max_points)
     }
 }
@@ -208,12 +201,7 @@ impl MetricSource for WavefrontSource {
                 ),
             ));
         }
-        if scope.step.is_zero() {
-            return Err(SourceError::config(
-                name,
-                "the step must be at least one second",
-            ));
-        }
+        scope.require_step(name)?;
         let mut query = metric_name;
         if !scope.scope.is_empty() {
             wql::check_filter(&scope.scope).map_err(|reason| {
@@ -268,13 +256,8 @@ impl MetricSource for WavefrontSource {
             let mut sets = Vec::new();
             for series in answer.timeseries.unwrap_or_default() {
                 let points = series.data.map(|data| data.0).unwrap_or_default();
-                let Some(values) =
-                    adjusted(&points, step, endpoint.max_points).map_err(|reason| {
-                        SourceError::BadResponse {
-                            context: endpoint.context(metric, query),
-                            reason,
-                        }
-                    })?
+                let Some(values) = adjusted(&points, step, endpoint.max_points)
+                    .map_err(|reason| endpoint.bad_response(metric, query, reason))?
                 else {
                     continue;
                 };
