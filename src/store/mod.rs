@@ -36,6 +36,7 @@
 //!   and for callers that run alone.
 //! - Finishing an analysis ends its lease: claims and renewals only concern unfinished analyses.
 
+mod columns;
 mod error;
 mod id;
 mod model;

@@ -11,25 +11,15 @@ use jiff::Timestamp;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::{Db, Failure, decode, encode, leases, timestamp};
+use super::{Db, Failure, leases};
+use crate::store::columns::{
+    analysis_not_found as not_found, decode, encode, parse_status, select_analyses, timestamp,
+};
 use crate::store::id::new_id;
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Conflict, Interval, IntervalDetail, Missing,
     NewAnalysis, NewInterval, StoreError, Transition, Unreadable, Verdict,
 };
-
-/// `SELECT`s the columns [`read`] reads from `analyses AS a`, followed by `$rest`.
-macro_rules! select_analyses {
-    ($rest:literal) => {
-        concat!(
-            "SELECT a.id, a.status, a.origin, a.request, a.config, a.created_ms, a.updated_ms,
-                    a.classification, a.score, a.error,
-                    (SELECT count(*) FROM intervals AS i WHERE i.analysis_id = a.id)
-             FROM analyses AS a ",
-            $rest
-        )
-    };
-}
 
 /// Stores a new pending analysis, leased to `lease`'s owner for its length (on the database's clock) when
 /// given.
@@ -494,15 +484,4 @@ fn count_to_u32(id: &str, count: i64) -> Result<u32, StoreError> {
         what: format!("interval count of analysis '{id}'"),
         reason: error.to_string(),
     })
-}
-
-fn parse_status(id: &str, status: &str) -> Result<AnalysisStatus, StoreError> {
-    status.parse().map_err(|reason| StoreError::Corrupt {
-        what: format!("status of analysis '{id}'"),
-        reason,
-    })
-}
-
-pub(super) fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(Missing::Analysis(id.to_owned()))
 }

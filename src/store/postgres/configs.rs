@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::{Db, Failure, decode, encode, timestamp};
+use super::{Db, Failure};
 use crate::kayenta::CanaryConfig;
+use crate::store::columns::{config_not_found as not_found, decode, encode, stamp, timestamp};
 use crate::store::id::new_id;
 use crate::store::{ConfigSummary, Conflict, Missing, StoreError, StoredConfig};
 
@@ -240,31 +241,6 @@ async fn save(
     Ok(())
 }
 
-/// The stored form of `config`: its id and Kayenta's timestamp fields filled in.
-fn stamp(
-    id: String,
-    mut config: CanaryConfig,
-    created: Timestamp,
-    updated: Timestamp,
-) -> StoredConfig {
-    config.id = Some(id.clone());
-    for (field, time) in [("createdTimestamp", created), ("updatedTimestamp", updated)] {
-        config
-            .other
-            .insert(field.to_owned(), time.as_millisecond().into());
-        config.other.insert(
-            format!("{field}Iso"),
-            crate::kayenta::instant_iso(time).into(),
-        );
-    }
-    StoredConfig {
-        id,
-        config,
-        created,
-        updated,
-    }
-}
-
 fn read(row: &Row) -> Result<StoredConfig, Failure> {
     let id: String = row.try_get(0)?;
     let document: String = row.try_get(3)?;
@@ -280,8 +256,4 @@ fn read(row: &Row) -> Result<StoredConfig, Failure> {
         config: decode(|| format!("canary config '{id}'"), &document)?,
         id,
     })
-}
-
-fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(Missing::Config(id.to_owned()))
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 
-use super::analyses::{get, not_found};
+use super::analyses::get;
 use super::{Db, Failure};
+use crate::store::columns::analysis_not_found as not_found;
 use crate::store::{Claimed, Conflict, Renewal, StoreError, Unreadable};
 
 /// A lease length as the milliseconds `now() + $n * interval '1 millisecond'` adds.

@@ -7,25 +7,15 @@ use std::cmp::Ordering;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{decode, encode, leases, timestamp};
+use super::leases;
+use crate::store::columns::{
+    analysis_not_found as not_found, decode, encode, parse_status, select_analyses, timestamp,
+};
 use crate::store::id::new_id;
 use crate::store::{
     Analysis, AnalysisQuery, AnalysisStatus, Conflict, Interval, IntervalDetail, Missing,
     NewAnalysis, NewInterval, StoreError, Transition, Unreadable, Verdict,
 };
-
-/// `SELECT`s the columns [`read`] reads from `analyses AS a`, followed by `$rest`.
-macro_rules! select_analyses {
-    ($rest:literal) => {
-        concat!(
-            "SELECT a.id, a.status, a.origin, a.request, a.config, a.created_ms, a.updated_ms,
-                    a.classification, a.score, a.error,
-                    (SELECT count(*) FROM intervals AS i WHERE i.analysis_id = a.id)
-             FROM analyses AS a ",
-            $rest
-        )
-    };
-}
 
 /// Stores a new pending analysis, leased to `lease`'s owner until its expiry when given.
 pub(super) fn create(
@@ -402,15 +392,4 @@ fn read_interval(id: &str, row: &Row<'_>) -> Result<Interval, StoreError> {
         judged_at: timestamp(|| what("judgement time"), row.get(3)?)?,
         judge_result: decode(|| what("judge result"), &row.get::<_, String>(4)?)?,
     })
-}
-
-fn parse_status(id: &str, status: &str) -> Result<AnalysisStatus, StoreError> {
-    status.parse().map_err(|reason| StoreError::Corrupt {
-        what: format!("status of analysis '{id}'"),
-        reason,
-    })
-}
-
-pub(super) fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(Missing::Analysis(id.to_owned()))
 }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{decode, encode, timestamp};
 use crate::kayenta::CanaryConfig;
+use crate::store::columns::{config_not_found as not_found, decode, encode, stamp, timestamp};
 use crate::store::id::new_id;
 use crate::store::{ConfigSummary, Conflict, Missing, StoreError, StoredConfig};
 
@@ -188,31 +188,6 @@ fn save(connection: &Connection, stored: &StoredConfig) -> Result<(), StoreError
     Ok(())
 }
 
-/// The stored form of `config`: its id and Kayenta's timestamp fields filled in.
-fn stamp(
-    id: String,
-    mut config: CanaryConfig,
-    created: Timestamp,
-    updated: Timestamp,
-) -> StoredConfig {
-    config.id = Some(id.clone());
-    for (field, time) in [("createdTimestamp", created), ("updatedTimestamp", updated)] {
-        config
-            .other
-            .insert(field.to_owned(), time.as_millisecond().into());
-        config.other.insert(
-            format!("{field}Iso"),
-            crate::kayenta::instant_iso(time).into(),
-        );
-    }
-    StoredConfig {
-        id,
-        config,
-        created,
-        updated,
-    }
-}
-
 fn read(row: &Row<'_>) -> Result<StoredConfig, StoreError> {
     let id: String = row.get(0)?;
     Ok(StoredConfig {
@@ -230,10 +205,6 @@ fn read(row: &Row<'_>) -> Result<StoredConfig, StoreError> {
         )?,
         id,
     })
-}
-
-fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(Missing::Config(id.to_owned()))
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::analyses::{get, not_found};
-use super::encode;
+use super::analyses::get;
+use crate::store::columns::analysis_not_found as not_found;
+use crate::store::columns::encode;
 use crate::store::{Claimed, Conflict, Renewal, StoreError, Unreadable};
 
 /// When a lease of `lease` taken at `now` expires (the latest representable time for an absurdly long one).

@@ -28,10 +28,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::Store;
+use super::columns::now;
 use super::error::StoreError;
 use super::model::{
     Analysis, AnalysisQuery, Claimed, ConfigSummary, Interval, IntervalDetail, NewAnalysis,
@@ -256,31 +255,6 @@ impl Store for SqliteStore {
             analyses::record_interval(connection, id, interval, verdict, now(), Some(owner))
         })
     }
-}
-
-/// The current time, to the millisecond the store keeps.
-fn now() -> Timestamp {
-    let now = Timestamp::now();
-    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
-}
-
-/// A stored time, in milliseconds since the Unix epoch.
-fn timestamp(what: impl FnOnce() -> String, millis: i64) -> Result<Timestamp, StoreError> {
-    Timestamp::from_millisecond(millis).map_err(|error| StoreError::Corrupt {
-        what: what(),
-        reason: error.to_string(),
-    })
-}
-
-fn encode(what: &'static str, value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|source| StoreError::Encode { what, source })
-}
-
-fn decode<T: DeserializeOwned>(what: impl FnOnce() -> String, json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
-        what: what(),
-        reason: error.to_string(),
-    })
 }
 
 #[cfg(test)]
