@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coalmine::kayenta::CanaryConfig;
 use coalmine::kayenta::canary_config::MetricConfig;
@@ -17,9 +17,10 @@ use coalmine::metrics::{
     GraphiteAccount, GraphiteSource, MetricSource, RetryPolicy, Scope, ScopePair, SourceError,
     fetch_canary,
 };
-use common::clients::{example, example_json, get, post};
+use common::clients::{example, example_json, get};
 use common::server::Server;
 use serde_json::{Value, json};
+use support::canary_runs::{self, Side, Window};
 use support::graphite::{DoubleOptions, GraphiteDouble, Series};
 use support::graphite_web::{self, BASELINE, CANARY};
 use support::proxy::{Proxy, ProxyOptions};
@@ -301,70 +302,39 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
     .unwrap();
     let config_path = example("graphite/canary-config.json");
     let config = example_json("graphite/canary-config.json");
-    let (start, end) = (graphite.start_time(), graphite.end_time());
-    let mut verdicts = Vec::new();
-
-    let args: Vec<String> = [
-        "analyze",
-        "--settings",
-        settings.to_str().unwrap(),
-        "--account",
-        "graphite",
-        "--config",
-        config_path.to_str().unwrap(),
-        "--control-scope",
-        BASELINE,
-        "--experiment-scope",
-        experiment,
-        "--control-location",
-        "us-east-1",
-        "--experiment-location",
-        "us-east-1",
-        "--output",
-        "json",
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain([
-        "--start".into(),
-        start.to_string(),
-        "--end".into(),
-        end.to_string(),
-    ])
-    .collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_coalmine"))
-            .args(&args)
-            .env(
-                "COALMINE_CACHE_DIR",
-                std::env::temp_dir().join("coalmine-test-cache"),
-            )
-            .env_remove("COALMINE_JUDGES_DIR")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let answer: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-    let classification = answer["judgeResult"]["score"]["classification"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let exit = match classification.as_str() {
-        "Pass" => 0,
-        "Marginal" => 3,
-        _ => 4,
+    let window = Window {
+        start: graphite.start_time().to_string(),
+        end: graphite.end_time().to_string(),
     };
-    assert_eq!(output.status.code(), Some(exit));
+    let (control, experiment) = (
+        Side::new(BASELINE, "us-east-1"),
+        Side::new(experiment, "us-east-1"),
+    );
+    let mut verdicts = Vec::new();
+    let classification = |answer: &Value| {
+        answer["judgeResult"]["score"]["classification"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let answer = canary_runs::analyze_in(
+        &window,
+        &settings,
+        "graphite",
+        &config_path,
+        &control,
+        &experiment,
+        &[],
+    )
+    .await;
     // The targets as sent are shown.
     assert_eq!(
         answer["queries"][0]["query"],
         "averageSeries(checkout.us-east-1.checkout-baseline.*.latency.p99)",
         "{answer:#}"
     );
-    verdicts.push(classification);
+    verdicts.push(classification(&answer));
 
     let server = Server::start(dir.path(), &["--config", settings.to_str().unwrap()]);
     let url = |path: &str| format!("{}{path}", server.url);
@@ -410,52 +380,27 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
         assert_eq!((status, names), (200, expected), "{filter}");
     }
 
-    let side = |scope: &str| json!({"scope": scope, "location": "us-east-1"});
-    let (status, analysis) = post(
-        &url("/v1/analyses"),
-        &json!({
-            "config": config, "account": "graphite",
-            "control": side(BASELINE), "experiment": side(experiment),
-            "start": start, "end": end, "step": "60s",
-        }),
+    let analysis = canary_runs::analysis_in(
+        &window,
+        &server.url,
+        &config,
+        "graphite",
+        &control,
+        &experiment,
     )
     .await;
-    assert_eq!(status, 200, "{analysis:#}");
     verdicts.push(analysis["classification"].as_str().unwrap().to_string());
-
-    let kayenta_side = |scope: &str| json!({"scope": scope, "location": "us-east-1", "start": start, "end": end, "step": 60});
-    let (status, started) = post(
-        &url("/canary?metricsAccountName=graphite"),
-        &json!({
-            "canaryConfig": config,
-            "executionRequest": {
-                "scopes": {"default": {"controlScope": kayenta_side(BASELINE), "experimentScope": kayenta_side(experiment)}},
-                "thresholds": {"pass": 75, "marginal": 50}
-            }
-        }),
+    let run = canary_runs::kayenta_canary_in(
+        &window,
+        &server.url,
+        &config,
+        "graphite",
+        &control,
+        &experiment,
     )
     .await;
-    assert_eq!(status, 200, "{started}");
-    let run_url = url(&format!(
-        "/canary/{}",
-        started["canaryExecutionId"].as_str().unwrap()
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        let (_, run) = get(&run_url).await;
-        if run["complete"] == true {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "{run:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
     assert_eq!(run["status"], "succeeded", "{run:#}");
-    verdicts.push(
-        run["result"]["judgeResult"]["score"]["classification"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    );
+    verdicts.push(classification(&run["result"]));
     verdicts
 }
 

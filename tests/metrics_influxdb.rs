@@ -9,8 +9,8 @@ mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use coalmine::kayenta::CanaryConfig;
 use coalmine::kayenta::canary_config::MetricConfig;
@@ -18,9 +18,10 @@ use coalmine::metrics::{
     InfluxDbAccount, InfluxDbSource, MetricSource, RetryPolicy, Scope, ScopePair, Secret,
     SourceError, fetch_canary,
 };
-use common::clients::{example, example_json, get, post};
+use common::clients::{example, example_json, get};
 use common::server::Server;
 use serde_json::{Value, json};
+use support::canary_runs::{self, Side, Window};
 use support::influxdb::{
     self, BASELINE, CANARY, DATABASE, PASSWORD, REGIONS, SAMPLES, USER, has_internal, latency,
 };
@@ -343,61 +344,30 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
     let config_path = example("influxdb/canary-config.json");
     let config = example_json("influxdb/canary-config.json");
     let (start, end) = (data.start_time(), data.end_time());
-    let control = format!("server:{BASELINE}");
-    let experiment = format!("server:{experiment}");
-    let mut verdicts = Vec::new();
-
-    let args: Vec<String> = [
-        "analyze",
-        "--settings",
-        settings.to_str().unwrap(),
-        "--account",
-        "influx",
-        "--config",
-        config_path.to_str().unwrap(),
-        "--control-scope",
-        &control,
-        "--experiment-scope",
-        &experiment,
-        "--output",
-        "json",
-    ]
-    .into_iter()
-    .map(String::from)
-    .chain([
-        "--start".into(),
-        start.to_string(),
-        "--end".into(),
-        end.to_string(),
-    ])
-    .collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_coalmine"))
-            .args(&args)
-            .env(
-                "COALMINE_CACHE_DIR",
-                std::env::temp_dir().join("coalmine-test-cache"),
-            )
-            .env(PASSWORD_ENV, PASSWORD)
-            .env_remove("COALMINE_JUDGES_DIR")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let answer: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-    let classification = answer["judgeResult"]["score"]["classification"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let exit = match classification.as_str() {
-        "Pass" => 0,
-        "Marginal" => 3,
-        _ => 4,
+    let window = Window {
+        start: start.to_string(),
+        end: end.to_string(),
     };
-    assert_eq!(output.status.code(), Some(exit));
+    let control = Side::new(&format!("server:{BASELINE}"), "");
+    let experiment = Side::new(&format!("server:{experiment}"), "");
+    let mut verdicts = Vec::new();
+    let classification = |answer: &Value| {
+        answer["judgeResult"]["score"]["classification"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let answer = canary_runs::analyze_in(
+        &window,
+        &settings,
+        "influx",
+        &config_path,
+        &control,
+        &experiment,
+        &[(PASSWORD_ENV, PASSWORD)],
+    )
+    .await;
     assert_eq!(
         answer["queries"][0]["query"],
         format!(
@@ -407,7 +377,7 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
         "{answer:#}"
     );
     assert_eq!(answer["queries"][0]["points"], IN_WINDOW, "{answer:#}");
-    verdicts.push(classification);
+    verdicts.push(classification(&answer));
 
     let server = Server::start_with_env(
         dir.path(),
@@ -424,53 +394,27 @@ async fn judged_three_ways(experiment: &str) -> Vec<String> {
             .any(|account| account["name"] == "influx" && account["type"] == "influxdb"),
         "{credentials:#}"
     );
-    let side = |scope: &str| json!({"scope": scope});
-    let (status, analysis) = post(
-        &url("/v1/analyses"),
-        &json!({
-            "config": config, "account": "influx",
-            "control": side(&control), "experiment": side(&experiment),
-            "start": start, "end": end, "step": "60s",
-        }),
+    let analysis = canary_runs::analysis_in(
+        &window,
+        &server.url,
+        &config,
+        "influx",
+        &control,
+        &experiment,
     )
     .await;
-    assert_eq!(status, 200, "{analysis:#}");
     verdicts.push(analysis["classification"].as_str().unwrap().to_string());
-
-    let kayenta_side =
-        |scope: &str| json!({"scope": scope, "start": start, "end": end, "step": 60});
-    let (status, started) = post(
-        &url("/canary?metricsAccountName=influx"),
-        &json!({
-            "canaryConfig": config,
-            "executionRequest": {
-                "scopes": {"default": {"controlScope": kayenta_side(&control), "experimentScope": kayenta_side(&experiment)}},
-                "thresholds": {"pass": 75, "marginal": 50}
-            }
-        }),
+    let run = canary_runs::kayenta_canary_in(
+        &window,
+        &server.url,
+        &config,
+        "influx",
+        &control,
+        &experiment,
     )
     .await;
-    assert_eq!(status, 200, "{started}");
-    let run_url = url(&format!(
-        "/canary/{}",
-        started["canaryExecutionId"].as_str().unwrap()
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        let (_, run) = get(&run_url).await;
-        if run["complete"] == true {
-            break run;
-        }
-        assert!(Instant::now() < deadline, "{run:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
     assert_eq!(run["status"], "succeeded", "{run:#}");
-    verdicts.push(
-        run["result"]["judgeResult"]["score"]["classification"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-    );
+    verdicts.push(classification(&run["result"]));
     verdicts
 }
 

@@ -1,7 +1,7 @@
 //! Driving a canary through a running server's two faces, for the metric-store end-to-end tests: coalmine's
 //! `POST /v1/analyses` (a retrospective analysis, judged at once) and Kayenta's ad hoc `POST /canary` (polled
-//! until complete), and through `coalmine analyze --settings FILE --account NAME`, all over the same one-hour
-//! window at a 60 s step.
+//! until complete), and through `coalmine analyze --settings FILE --account NAME`, all over the same window at a
+//! 60 s step: the hour from [`START`] to [`END`] (the doubles' data), or a store's own ([`Window`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +13,23 @@ use serde_json::{Value, json};
 pub const START: &str = "2024-01-01T00:00:00Z";
 pub const END: &str = "2024-01-01T01:00:00Z";
 pub const START_SECONDS: i64 = 1_704_067_200;
+
+/// The window of a canary run, as RFC 3339 instants.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+impl Window {
+    /// From [`START`] to [`END`].
+    pub fn hour() -> Window {
+        Window {
+            start: START.to_string(),
+            end: END.to_string(),
+        }
+    }
+}
 
 /// One side of a canary: scope, location and extended scope params.
 #[derive(Debug, Clone, Default)]
@@ -59,14 +76,34 @@ pub async fn analysis(
     control: &Side,
     experiment: &Side,
 ) -> Value {
+    analysis_in(
+        &Window::hour(),
+        server,
+        config,
+        account,
+        control,
+        experiment,
+    )
+    .await
+}
+
+/// [`analysis`] over `window`.
+pub async fn analysis_in(
+    window: &Window,
+    server: &str,
+    config: &Value,
+    account: &str,
+    control: &Side,
+    experiment: &Side,
+) -> Value {
     let side = |side: &Side| json!({"scope": side.scope, "location": side.location, "params": params(side)});
     let body = json!({
         "config": config,
         "account": account,
         "control": side(control),
         "experiment": side(experiment),
-        "start": START,
-        "end": END,
+        "start": window.start,
+        "end": window.end,
         "step": "60s",
         "thresholds": {"pass": 75, "marginal": 50}
     });
@@ -83,8 +120,28 @@ pub async fn kayenta_canary(
     control: &Side,
     experiment: &Side,
 ) -> Value {
+    kayenta_canary_in(
+        &Window::hour(),
+        server,
+        config,
+        account,
+        control,
+        experiment,
+    )
+    .await
+}
+
+/// [`kayenta_canary`] over `window`.
+pub async fn kayenta_canary_in(
+    window: &Window,
+    server: &str,
+    config: &Value,
+    account: &str,
+    control: &Side,
+    experiment: &Side,
+) -> Value {
     let scope = |side: &Side| {
-        json!({"scope": side.scope, "location": side.location, "start": START, "end": END,
+        json!({"scope": side.scope, "location": side.location, "start": window.start, "end": window.end,
                "step": 60, "extendedScopeParams": params(side)})
     };
     let body = json!({
@@ -125,6 +182,20 @@ pub async fn analyze(
     experiment: &Side,
     env: &[(&str, &str)],
 ) -> Value {
+    let window = Window::hour();
+    analyze_in(&window, settings, account, config, control, experiment, env).await
+}
+
+/// [`analyze`] over `window`.
+pub async fn analyze_in(
+    window: &Window,
+    settings: &Path,
+    account: &str,
+    config: &Path,
+    control: &Side,
+    experiment: &Side,
+    env: &[(&str, &str)],
+) -> Value {
     assert_eq!(
         control.params, experiment.params,
         "--param is for both sides"
@@ -146,9 +217,9 @@ pub async fn analyze(
         "--experiment-location",
         &experiment.location,
         "--start",
-        START,
+        &window.start,
         "--end",
-        END,
+        &window.end,
         "--step",
         "60",
         "--output",
