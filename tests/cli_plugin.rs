@@ -249,7 +249,16 @@ fn plugin_inspect_tells_what_loads_and_why_not() {
         "{stdout}"
     );
     assert!(stdout.contains("  coalmine:judge/host@0.1.1"), "{stdout}");
+    assert!(stdout.contains("decides:     no ("), "{stdout}");
     assert!(stdout.contains("loads:       yes"), "{stdout}");
+    let decisive = coalmine(&[
+        "plugin",
+        "inspect",
+        &common::plugin("decisive").display().to_string(),
+    ]);
+    let stdout = text(&decisive.stdout);
+    assert!(decisive.status.success(), "{stdout}");
+    assert!(stdout.contains("decides:     yes ("), "{stdout}");
 
     let future = coalmine(&[
         "plugin",

@@ -165,6 +165,41 @@ async fn early_pass_completes_a_harmless_canary_before_its_last_interval_and_say
 }
 
 #[tokio::test]
+async fn early_pass_is_refused_with_a_judge_that_cannot_say_its_judgement_is_final() {
+    let data = tempfile::tempdir().unwrap();
+    let judges = judges_dir();
+    let server = start_server(data.path(), judges.path());
+    let (_, listed) = get(&format!("{}/v1/judges", server.url)).await;
+    let decides = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|judge| judge["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed: {listed:#}"))["decides"]
+            .clone()
+    };
+    assert_eq!(decides("decisive"), json!(true));
+    assert_eq!(decides("coalmine-sequential"), json!(true));
+    assert_eq!(decides("mann-whitney"), json!(false));
+    assert_eq!(decides("coalmine-v1"), json!(false));
+
+    let mut spec = real_time(json!({}), true);
+    spec["config"]["judge"] = json!({"name": "mann-whitney"});
+    let (status, refused) = post(&format!("{}/v1/analyses", server.url), &spec).await;
+    assert_eq!(status, 400, "{refused:#}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("earlyPass needs a judge that says when its judgement is final")
+            && message.contains("the judge mann-whitney does not"),
+        "{message}"
+    );
+    // Nothing was stored.
+    let (_, listed) = get(&format!("{}/v1/analyses", server.url)).await;
+    assert_eq!(listed, json!([]), "{listed:#}");
+}
+
+#[tokio::test]
 async fn an_established_regression_fails_the_analysis_at_once_and_is_the_reason() {
     let data = tempfile::tempdir().unwrap();
     let judges = judges_dir();

@@ -184,13 +184,13 @@ fn the_embedded_coalmine_sequential_judge_catches_regressions_and_matches_its_na
     let first = describe!(wit, &embedded.results[3]);
     assert!(
         first.contains("decidedBy=sampleSize")
-            && first.contains("1 paired points: at least 11 are needed"),
+            && first.contains("1 paired points: at least 10 are needed"),
         "{first}"
     );
     assert_eq!(
         embedded.results[3].reason.as_deref(),
         Some(
-            "Insufficient data for first-minute: 1 paired points: at least 11 are needed to reach the confidence 1 - 0.0025"
+            "Insufficient data for first-minute: 1 paired points: at least 10 are needed to reach the confidence 1 - 0.0025"
         )
     );
     // Two of the three compared metrics failed; the metric without enough points counts nowhere.

@@ -251,6 +251,14 @@ impl AnalysisSpec {
         let (account, source) = accounts.get(self.account.as_deref())?;
         let judge = judging::select_judge(host, self.judge.as_deref(), &config)
             .map_err(|error| error.to_string())?;
+        if self.early_pass && !judge.judge.decides() {
+            return Err(format!(
+                "earlyPass needs a judge that says when its judgement is final (one that exports the decision \
+                 interface of coalmine:judge@0.1.1, such as coalmine-sequential), and the judge {} does not: \
+                 choose such a judge or leave earlyPass out",
+                judge.name
+            ));
+        }
 
         let scopes = if !self.scopes.is_empty() {
             if self.control.is_some() || self.experiment.is_some() {

@@ -384,7 +384,16 @@ fn inspect(cli: &Cli, args: &InspectArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "  {import}")?;
     }
     match &inspection.judge {
-        Ok(_) => {
+        Ok(judge) => {
+            writeln!(
+                out,
+                "decides:     {}",
+                if judge.decides() {
+                    "yes (exports the decision interface: earlyPass can end an analysis early)"
+                } else {
+                    "no (no decision interface: earlyPass cannot be used with it)"
+                }
+            )?;
             writeln!(out, "loads:       yes")?;
             Ok(ExitCode::SUCCESS)
         }

@@ -59,7 +59,7 @@ pub async fn judge(
     tag = "judges",
     responses((status = 200, description = "Every loaded judge", body = Vec<JudgeView>))
 )]
-/// The loaded judges: name, version, description, origin, content hash, aliases.
+/// The loaded judges: name, version, description, origin, content hash, whether it decides, aliases.
 pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Vec<JudgeView>> {
     let judges = state
         .host
@@ -76,6 +76,7 @@ pub async fn judges(State(state): State<Arc<AppState>>) -> axum::Json<Vec<JudgeV
                 description: info.description.clone(),
                 origin,
                 sha256: judge.sha256().to_string(),
+                decides: judge.decides(),
                 aliases: state
                     .host
                     .aliases_of(judge.name())
@@ -98,6 +99,9 @@ pub struct JudgeView {
     origin: String,
     /// SHA-256 of the component, hex.
     sha256: String,
+    /// Whether the judge says when its judgement is final (it exports the `decision` interface of
+    /// `coalmine:judge@0.1.1`), which `earlyPass` needs.
+    decides: bool,
     /// Other names that select it, e.g. `NetflixACAJudge-v1.0`.
     aliases: Vec<String>,
 }
