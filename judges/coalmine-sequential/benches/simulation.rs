@@ -14,12 +14,20 @@
 //! have `counts: true` (which mann-whitney ignores). All judges run natively (`tests/judge_coalmine_*.rs`
 //! check that the embedded components judge exactly as the native builds). Seeded: the same build prints the
 //! same table.
+//!
+//! Below the table, references on the same trials for two rows whose goals lie near what any anytime-valid
+//! test can do: for latency +20 %, the single bet of coalmine-sequential's kind that suits this shift best and
+//! a bettor who knows the shift and the noise (`1 + tanh(μ·d/σ²)` per step, the likelihood ratio of the sign
+//! given the size for a normal difference); for doubled error counts, the likelihood ratio of the true event
+//! shares (2/3 against 1/2) and the best fixed share (0.64). Each fails when it reaches `1/α` = 100, with no
+//! minimum sample.
 
 use coalmine_judge_sdk::{
     Direction, JudgeError, JudgeRequest, Judgement, MetricConfig, MetricPair, ScoreClassification,
     ScoreThresholds, Series,
 };
 use coalmine_sequential::Finality;
+use coalmine_sequential::sign_flip::{Bet, Side, SignFlip};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -203,6 +211,90 @@ impl Tally {
     }
 }
 
+/// A reference e-process over one trial: its log-wealth after each minute, from the series of both sides.
+type Reference = fn(&[f64], &[f64]) -> Vec<f64>;
+
+/// The references printed below the table, by scenario name.
+fn references(scenario: &str) -> Vec<(&'static str, Reference)> {
+    match scenario {
+        "latency gauge +20%" => vec![
+            (
+                "the best single bet for this shift (stake 0.95, bandwidth 0.5)",
+                |control, experiment| {
+                    let bet = [Bet {
+                        lambda: 0.95,
+                        bandwidth: 0.5,
+                    }];
+                    (1..=MINUTES)
+                        .map(|minute| {
+                            let pairs = control[..minute]
+                                .iter()
+                                .copied()
+                                .zip(experiment[..minute].iter().copied())
+                                .collect();
+                            SignFlip::new(pairs)
+                                .e_value_with(1.0, Side::Increase, &bet)
+                                .current
+                                .ln()
+                        })
+                        .collect()
+                },
+            ),
+            (
+                "a bettor who knows the shift and the noise (1 + tanh(μd/σ²))",
+                |control, experiment| {
+                    // d = 120·e^(0.1 Z') − 100·e^(0.1 Z): its mean and variance.
+                    let (a, b, s2) = (120.0f64, 100.0f64, 0.01f64);
+                    let mean = (a - b) * (s2 / 2.0).exp();
+                    let variance = (a * a + b * b) * ((2.0 * s2).exp() - s2.exp());
+                    let mut wealth = 0.0;
+                    control
+                        .iter()
+                        .zip(experiment)
+                        .map(|(x, y)| {
+                            wealth += (1.0 + (mean * (y - x) / variance).tanh()).ln();
+                            wealth
+                        })
+                        .collect()
+                },
+            ),
+        ],
+        "error counts ×2" => {
+            /// The log-likelihood ratio of event share `p` against 1/2 over the cumulative counts.
+            fn share(control: &[f64], experiment: &[f64], p: f64) -> Vec<f64> {
+                let (mut x, mut y) = (0.0, 0.0);
+                control
+                    .iter()
+                    .zip(experiment)
+                    .map(|(c, e)| {
+                        x += e;
+                        y += c;
+                        x * (2.0 * p).ln() + y * (2.0 * (1.0 - p)).ln()
+                    })
+                    .collect()
+            }
+            vec![
+                (
+                    "the likelihood ratio of the true event shares (2/3 against 1/2)",
+                    |control, experiment| share(control, experiment, 2.0 / 3.0),
+                ),
+                (
+                    "the best fixed event share (0.64)",
+                    |control, experiment| share(control, experiment, 0.64),
+                ),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The first minute, among looks every `every` minutes, at which the running maximum of `wealth` reaches 100.
+fn first_crossing(wealth: &[f64], every: usize) -> Option<usize> {
+    let crossed = wealth.iter().position(|ln| *ln >= 100f64.ln())? + 1;
+    let look = crossed.div_ceil(every) * every;
+    (look <= MINUTES).then_some(look)
+}
+
 fn main() {
     let gauge = |median| Model::Gauge { median, sigma: 0.1 };
     let heavy = |median| Model::Gauge { median, sigma: 1.0 };
@@ -237,14 +329,28 @@ fn main() {
         "| Scenario | Baseline → canary | Looks | mann-whitney: ever failed | at minute | coalmine-v1: ever failed | at minute | coalmine-sequential: ever failed | at minute | with early pass: promoted early | at minute |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut reference_lines = Vec::new();
     for (index, (name, control_model, experiment_model)) in scenarios.iter().enumerate() {
         let mut rng = StdRng::seed_from_u64(20261206 + index as u64);
         let is_counts = control_model.is_counts();
         // [judge][schedule]
         let mut tallies: [[Tally; 2]; 3] = Default::default();
+        let references = references(name);
+        // [reference][schedule]
+        let mut reference_tallies: Vec<[Tally; 2]> =
+            references.iter().map(|_| Default::default()).collect();
         for _ in 0..trials() {
             let control = control_model.sample(&mut rng);
             let experiment = experiment_model.sample(&mut rng);
+            for ((_, reference), tallies) in references.iter().zip(&mut reference_tallies) {
+                let wealth = reference(&control, &experiment);
+                for (schedule, every) in [5, 1].into_iter().enumerate() {
+                    if let Some(minute) = first_crossing(&wealth, every) {
+                        tallies[schedule].failures += 1;
+                        tallies[schedule].failure_minutes += minute;
+                    }
+                }
+            }
             let mut looks: [Looks; 3] = Default::default();
             for minute in 1..=MINUTES {
                 let request = request(is_counts, &control[..minute], &experiment[..minute]);
@@ -276,6 +382,13 @@ fn main() {
                 }
             }
         }
+        for ((description, _), tallies) in references.iter().zip(&reference_tallies) {
+            reference_lines.push(format!(
+                "- {name}, {description}: {} with 12 looks, {} with 60 (ever failed | at minute)",
+                tallies[0].failure(),
+                tallies[1].failure()
+            ));
+        }
         for (schedule, looks) in [12, 60].into_iter().enumerate() {
             println!(
                 "| {name} | {} → {} | {looks} | {} | {} | {} | {} |",
@@ -287,5 +400,9 @@ fn main() {
                 tallies[2][schedule].promotion(),
             );
         }
+    }
+    println!("\nReferences on the same trials (reaching 1/α = 100, no minimum sample):");
+    for line in reference_lines {
+        println!("{line}");
     }
 }

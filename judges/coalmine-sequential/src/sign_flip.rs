@@ -72,9 +72,6 @@ pub const BETS: [Bet; 6] = [
     },
 ];
 
-/// The weight of each bet in the mixture.
-const WEIGHT: f64 = 1.0 / BETS.len() as f64;
-
 /// The direction an e-process bets on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -127,8 +124,14 @@ impl SignFlip {
 
     /// The e-process betting on `side` against the ratio `ratio`, over the pairs in time order.
     pub fn e_value(&self, ratio: f64, side: Side) -> EValue {
+        self.e_value_with(ratio, side, &BETS)
+    }
+
+    /// The e-process of [`Self::e_value`] with other `bets`, equally weighted (the simulation compares bets).
+    pub fn e_value_with(&self, ratio: f64, side: Side, bets: &[Bet]) -> EValue {
+        let weight = 1.0 / bets.len() as f64;
         // Each bet's wealth, as `products[k] · e^offset` so that long runs neither overflow nor underflow.
-        let mut products = [1.0f64; BETS.len()];
+        let mut products = vec![1.0f64; bets.len()];
         let mut offset = 0.0f64;
         let mut max = 1.0f64;
         let mut current = 1.0;
@@ -142,14 +145,14 @@ impl SignFlip {
             }
             let mut sum = 0.0;
             let mut top = 0.0f64;
-            for (product, bet) in products.iter_mut().zip(BETS) {
+            for (product, bet) in products.iter_mut().zip(bets) {
                 let score = if scale > 0.0 {
                     (d / (bet.bandwidth * scale)).tanh()
                 } else {
                     d.signum()
                 };
                 *product *= 1.0 + bet.lambda * score;
-                sum += WEIGHT * *product;
+                sum += weight * *product;
                 top = top.max(*product);
             }
             current = sum * offset.exp();
@@ -191,8 +194,9 @@ impl SignFlip {
 /// The largest e-value `n` steps can reach at all: every score +1 (a score approaches 1 as the difference grows).
 pub fn max_reachable(n: usize) -> f64 {
     BETS.iter()
-        .map(|bet| WEIGHT * (1.0 + bet.lambda).powi(n as i32))
-        .sum()
+        .map(|bet| (1.0 + bet.lambda).powi(n as i32))
+        .sum::<f64>()
+        / BETS.len() as f64
 }
 
 /// The fewest steps that can reach `1 / alpha`.
