@@ -123,11 +123,31 @@ pub fn classify(
         }
     }
     let pairs = paired(pair, metric);
+    // Ratios order the control's values only when they are not negative (`d = y − ρx` falls with `ρ`).
+    let below_zero = match kind {
+        MetricKind::Gauge => pairs.iter().map(|&(x, _)| x).find(|&x| x < 0.0),
+        MetricKind::Counts(_) => None,
+    };
+    if let Some(value) = below_zero
+        && let Some(threshold) = ratio_threshold(metric)
+    {
+        let cause = format!(
+            "{threshold} is a ratio of the Canary to the Baseline, which means nothing for values below 0, and \
+             the Baseline data hold {value}: leave it at 1 for this metric"
+        );
+        coalmine_judge_sdk::warn!("metric classification of pair {} failed: {cause}", pair.id);
+        result.classification = MetricClassification::Error;
+        result.reason = Some(format!("Metric Classification Failed: {cause}"));
+        return Classified {
+            result,
+            open: Some(format!("metric {}: {cause}", metric.name)),
+        };
+    }
     let levels = Levels::of(metric.direction, alpha);
     let ratio = mean_ratio(stats::mean(&control), stats::mean(&experiment));
     let mut judged = Judged::new(metric, levels, config);
     match kind {
-        MetricKind::Gauge => judged.gauge(&pairs),
+        MetricKind::Gauge => judged.gauge(&pairs, below_zero.is_none()),
         MetricKind::Counts(settings) => {
             let step_ratio = match (pair.experiment.step_millis, pair.control.step_millis) {
                 (e, c) if e > 0 && c > 0 => e as f64 / c as f64,
@@ -137,6 +157,27 @@ pub fn classify(
         }
     }
     judged.finish(metric, ratio, pairs.len(), result)
+}
+
+/// The effect-size threshold the metric's test would use as a ratio other than 1 (`allowedIncrease 1.2`), if
+/// any.
+fn ratio_threshold(metric: &MetricConfig) -> Option<String> {
+    let thresholds = &metric.effect_size;
+    let may_rise = matches!(metric.direction, Direction::Increase | Direction::Either);
+    let may_fall = matches!(metric.direction, Direction::Decrease | Direction::Either);
+    if may_rise && thresholds.allowed_increase != 1.0 {
+        Some(format!(
+            "allowedIncrease {}",
+            short(thresholds.allowed_increase)
+        ))
+    } else if may_fall && thresholds.allowed_decrease != 1.0 {
+        Some(format!(
+            "allowedDecrease {}",
+            short(thresholds.allowed_decrease)
+        ))
+    } else {
+        None
+    }
 }
 
 /// A metric's test, as it is carried out.
@@ -150,6 +191,8 @@ struct Judged {
     harmful: (f64, f64),
     /// When the data are too few: why.
     insufficient: Option<String>,
+    /// When no interval bounds the ratio (a gauge's control below 0): why the metric cannot be harmless.
+    unbounded: Option<&'static str>,
     /// The running maxima of `E⁺` (at `allowedIncrease`) and `E⁻` (at `allowedDecrease`), and their current values.
     up: sign_flip::EValue,
     down: sign_flip::EValue,
@@ -189,6 +232,7 @@ impl Judged {
             allowed: (thresholds.allowed_increase, thresholds.allowed_decrease),
             harmful: (harmful_down, harmful_up),
             insufficient: None,
+            unbounded: None,
             up: none,
             down: none,
             interval: (0.0, f64::INFINITY),
@@ -208,7 +252,9 @@ impl Judged {
         }
     }
 
-    fn gauge(&mut self, pairs: &[(f64, f64)]) {
+    /// Tests a gauge's `pairs`; `ratios` is whether the control's values are not negative, so that an
+    /// interval of ratios (and with it harmlessness) can be had.
+    fn gauge(&mut self, pairs: &[(f64, f64)], ratios: bool) {
         let needed = sign_flip::minimum_steps(self.failing_alpha());
         self.extra_details
             .push(Detail::number("minimumPairedPoints", needed as f64));
@@ -223,6 +269,13 @@ impl Judged {
         let flip = SignFlip::new(pairs.to_vec());
         self.up = flip.e_value(self.allowed.0, Side::Increase);
         self.down = flip.e_value(self.allowed.1, Side::Decrease);
+        if !ratios {
+            // Only "the experiment is the control" is tested (the thresholds are 1): no ratio is bounded.
+            self.unbounded =
+                Some("the Baseline data hold values below 0, where no interval bounds a ratio");
+            self.interval = (f64::NEG_INFINITY, f64::INFINITY);
+            return;
+        }
         self.interval = flip.interval(self.levels.lower, self.levels.upper);
         self.harmless_evidence = (
             flip.e_value(self.harmful.0, Side::Increase).max,
@@ -409,6 +462,11 @@ impl Judged {
         let open = match finality {
             "harmless" => None,
             "regression" => Some(format!("metric {}: {decision}", metric.name)),
+            _ if self.unbounded.is_some() => Some(format!(
+                "metric {}: {}",
+                metric.name,
+                self.unbounded.unwrap_or_default()
+            )),
             _ if !harmless_up => Some(format!(
                 "metric {}: a ratio of {} is not ruled out yet (upper bound {})",
                 metric.name,

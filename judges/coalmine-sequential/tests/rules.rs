@@ -296,3 +296,52 @@ fn bad_settings_are_refused_with_the_key() {
         ))
     );
 }
+
+#[test]
+fn values_below_zero_are_tested_for_a_change_but_bound_no_ratio() {
+    // A gauge that can be negative (a temperature offset, a balance), the same on both sides.
+    let negative = |n| {
+        latency(1.0, n)
+            .iter()
+            .map(|v| v - 200.0)
+            .collect::<Vec<_>>()
+    };
+    let again = |n| {
+        latency_again(n)
+            .iter()
+            .map(|v| v - 200.0)
+            .collect::<Vec<_>>()
+    };
+    let healthy = request(
+        vec![metric("offset", Direction::Increase)],
+        &[(negative(60), again(60))],
+    );
+    let (judgement, finality, why) = judge_with_finality(&healthy).unwrap();
+    assert_eq!(only(&judgement).classification, MetricClassification::Pass);
+    // No interval of ratios holds for values below 0, so the metric is never final and harmless.
+    assert_eq!(finality, Finality::Open, "{why}");
+    assert!(why.contains("values below 0"), "{why}");
+
+    // A shift up is still a regression.
+    let shifted: Vec<f64> = again(60).iter().map(|v| v + 20.0).collect();
+    let regression = request(
+        vec![metric("offset", Direction::Increase)],
+        &[(negative(60), shifted)],
+    );
+    assert_eq!(
+        only(&judge(&regression).unwrap()).classification,
+        MetricClassification::High
+    );
+    // A ratio threshold means nothing for them: an A/A canary must not fail against allowedIncrease 1.2 (with
+    // values near −200, "at most 1.2 times the control" is below the control itself).
+    let mut allowed = metric("offset", Direction::Increase);
+    allowed.effect_size.allowed_increase = 1.2;
+    let judgement = judge(&request(vec![allowed], &[(negative(60), again(60))])).unwrap();
+    let result = only(&judgement);
+    assert_eq!(result.classification, MetricClassification::Error);
+    let reason = result.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("allowedIncrease 1.2") && reason.contains("below 0"),
+        "{reason}"
+    );
+}
