@@ -193,6 +193,9 @@ struct Judged {
     insufficient: Option<String>,
     /// When no interval bounds the ratio (a gauge's control below 0): why the metric cannot be harmless.
     unbounded: Option<&'static str>,
+    /// For counts: the observed rate ratio of the paired steps (+∞ when only the control saw no events), which
+    /// replaces the ratio of the means.
+    ratio: Option<f64>,
     /// The running maxima of `E⁺` (at `allowedIncrease`) and `E⁻` (at `allowedDecrease`), and their current values.
     up: sign_flip::EValue,
     down: sign_flip::EValue,
@@ -233,6 +236,7 @@ impl Judged {
             harmful: (harmful_down, harmful_up),
             insufficient: None,
             unbounded: None,
+            ratio: None,
             up: none,
             down: none,
             interval: (0.0, f64::INFINITY),
@@ -267,8 +271,12 @@ impl Judged {
             return;
         }
         let flip = SignFlip::new(pairs.to_vec());
-        self.up = flip.e_value(self.allowed.0, Side::Increase);
-        self.down = flip.e_value(self.allowed.1, Side::Decrease);
+        if self.may_rise {
+            self.up = flip.e_value(self.allowed.0, Side::Increase);
+        }
+        if self.may_fall {
+            self.down = flip.e_value(self.allowed.1, Side::Decrease);
+        }
         if !ratios {
             // Only "the experiment is the control" is tested (the thresholds are 1): no ratio is bounded.
             self.unbounded =
@@ -277,10 +285,12 @@ impl Judged {
             return;
         }
         self.interval = flip.interval(self.levels.lower, self.levels.upper);
-        self.harmless_evidence = (
-            flip.e_value(self.harmful.0, Side::Increase).max,
-            flip.e_value(self.harmful.1, Side::Decrease).max,
-        );
+        if self.may_fall {
+            self.harmless_evidence.0 = flip.e_value(self.harmful.0, Side::Increase).max;
+        }
+        if self.may_rise {
+            self.harmless_evidence.1 = flip.e_value(self.harmful.1, Side::Decrease).max;
+        }
     }
 
     fn counts(&mut self, pairs: &[(f64, f64)], settings: CountSettings, step_ratio: f64) {
@@ -300,28 +310,30 @@ impl Judged {
         let adjustment = dispersion
             .filter(|dispersion| settings.adjust_dispersion && dispersion.is_overdispersed())
             .map_or(1.0, |dispersion| dispersion.index);
-        let mut path = Vec::with_capacity(pairs.len());
+        // The cumulative events, as counted (`raw`) and as tested (`path`, after the dispersion adjustment).
+        let mut raw = Vec::with_capacity(pairs.len());
         let (mut x, mut y) = (0.0, 0.0);
         for &(control, experiment) in pairs {
             x += experiment;
             y += control;
-            path.push((x / adjustment, y / adjustment));
+            raw.push((x, y));
         }
-        let up = rate::max_e_value(&path, self.allowed.0, step_ratio, Side::Increase);
-        let down = rate::max_e_value(&path, self.allowed.1, step_ratio, Side::Decrease);
-        let current = |ratio, side| {
-            let (x, y) = path.last().copied().unwrap_or((0.0, 0.0));
-            rate::ln_e_value(x, y, rate::share(ratio, step_ratio), side).exp()
-        };
-        self.up = sign_flip::EValue {
-            current: current(self.allowed.0, Side::Increase),
-            max: up,
-        };
-        self.down = sign_flip::EValue {
-            current: current(self.allowed.1, Side::Decrease),
-            max: down,
-        };
+        let path: Vec<(f64, f64)> = raw
+            .iter()
+            .map(|&(x, y)| (x / adjustment, y / adjustment))
+            .collect();
         let (x_tested, y_tested) = path.last().copied().unwrap_or((0.0, 0.0));
+        let e_value = |ratio, side| sign_flip::EValue {
+            current: rate::ln_e_value(x_tested, y_tested, rate::share(ratio, step_ratio), side)
+                .exp(),
+            max: rate::max_e_value(&path, ratio, step_ratio, side),
+        };
+        if self.may_rise {
+            self.up = e_value(self.allowed.0, Side::Increase);
+        }
+        if self.may_fall {
+            self.down = e_value(self.allowed.1, Side::Decrease);
+        }
         self.interval = rate::interval(
             x_tested,
             y_tested,
@@ -329,14 +341,36 @@ impl Judged {
             self.levels.lower,
             self.levels.upper,
         );
-        self.harmless_evidence = (
-            rate::max_e_value(&path, self.harmful.0, step_ratio, Side::Increase),
-            rate::max_e_value(&path, self.harmful.1, step_ratio, Side::Decrease),
-        );
+        if self.may_fall {
+            self.harmless_evidence.0 =
+                rate::max_e_value(&path, self.harmful.0, step_ratio, Side::Increase);
+        }
+        if self.may_rise {
+            self.harmless_evidence.1 =
+                rate::max_e_value(&path, self.harmful.1, step_ratio, Side::Decrease);
+        }
+        self.ratio = Some(x / y / step_ratio);
         let expected = y * step_ratio;
         let extra = x - expected;
         let allowed = settings.allowed_extra_events;
-        self.extra_gate = (extra > allowed, -extra > allowed);
+        // The gate holds once the extra (missing) events have exceeded `allowedExtraEvents` at or after the
+        // step where the evidence was established, so that an established failure stays one.
+        let gate = |side: Side, ratio: f64, level: f64, sign: f64| match rate::first_reaching(
+            &path,
+            ratio,
+            step_ratio,
+            side,
+            1.0 / level,
+        ) {
+            Some(established) => raw[established..]
+                .iter()
+                .any(|&(x, y)| sign * (x - y * step_ratio) > allowed),
+            None => sign * extra > allowed,
+        };
+        self.extra_gate = (
+            gate(Side::Increase, self.allowed.0, self.levels.lower, 1.0),
+            gate(Side::Decrease, self.allowed.1, self.levels.upper, -1.0),
+        );
         let rising = extra > 0.0;
         let gate_open = if rising {
             self.extra_gate.0
@@ -399,6 +433,17 @@ impl Judged {
                 open: Some(format!("metric {}: {why}", metric.name)),
             };
         }
+        // Counts report their rate ratio; a ratio that is NaN (a side's mean is 0) reaches every threshold, as
+        // in the Mann-Whitney judge (Kayenta): it cannot hold a critical failure back.
+        let ratio = self.ratio.unwrap_or(ratio);
+        let reaches = |threshold: f64, increase: bool| {
+            ratio.is_nan()
+                || if increase {
+                    ratio >= threshold
+                } else {
+                    ratio <= threshold
+                }
+        };
         let (alpha_up, alpha_down) = (self.levels.lower, self.levels.upper);
         let high = self.may_rise && self.up.max >= 1.0 / alpha_up && self.extra_gate.0;
         let low = self.may_fall && self.down.max >= 1.0 / alpha_down && self.extra_gate.1;
@@ -415,12 +460,12 @@ impl Judged {
         let (classification, critical, label) = match (high, low, rising) {
             (true, _, true) => (
                 MetricClassification::High,
-                metric.critical && ratio >= thresholds.critical_increase,
+                metric.critical && reaches(thresholds.critical_increase, true),
                 "High",
             ),
             (_, true, false) => (
                 MetricClassification::Low,
-                metric.critical && ratio <= thresholds.critical_decrease,
+                metric.critical && reaches(thresholds.critical_decrease, false),
                 "Low",
             ),
             _ => (MetricClassification::Pass, false, ""),

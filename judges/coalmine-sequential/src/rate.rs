@@ -22,6 +22,7 @@
 //! ([`coalmine_v1::dispersion`]), the Poisson events they are worth.
 
 use statrs::function::beta::{beta_reg, ln_beta};
+use statrs::function::erf::erfc;
 
 /// The prior's `a + b`: its weight in events. A light prior lets a few events on one side decide.
 pub const CONCENTRATION: f64 = 2.0;
@@ -35,7 +36,8 @@ pub fn ln_e_value(x: f64, y: f64, p0: f64, side: Side) -> f64 {
     Mixture::new(p0, side).ln_e_value(x, y)
 }
 
-/// The mixture against one event share and side, with the prior's normalisation computed once.
+/// The mixture against one event share and side, with the prior's normalisation computed once. A share of 0
+/// or 1 or beyond (a ratio of 0 or below, or +∞) is a hypothesis no count can reject: its e-process stays at 1.
 struct Mixture {
     p0: f64,
     a: f64,
@@ -47,6 +49,16 @@ struct Mixture {
 
 impl Mixture {
     fn new(p0: f64, side: Side) -> Self {
+        if !(p0 > 0.0 && p0 < 1.0) {
+            // No prior: `ln_e_value` answers 1 for the shares outside (0, 1).
+            return Self {
+                p0,
+                a: 1.0,
+                b: 1.0,
+                side,
+                ln_prior: 0.0,
+            };
+        }
         let (a, b) = (CONCENTRATION * p0, CONCENTRATION * (1.0 - p0));
         let mass = match side {
             Side::Increase => beta_reg(b, a, 1.0 - p0),
@@ -62,17 +74,33 @@ impl Mixture {
     }
 
     fn ln_e_value(&self, x: f64, y: f64) -> f64 {
-        if x == 0.0 && y == 0.0 {
+        if (x == 0.0 && y == 0.0) || !(self.p0 > 0.0 && self.p0 < 1.0) {
             return 0.0;
         }
         let (p0, q0, a, b) = (self.p0, 1.0 - self.p0, self.a, self.b);
         // The posterior's mass on the side bet on.
         let posterior = match self.side {
-            Side::Increase => beta_reg(y + b, x + a, q0),
-            Side::Decrease => beta_reg(x + a, y + b, p0),
+            Side::Increase => beta_cdf(y + b, x + a, q0),
+            Side::Decrease => beta_cdf(x + a, y + b, p0),
         };
         ln_beta(x + a, y + b) + posterior.ln() - self.ln_prior - x * p0.ln() - y * q0.ln()
     }
+}
+
+/// Beyond this many events (`a + b`) the beta distribution's CDF is taken from its normal approximation: statrs'
+/// continued fraction loses accuracy near the mean there (0.49 instead of 0.5 at a million events a side, and
+/// below 0 at 10⁸), while the normal approximation's error falls as one over the square root of the events.
+const NORMAL_BEYOND: f64 = 1e5;
+
+/// `P(B ≤ t)` for `B ~ Beta(a, b)`.
+fn beta_cdf(a: f64, b: f64, t: f64) -> f64 {
+    let n = a + b;
+    if n <= NORMAL_BEYOND {
+        return beta_reg(a, b, t);
+    }
+    let mean = a / n;
+    let sd = (a * b / (n * n * (n + 1.0))).sqrt();
+    0.5 * erfc((mean - t) / (sd * std::f64::consts::SQRT_2))
 }
 
 /// The event share of the experiment under the rate ratio `ratio`, with steps `step_ratio` times as long as
@@ -99,6 +127,20 @@ pub fn max_e_value(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side)
         max = max.max(mixture.ln_e_value(x, y));
     }
     max.exp()
+}
+
+/// The first step of the cumulative counts `path` at which the e-process reaches `threshold`, if any.
+pub fn first_reaching(
+    path: &[(f64, f64)],
+    ratio: f64,
+    step_ratio: f64,
+    side: Side,
+    threshold: f64,
+) -> Option<usize> {
+    let mixture = Mixture::new(share(ratio, step_ratio), side);
+    let threshold = threshold.ln();
+    path.iter()
+        .position(|&(x, y)| mixture.ln_e_value(x, y) >= threshold)
 }
 
 /// The ratios `[lower, upper]` neither e-process rejects after `x` experiment and `y` control events, at
@@ -175,6 +217,46 @@ mod tests {
             ln_e_value(1.0, 9.0, 0.5, Side::Decrease).exp(),
             18.509_090_909_090_91,
         );
+    }
+
+    #[test]
+    fn a_share_of_0_or_1_is_a_hypothesis_no_count_rejects() {
+        // allowedDecrease 0 ("ratio at least 0"), allowedIncrease +∞, and a negative ratio.
+        assert_eq!(ln_e_value(0.0, 50.0, share(0.0, 1.0), Side::Decrease), 0.0);
+        assert_eq!(
+            ln_e_value(50.0, 0.0, share(f64::INFINITY, 1.0), Side::Increase),
+            0.0
+        );
+        assert_eq!(ln_e_value(0.0, 50.0, share(-1.0, 1.0), Side::Decrease), 0.0);
+        assert_eq!(max_e_value(&[(0.0, 9.0)], 0.0, 1.0, Side::Decrease), 1.0);
+    }
+
+    #[test]
+    fn the_first_step_reaching_the_threshold_is_found() {
+        // 3 to 0 gives 3.75 (above), first reached at the second step.
+        let path = [(1.0, 0.0), (3.0, 0.0), (3.0, 3.0)];
+        assert_eq!(
+            first_reaching(&path, 1.0, 1.0, Side::Increase, 3.0),
+            Some(1)
+        );
+        assert_eq!(first_reaching(&path, 1.0, 1.0, Side::Increase, 4.0), None);
+    }
+
+    #[test]
+    fn millions_of_events_keep_a_finite_e_value() {
+        // 10⁸ events a side, exactly at the hypothesis: the posterior's mass on either side is 1/2 (statrs'
+        // continued fraction gave −1.15 here, and the e-value NaN).
+        for side in [Side::Increase, Side::Decrease] {
+            let ln_e = ln_e_value(1e8, 1e8, 0.5, side);
+            assert!(ln_e.is_finite() && ln_e < 0.0, "{ln_e}");
+        }
+        assert!((beta_cdf(1e8 + 1.0, 1e8 + 1.0, 0.5) - 0.5).abs() < 1e-9);
+        // 3 standard deviations above: Φ(−3) = 0.0013499 on the far side (R: pnorm(-3)).
+        let (n, shift) = (1e8, 3.0 * (0.25f64 / 2e8).sqrt());
+        let mass = beta_cdf(n * (0.5 + shift) * 2.0, n * (0.5 - shift) * 2.0, 0.5);
+        assert!((mass - 0.001_349_898).abs() < 1e-6, "{mass}");
+        // Far beyond the hypothesis the evidence is overwhelming and finite.
+        assert!(ln_e_value(1.01e8, 1e8, 0.5, Side::Increase) > 1000.0);
     }
 
     #[test]

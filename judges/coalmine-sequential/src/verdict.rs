@@ -6,7 +6,9 @@
 //! `Nodata` results — otherwise every real-time analysis would fail at its first look.
 
 use coalmine_judge_sdk::scoring;
-use coalmine_judge_sdk::{JudgeRequest, Judgement, MetricClassification, ScoreClassification};
+use coalmine_judge_sdk::{
+    GroupScore, JudgeRequest, Judgement, MetricClassification, MetricResult, ScoreClassification,
+};
 
 use crate::classify::Classified;
 
@@ -37,15 +39,7 @@ pub fn verdict(
         .collect();
     let results: Vec<_> = classified.into_iter().map(|c| c.result).collect();
     let counted = scoring::counted_results(request, &results);
-    let group_scores = scoring::group_scores(&counted);
-    let (score, reason) = match scoring::override_reason(&counted) {
-        Some(reason) => (0.0, reason),
-        None => (
-            scoring::summary_score(&group_scores, &request.group_weights),
-            String::new(),
-        ),
-    };
-    let classification = scoring::classify(score, request.thresholds);
+    let (group_scores, score, reason, classification) = score(request, &results);
 
     let failed = counted.iter().find(|counted| {
         matches!(
@@ -63,19 +57,26 @@ pub fn verdict(
             match pending {
                 None if !counted.is_empty() => (
                     Finality::Harmless,
-                    "every metric's confidence sequence excludes harmful effects".to_owned(),
+                    "every metric's harmful effects are ruled out (its e-process against them reached 1/alpha)"
+                        .to_owned(),
                 ),
                 None => (Finality::Open, "no metric counts in the score".to_owned()),
                 Some(why) => (Finality::Open, why),
             }
         }
-        (_, Some(failed)) => (
+        // Established only when the canary fails even if every metric still open passes in the end.
+        (_, Some(failed)) if best_case(request, &results, &open) == ScoreClassification::Fail => (
             Finality::Regression,
             failed
                 .result
                 .reason
                 .clone()
                 .unwrap_or_else(|| failed.result.pair_id.clone()),
+        ),
+        (_, Some(_)) => (
+            Finality::Open,
+            "a metric's failure is established, but the metrics still open may yet outweigh it"
+                .to_owned(),
         ),
         (_, None) => (
             Finality::Open,
@@ -90,4 +91,49 @@ pub fn verdict(
         reason,
     };
     (judgement, finality, why)
+}
+
+/// Kayenta's scoring of `results`: the group scores, the score, the override's reason (empty when the score
+/// decides) and the classification.
+fn score(
+    request: &JudgeRequest,
+    results: &[MetricResult],
+) -> (Vec<GroupScore>, f64, String, ScoreClassification) {
+    let counted = scoring::counted_results(request, results);
+    let group_scores = scoring::group_scores(&counted);
+    let (score, reason) = match scoring::override_reason(&counted) {
+        Some(reason) => (0.0, reason),
+        None => (
+            scoring::summary_score(&group_scores, &request.group_weights),
+            String::new(),
+        ),
+    };
+    let classification = scoring::classify(score, request.thresholds);
+    (group_scores, score, reason, classification)
+}
+
+/// The classification the canary would get if every metric not yet final (`open`, by pair id) that has not
+/// failed passed in the end: the best its score can still become.
+fn best_case(
+    request: &JudgeRequest,
+    results: &[MetricResult],
+    open: &[(String, Option<String>)],
+) -> ScoreClassification {
+    let best: Vec<MetricResult> = results
+        .iter()
+        .zip(open)
+        .map(|(result, (_, open))| {
+            let mut result = result.clone();
+            let failed = matches!(
+                result.classification,
+                MetricClassification::High | MetricClassification::Low
+            );
+            if open.is_some() && !failed {
+                result.classification = MetricClassification::Pass;
+                result.critical = false;
+            }
+            result
+        })
+        .collect();
+    score(request, &best).3
 }

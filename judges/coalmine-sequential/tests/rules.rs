@@ -345,3 +345,125 @@ fn values_below_zero_are_tested_for_a_change_but_bound_no_ratio() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_critical_count_metric_against_a_zero_baseline_fails_the_canary() {
+    // Two metrics, pass at 50: one failing metric alone leaves the score at 50, a pass, unless it is critical.
+    let mut errors = metric("errors", Direction::Increase);
+    errors.analysis_configurations = r#"{"canary": {"counts": true}}"#.into();
+    errors.critical = true;
+    // 15 events to none: E = (1 − 2^-16) / 16 · 2^16 ≈ 4096, above 1/alpha = 200 (alpha 0.01 split in two).
+    let events: Vec<f64> = (0..30)
+        .map(|i| if i % 2 == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let mut request = request(
+        vec![errors, metric("latency", Direction::Increase)],
+        &[
+            (vec![0.0; 30], events),
+            (latency(1.0, 30), latency_again(30)),
+        ],
+    );
+    request.thresholds = ScoreThresholds {
+        pass: 50.0,
+        marginal: 25.0,
+    };
+    let judgement = judge(&request).unwrap();
+    let errors = &judgement.results[0];
+    assert_eq!(errors.classification, MetricClassification::High);
+    // The rate ratio against no events at all is +∞, beyond any criticalIncrease (Kayenta's default 1).
+    assert_eq!(number(errors, "ratio"), f64::INFINITY);
+    assert!(errors.critical, "{errors:?}");
+    assert_eq!(judgement.classification, ScoreClassification::Fail);
+}
+
+#[test]
+fn the_count_ratio_is_per_unit_of_time() {
+    // The canary's steps are twice as long and see twice the events: the same rate, a ratio of 1.
+    let mut errors = metric("errors", Direction::Increase);
+    errors.analysis_configurations = r#"{"canary": {"counts": true}}"#.into();
+    let mut request = request(vec![errors], &[(vec![3.0; 20], vec![6.0; 20])]);
+    request.pairs[0].experiment.step_millis = 120_000;
+    let judgement = judge(&request).unwrap();
+    assert_eq!(only(&judgement).classification, MetricClassification::Pass);
+    assert_eq!(number(only(&judgement), "ratio"), 1.0);
+}
+
+#[test]
+fn a_ratio_of_0_for_counts_is_no_hypothesis_to_reject_and_no_crash() {
+    // allowedDecrease 0: "the rate is at least 0", which no count can reject.
+    let mut errors = metric("errors", Direction::Either);
+    errors.analysis_configurations = r#"{"canary": {"counts": true}}"#.into();
+    errors.effect_size.allowed_decrease = 0.0;
+    let judgement = judge(&request(vec![errors], &[(vec![5.0; 30], vec![0.0; 30])])).unwrap();
+    assert_eq!(only(&judgement).classification, MetricClassification::Pass);
+}
+
+#[test]
+fn an_established_count_failure_stays_one_when_later_events_even_out() {
+    // Ten minutes of 4 errors a minute against about none, then the canary recovers while the baseline sees 1 a
+    // minute: by minute 40 the totals are 40 to 32, below allowedExtraEvents 10, but the failure was
+    // established at minute 10 with 38 extra events, and the judge said it was final then.
+    let mut errors = metric("errors", Direction::Increase);
+    errors.analysis_configurations =
+        r#"{"canary": {"counts": true, "adjustDispersion": false, "effectSize": {"allowedExtraEvents": 10}}}"#
+            .into();
+    let mut control = vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+    control.extend([1.0; 30]);
+    let mut experiment = vec![4.0; 10];
+    experiment.extend([0.0; 30]);
+    let at = |minutes: usize| {
+        judge_with_finality(&request(
+            vec![errors.clone()],
+            &[(control[..minutes].to_vec(), experiment[..minutes].to_vec())],
+        ))
+        .unwrap()
+    };
+    let (early, finality, why) = at(10);
+    assert_eq!(only(&early).classification, MetricClassification::High);
+    assert_eq!(finality, Finality::Regression, "{why}");
+    let (late, _, _) = at(40);
+    assert_eq!(number(only(&late), "extraEvents"), 8.0);
+    assert_eq!(only(&late).classification, MetricClassification::High);
+}
+
+#[test]
+fn a_failure_is_final_only_when_the_metrics_still_open_cannot_outweigh_it() {
+    // Three metrics, pass at 60 and marginal at 30: a regression in one, the two others still too short to judge
+    // (fewer than 10 paired steps for counts), so the score is 0 now but could reach 66.67 later.
+    let counts = |name: &str| {
+        let mut metric = metric(name, Direction::Increase);
+        metric.analysis_configurations = r#"{"canary": {"counts": true}}"#.into();
+        metric
+    };
+    let mut request = request(
+        vec![
+            metric("latency", Direction::Increase),
+            counts("errors"),
+            counts("timeouts"),
+        ],
+        &[
+            (latency(1.0, 30), latency(2.0, 30)),
+            (vec![1.0; 5], vec![1.0; 5]),
+            (vec![1.0; 5], vec![1.0; 5]),
+        ],
+    );
+    request.thresholds = ScoreThresholds {
+        pass: 60.0,
+        marginal: 30.0,
+    };
+    let (judgement, finality, why) = judge_with_finality(&request).unwrap();
+    assert_eq!(
+        judgement.results[0].classification,
+        MetricClassification::High
+    );
+    assert_ne!(judgement.classification, ScoreClassification::Pass);
+    assert_eq!(finality, Finality::Open, "{why}");
+    assert!(why.contains("may yet outweigh it"), "{why}");
+    // With marginal at 70 the regression fails the canary whatever the others do: final.
+    request.thresholds = ScoreThresholds {
+        pass: 80.0,
+        marginal: 70.0,
+    };
+    let (_, finality, why) = judge_with_finality(&request).unwrap();
+    assert_eq!(finality, Finality::Regression, "{why}");
+}
