@@ -113,13 +113,7 @@ pub fn classify(
             } else {
                 format!("the {side} data contain non-finite values (±Infinity)")
             };
-            coalmine_judge_sdk::warn!("metric classification of pair {} failed: {cause}", pair.id);
-            result.classification = MetricClassification::Error;
-            result.reason = Some(format!("Metric Classification Failed: {cause}"));
-            return Classified {
-                result,
-                open: Some(format!("metric {}: {cause}", metric.name)),
-            };
+            return failed(pair, metric, result, &cause);
         }
     }
     let pairs = paired(pair, metric);
@@ -135,13 +129,7 @@ pub fn classify(
             "{threshold} is a ratio of the Canary to the Baseline, which means nothing for values below 0, and \
              the Baseline data hold {value}: leave it at 1 for this metric"
         );
-        coalmine_judge_sdk::warn!("metric classification of pair {} failed: {cause}", pair.id);
-        result.classification = MetricClassification::Error;
-        result.reason = Some(format!("Metric Classification Failed: {cause}"));
-        return Classified {
-            result,
-            open: Some(format!("metric {}: {cause}", metric.name)),
-        };
+        return failed(pair, metric, result, &cause);
     }
     let levels = Levels::of(metric.direction, alpha);
     let ratio = mean_ratio(stats::mean(&control), stats::mean(&experiment));
@@ -157,6 +145,22 @@ pub fn classify(
         }
     }
     judged.finish(metric, ratio, pairs.len(), result)
+}
+
+/// `result` as an `Error` whose classification failed for `cause`, logged as the other judges log it.
+fn failed(
+    pair: &MetricPair,
+    metric: &MetricConfig,
+    mut result: MetricResult,
+    cause: &str,
+) -> Classified {
+    coalmine_judge_sdk::warn!("metric classification of pair {} failed: {cause}", pair.id);
+    result.classification = MetricClassification::Error;
+    result.reason = Some(format!("Metric Classification Failed: {cause}"));
+    Classified {
+        result,
+        open: Some(format!("metric {}: {cause}", metric.name)),
+    }
 }
 
 /// The effect-size threshold the metric's test would use as a ratio other than 1 (`allowedIncrease 1.2`), if
