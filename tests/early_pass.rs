@@ -364,3 +364,32 @@ fn analyze_early_pass_and_coalmine_judge_use_the_decision() {
         json!({"finality": "regression", "reason": "every metric rose"})
     );
 }
+
+#[test]
+fn analyze_refuses_early_pass_with_a_judge_that_cannot_say_its_judgement_is_final() {
+    // The example config names Kayenta's judge, which does not decide: refused before anything is fetched.
+    let config = common::clients::example("analyze/checkout-canary.json");
+    let (code, stdout, stderr) = coalmine(&[
+        "analyze",
+        "--config",
+        &config.display().to_string(),
+        "--control-scope",
+        "baseline",
+        "--experiment-scope",
+        "canary",
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--lifetime",
+        "10m",
+        "--interval",
+        "1m",
+        "--early-pass",
+    ]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--early-pass needs a judge that says when its judgement is final")
+            && stderr.contains("the judge NetflixACAJudge-v1.0 does not"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("waiting for interval"), "{stderr}");
+}

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schedule::Schedule;
+use super::verdict;
 use crate::judge_host::JudgeHost;
 use crate::judging::{self, SelectedJudge};
 use crate::kayenta::{CanaryConfig, ScoreThresholds};
@@ -251,13 +252,8 @@ impl AnalysisSpec {
         let (account, source) = accounts.get(self.account.as_deref())?;
         let judge = judging::select_judge(host, self.judge.as_deref(), &config)
             .map_err(|error| error.to_string())?;
-        if self.early_pass && !judge.judge.decides() {
-            return Err(format!(
-                "earlyPass needs a judge that says when its judgement is final (one that exports the decision \
-                 interface of coalmine:judge@0.1.1, such as coalmine-sequential), and the judge {} does not: \
-                 choose such a judge or leave earlyPass out",
-                judge.name
-            ));
+        if self.early_pass {
+            verdict::require_decisions("earlyPass", &judge)?;
         }
 
         let scopes = if !self.scopes.is_empty() {

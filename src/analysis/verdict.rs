@@ -13,6 +13,7 @@
 //! fail it through [`fails`]; Argo Rollouts' `kayenta` provider, reading the judge's classification, makes it
 //! Inconclusive.
 
+use crate::judging::SelectedJudge;
 use crate::kayenta::judge_result::Finality;
 use crate::kayenta::{CanaryJudgeResult, ScoreThresholds};
 use crate::store::Verdict;
@@ -24,6 +25,21 @@ pub struct Rule {
     /// `earlyPass`: complete with Pass as soon as the judge says every metric is final and harmless and the
     /// score passes.
     pub early_pass: bool,
+}
+
+/// Checks that `judge` can end an analysis early, for an analysis that asks for it with `option` (`earlyPass`,
+/// `--early-pass`): only a judge that says when its judgement is final can, and asking another is the caller's
+/// mistake, not a request to ignore.
+pub fn require_decisions(option: &str, judge: &SelectedJudge) -> Result<(), String> {
+    if judge.judge.decides() {
+        return Ok(());
+    }
+    Err(format!(
+        "{option} needs a judge that says when its judgement is final (one that exports the decision interface \
+         of coalmine:judge@0.1.1, such as coalmine-sequential), and the judge {} does not: choose such a judge \
+         or leave {option} out",
+        judge.name
+    ))
 }
 
 /// Whether an interval scoring `score` fails the analysis: at or below the marginal threshold. A NaN score

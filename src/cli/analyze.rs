@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::progress::Progress;
 use super::{Cli, report};
 use crate::analysis::schedule::Schedule;
-use crate::analysis::{self, AnalysisOutcome, AnalysisRequest, live};
+use crate::analysis::{self, AnalysisOutcome, AnalysisRequest, live, verdict};
 use crate::kayenta::{CanaryConfig, ScoreThresholds, warnings};
 use crate::metrics::{
     DatadogAccount, DatadogSource, MetricSource, PrometheusAccount, PrometheusSource, Scope,
@@ -240,6 +240,9 @@ fn analyze_live(
     let source = source(args)?;
     let host = cli.judge_host(args.judges_dir.as_deref())?;
     let judge = judging::select_judge(&host, args.judge.as_deref(), &config)?;
+    if args.early_pass {
+        verdict::require_decisions("--early-pass", &judge).map_err(anyhow::Error::msg)?;
+    }
     let intervals = schedule.intervals();
     let progress = Progress::new(Some(intervals));
     let mut last_score = None;
