@@ -42,9 +42,9 @@ pub struct Bet {
 }
 
 /// The bets the e-process mixes, with equal weights. Heavy stakes win fast on large regressions; light ones
-/// survive the occasional step against the trend of a small shift. Chosen on a grid of stakes and bandwidths
-/// in the simulation of `benches/simulation.rs` (shifts of 10 % and 20 %, and ruling out 10 % on A/A); any
-/// fixed set of bets is equally valid.
+/// survive the occasional step against the trend of a small shift. Chosen from a grid of stakes and bandwidths
+/// by simulating the latency scenarios of `benches/simulation.rs` with other seeds (shifts of 10 % and 20 %,
+/// and ruling out 10 % on A/A); any fixed set of bets is equally valid.
 pub const BETS: [Bet; 6] = [
     Bet {
         lambda: 0.95,
