@@ -327,16 +327,31 @@ impl Judged {
             .map(|&(x, y)| (x / adjustment, y / adjustment))
             .collect();
         let (x_tested, y_tested) = path.last().copied().unwrap_or((0.0, 0.0));
-        let e_value = |ratio, side| sign_flip::EValue {
+        // Each side's e-process once: its maximum decides, and where it first reached 1/α anchors the gate.
+        let up = rate::run(
+            &path,
+            self.allowed.0,
+            step_ratio,
+            Side::Increase,
+            1.0 / self.levels.lower,
+        );
+        let down = rate::run(
+            &path,
+            self.allowed.1,
+            step_ratio,
+            Side::Decrease,
+            1.0 / self.levels.upper,
+        );
+        let e_value = |ratio, side, run: rate::Run| sign_flip::EValue {
             current: rate::ln_e_value(x_tested, y_tested, rate::share(ratio, step_ratio), side)
                 .exp(),
-            max: rate::max_e_value(&path, ratio, step_ratio, side),
+            max: run.max,
         };
         if self.may_rise {
-            self.up = e_value(self.allowed.0, Side::Increase);
+            self.up = e_value(self.allowed.0, Side::Increase, up);
         }
         if self.may_fall {
-            self.down = e_value(self.allowed.1, Side::Decrease);
+            self.down = e_value(self.allowed.1, Side::Decrease, down);
         }
         self.interval = rate::interval(
             x_tested,
@@ -359,22 +374,13 @@ impl Judged {
         let allowed = settings.allowed_extra_events;
         // The gate holds once the extra (missing) events have exceeded `allowedExtraEvents` at or after the
         // step where the evidence was established, so that an established failure stays one.
-        let gate = |side: Side, ratio: f64, level: f64, sign: f64| match rate::first_reaching(
-            &path,
-            ratio,
-            step_ratio,
-            side,
-            1.0 / level,
-        ) {
+        let gate = |run: rate::Run, sign: f64| match run.reached_at {
             Some(established) => raw[established..]
                 .iter()
                 .any(|&(x, y)| sign * (x - y * step_ratio) > allowed),
             None => sign * extra > allowed,
         };
-        self.extra_gate = (
-            gate(Side::Increase, self.allowed.0, self.levels.lower, 1.0),
-            gate(Side::Decrease, self.allowed.1, self.levels.upper, -1.0),
-        );
+        self.extra_gate = (gate(up, 1.0), gate(down, -1.0));
         let rising = extra > 0.0;
         let gate_open = if rising {
             self.extra_gate.0

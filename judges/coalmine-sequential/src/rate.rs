@@ -114,33 +114,43 @@ pub fn share(ratio: f64, step_ratio: f64) -> f64 {
     }
 }
 
-/// The running maximum of the e-process over the cumulative counts `path` (in time order).
-pub fn max_e_value(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side) -> f64 {
+/// An e-process over cumulative counts, as [`run`] follows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    /// Its running maximum `max_t E_t` (with `E_0 = 1`).
+    pub max: f64,
+    /// The first step (an index into the path) at which it reached the threshold, if any.
+    pub reached_at: Option<usize>,
+}
+
+/// The e-process over the cumulative counts `path` (in time order), against the ratio `ratio` betting on
+/// `side`: its running maximum and the first step at which it reached `threshold`.
+pub fn run(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side, threshold: f64) -> Run {
     let mixture = Mixture::new(share(ratio, step_ratio), side);
+    let threshold = threshold.ln();
     let mut last = (f64::NAN, f64::NAN);
-    let mut max = 0.0f64;
-    for &(x, y) in path {
+    let (mut max, mut reached_at) = (0.0f64, None);
+    for (step, &(x, y)) in path.iter().enumerate() {
+        // A step without events repeats the last value: it can neither raise the maximum nor reach first.
         if (x, y) == last {
             continue;
         }
         last = (x, y);
-        max = max.max(mixture.ln_e_value(x, y));
+        let ln_e = mixture.ln_e_value(x, y);
+        max = max.max(ln_e);
+        if reached_at.is_none() && ln_e >= threshold {
+            reached_at = Some(step);
+        }
     }
-    max.exp()
+    Run {
+        max: max.exp(),
+        reached_at,
+    }
 }
 
-/// The first step of the cumulative counts `path` at which the e-process reaches `threshold`, if any.
-pub fn first_reaching(
-    path: &[(f64, f64)],
-    ratio: f64,
-    step_ratio: f64,
-    side: Side,
-    threshold: f64,
-) -> Option<usize> {
-    let mixture = Mixture::new(share(ratio, step_ratio), side);
-    let threshold = threshold.ln();
-    path.iter()
-        .position(|&(x, y)| mixture.ln_e_value(x, y) >= threshold)
+/// The running maximum of the e-process over the cumulative counts `path` (in time order).
+pub fn max_e_value(path: &[(f64, f64)], ratio: f64, step_ratio: f64, side: Side) -> f64 {
+    run(path, ratio, step_ratio, side, f64::INFINITY).max
 }
 
 /// The ratios `[lower, upper]` neither e-process rejects after `x` experiment and `y` control events, at
@@ -235,11 +245,9 @@ mod tests {
     fn the_first_step_reaching_the_threshold_is_found() {
         // 3 to 0 gives 3.75 (above), first reached at the second step.
         let path = [(1.0, 0.0), (3.0, 0.0), (3.0, 3.0)];
-        assert_eq!(
-            first_reaching(&path, 1.0, 1.0, Side::Increase, 3.0),
-            Some(1)
-        );
-        assert_eq!(first_reaching(&path, 1.0, 1.0, Side::Increase, 4.0), None);
+        let reaching = |threshold| run(&path, 1.0, 1.0, Side::Increase, threshold).reached_at;
+        assert_eq!(reaching(3.0), Some(1));
+        assert_eq!(reaching(4.0), None);
     }
 
     #[test]
