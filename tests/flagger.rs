@@ -286,12 +286,7 @@ async fn the_webhook_runs_through_the_engine_and_finishes_when_flagger_hangs_up(
         ),
         (Some("Pass"), Some(100.0))
     );
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics
             .lines()

@@ -57,22 +57,6 @@ async fn wait_until(url: &str, limit: Duration, done: impl Fn(u16, &Value) -> bo
     }
 }
 
-/// The value of the sample `name` (without labels) on `/metrics`.
-async fn metric(server: &Server, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_second_server_on_a_held_data_dir_refuses_to_start_naming_the_dir_and_the_first() {
     let data = tempfile::tempdir().unwrap();
@@ -138,7 +122,7 @@ async fn while_the_store_cannot_be_written_ready_says_so_and_analyses_pause_then
         a["nextInterval"].as_u64() >= Some(1)
     })
     .await;
-    assert_eq!(metric(&server, "coalmine_leases_held").await, 1.0);
+    assert_eq!(server.metric("coalmine_leases_held").await, 1.0);
 
     // Another process takes SQLite's write lock: the server can read, but neither renew nor record.
     let mut blocker = rusqlite::Connection::open(data.path().join("coalmine.db")).unwrap();
@@ -191,9 +175,9 @@ async fn while_the_store_cannot_be_written_ready_says_so_and_analyses_pause_then
     );
     // The lease was given up with the finished analysis.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while metric(&server, "coalmine_leases_held").await != 0.0 {
+    while server.metric("coalmine_leases_held").await != 0.0 {
         assert!(Instant::now() < deadline, "the lease is still counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(metric(&server, "coalmine_lease_takeovers_total").await, 0.0);
+    assert_eq!(server.metric("coalmine_lease_takeovers_total").await, 0.0);
 }

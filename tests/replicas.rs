@@ -93,22 +93,6 @@ async fn wait_until(url: &str, limit: Duration, done: impl Fn(u16, &Value) -> bo
     }
 }
 
-/// The value of sample `sample` (the name with its labels, if any) on a replica's `/metrics`.
-async fn metric(server: &Server, sample: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{sample} ")))
-        .unwrap_or_else(|| panic!("no {sample} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 async fn replica_id(server: &Server) -> String {
     let (status, ready) = get(&format!("{}/ready", server.url)).await;
     assert_eq!(status, 200, "{ready}");
@@ -164,7 +148,7 @@ async fn three_replicas_lose_no_analysis_and_fetch_no_interval_twice_when_one_is
     loop {
         let mut held = Vec::new();
         for server in replicas.iter().flatten() {
-            held.push(metric(server, "coalmine_leases_held").await);
+            held.push(server.metric("coalmine_leases_held").await);
         }
         if held.iter().all(|&count| count > 0.0) && held.iter().sum::<f64>() == 12.0 {
             break;
@@ -221,7 +205,7 @@ async fn three_replicas_lose_no_analysis_and_fetch_no_interval_twice_when_one_is
     // The survivors took the orphans over.
     let mut takeovers = 0.0;
     for server in replicas.iter().flatten() {
-        takeovers += metric(server, "coalmine_lease_takeovers_total").await;
+        takeovers += server.metric("coalmine_lease_takeovers_total").await;
     }
     assert_eq!(takeovers, orphans.len() as f64);
 
@@ -368,7 +352,7 @@ async fn a_cancellation_through_another_replica_reaches_the_owner() {
     let owner = loop {
         let mut owner = None;
         for (index, server) in replicas.iter().enumerate() {
-            if metric(server, "coalmine_leases_held").await == 1.0 {
+            if server.metric("coalmine_leases_held").await == 1.0 {
                 owner = Some(index);
             }
         }
@@ -387,7 +371,7 @@ async fn a_cancellation_through_another_replica_reaches_the_owner() {
     assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
 
     let started = Instant::now();
-    while metric(&replicas[owner], "coalmine_leases_held").await != 0.0 {
+    while replicas[owner].metric("coalmine_leases_held").await != 0.0 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the owner still runs the cancelled analysis"
@@ -395,11 +379,9 @@ async fn a_cancellation_through_another_replica_reaches_the_owner() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
-        metric(
-            &replicas[owner],
-            "coalmine_analyses_total{outcome=\"cancelled\"}"
-        )
-        .await,
+        replicas[owner]
+            .metric("coalmine_analyses_total{outcome=\"cancelled\"}")
+            .await,
         1.0,
         "the owner ended it as cancelled"
     );

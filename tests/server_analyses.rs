@@ -132,12 +132,7 @@ async fn a_retrospective_analysis_is_judged_at_once() {
     assert_eq!(ids.len(), 4);
     assert_eq!(ids[0], by_name["id"].as_str().unwrap(), "newest first");
 
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for line in [
         "coalmine_analyses_total{outcome=\"fail\"} 3",
         "coalmine_analyses_total{outcome=\"pass\"} 1",

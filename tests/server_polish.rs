@@ -40,12 +40,7 @@ async fn delete(server: &Server, id: &str) -> (u16, Value) {
 async fn metrics_shows_every_family_at_zero_before_the_first_analysis() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--prometheus-url", "http://127.0.0.1:1"]);
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for series in [
         "coalmine_analyses_running 0",
         r#"coalmine_analyses_total{outcome="pass"} 0"#,
@@ -62,12 +57,7 @@ async fn metrics_shows_every_family_at_zero_before_the_first_analysis() {
     }
     // And the running gauge follows a running analysis.
     start_analysis(&server).await;
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     assert!(
         text.lines()
             .any(|line| line == "coalmine_analyses_running 1"),

@@ -70,6 +70,27 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The server's `/metrics` page (Prometheus' text format).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of `sample` (the name with its labels, if any) on `/metrics`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{sample} ")))
+            .unwrap_or_else(|| panic!("no {sample} in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// Kills the server as a crash would (SIGKILL), and waits for it to be gone.
     pub fn crash(mut self) {
         self.child.kill().unwrap();
